@@ -1,0 +1,146 @@
+"""Model bundles: ``model.safetensors`` + ``config.json`` (+ ``attributes.safetensors``) in one folder.
+
+Loading never unpickles: the config is JSON validated against :class:`ModelConfig`, tensors come
+from safetensors, the weights' SHA-256 must match the one recorded in the config, and every
+tensor's name and shape must match the network the config describes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from core.config import ModelConfig
+from core.errors import BundleError
+from core.images import sha256_file
+from core.model import VarSR
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+ATTRIBUTES = "attributes.safetensors"
+
+
+def resources_dir() -> Path:
+    """The repository's ``resources/`` folder (bundled models, LPIPS weights, cards)."""
+    return Path(__file__).resolve().parents[1] / "resources"
+
+
+def models_dir() -> Path:
+    return resources_dir() / "models"
+
+
+def list_models(root: str | Path | None = None) -> list[str]:
+    """Names of the bundles under ``root`` (default: the bundled ``resources/models``)."""
+    root = Path(root) if root else models_dir()
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / CONFIG).is_file() and (p / WEIGHTS).is_file())
+
+
+def resolve(name_or_path: str | Path) -> Path:
+    """A bundle folder from a bundled name or a path; :class:`BundleError` if neither exists."""
+    p = Path(name_or_path)
+    if p.is_dir():
+        return p
+    if p.name == CONFIG or p.name == WEIGHTS:
+        return p.parent
+    cand = models_dir() / str(name_or_path)
+    if "/" not in str(name_or_path) and cand.is_dir():
+        return cand
+    known = ", ".join(list_models()) or "none installed"
+    raise BundleError(f"no model bundle '{name_or_path}' (bundled models: {known})")
+
+
+def read_config(folder: Path) -> ModelConfig:
+    path = folder / CONFIG
+    if not path.is_file():
+        raise BundleError(f"{folder}: not a model bundle (no {CONFIG})")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise BundleError(f"{path}: not valid JSON ({e})") from e
+    if isinstance(raw, dict):
+        raw = dict(raw)
+        raw.pop("weights_sha256", None)
+        raw.pop("attributes_sha256", None)
+    return ModelConfig.from_dict(raw)
+
+
+def load_model(name_or_path: str | Path, device: str = "cpu") -> VarSR:
+    """Load a bundle by name (``face-8``) or folder path, checked, in eval mode."""
+    folder = resolve(name_or_path)
+    cfg = read_config(folder)
+    raw = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    weights = folder / WEIGHTS
+    if not weights.is_file():
+        raise BundleError(f"{folder}: the weights file {WEIGHTS} is missing")
+    expected = raw.get("weights_sha256")
+    if expected and sha256_file(weights) != expected:
+        raise BundleError(f"{weights}: SHA-256 does not match the one recorded in {CONFIG} (altered or corrupt)")
+    model = VarSR(cfg)
+    state = _load_tensors(weights)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    extra = sorted(set(state) - set(own))
+    if missing or extra:
+        raise BundleError(f"{weights}: tensors do not match config.json (missing {missing[:3]}, extra {extra[:3]})")
+    for k, v in own.items():
+        if tuple(state[k].shape) != tuple(v.shape):
+            raise BundleError(f"{weights}: tensor {k} has shape {tuple(state[k].shape)}, config says {tuple(v.shape)}")
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    attrs = folder / ATTRIBUTES
+    if attrs.is_file():
+        exp_a = raw.get("attributes_sha256")
+        if exp_a and sha256_file(attrs) != exp_a:
+            raise BundleError(f"{attrs}: SHA-256 does not match the one recorded in {CONFIG}")
+        a = _load_tensors(attrs)
+        for k, v in a.items():
+            if v.ndim != 1 or v.shape[0] != cfg.latent_dim:
+                raise BundleError(f"{attrs}: direction {k} is not a {cfg.latent_dim}-vector")
+        model.attributes = {k: v.float() for k, v in a.items()}
+    model.bundle_path = folder
+    return model.to(device).eval()
+
+
+def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise BundleError(f"{path}: not a readable safetensors file ({e})") from e
+
+
+def save_bundle(model: VarSR, folder: str | Path, half: bool = False) -> Path:
+    """Write a bundle atomically (temporary files, then rename); returns the folder."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
+             for k, v in model.state_dict().items()}
+    _atomic(folder / WEIGHTS, lambda p: save_file(state, str(p)))
+    meta = model.config.to_dict()
+    meta["weights_sha256"] = sha256_file(folder / WEIGHTS)
+    if model.attributes:
+        attrs = {k: v.detach().float().cpu().contiguous() for k, v in model.attributes.items()}
+        _atomic(folder / ATTRIBUTES, lambda p: save_file(attrs, str(p)))
+        meta["attributes_sha256"] = sha256_file(folder / ATTRIBUTES)
+    text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
+    _atomic(folder / CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
+    return folder
+
+
+def _atomic(target: Path, write) -> None:
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        write(tmp_path)
+        with open(tmp_path, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)

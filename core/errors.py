@@ -1,0 +1,17 @@
+"""The project's own error types: every bad input ends in one of these, with a message for a person."""
+
+
+class VarSRError(Exception):
+    """Base class: a clear, one-line message fit to show an analyst."""
+
+
+class ImageLoadError(VarSRError):
+    """An image file could not be read (missing, corrupt, unsupported, too large)."""
+
+
+class BundleError(VarSRError):
+    """A model bundle is missing, malformed, or its weights do not match its config."""
+
+
+class DataError(VarSRError):
+    """A data set folder is missing or does not have the expected layout."""

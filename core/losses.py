@@ -1,0 +1,50 @@
+"""The terms of eq. 9: pixel L2 (eq. 6), KL (eq. 7), WGAN-GP (eq. 8) and a perceptual term.
+
+Reductions, stated because lambda_KL depends on them:
+
+* ``pixel_loss``: mean over batch, channels and pixels, images in [0, 1] (eq. 6 exactly).
+* ``kl_divergence``: KL(q(z|I_H) || p(z|I_L)) in closed form for diagonal Gaussians, **mean
+  over the latent dimensions and the batch** (so lambda_KL = 0.01 weighs one nat per dimension
+  like 0.01 of mean squared error; a sum over D = 256 would need lambda / 256).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def pixel_loss(sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+    """Eq. 6: mean squared error per pixel."""
+    return torch.mean((sr.float() - hr.float()) ** 2)
+
+
+def kl_per_dim(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """Elementwise KL(N(mu_q, var_q) || N(mu_p, var_p)) for diagonal Gaussians, shape (N, D)."""
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1.0)
+
+
+def kl_divergence(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor) -> torch.Tensor:
+    """Eq. 7 with q = E_H(I_H), p = E_L(I_L); mean over latent dims and batch (see module doc)."""
+    return kl_per_dim(mu_q, logvar_q, mu_p, logvar_p).mean()
+
+
+def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, delta: float = 10.0) -> torch.Tensor:
+    """Eq. 8's penalty: delta * E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates."""
+    eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
+    out = critic(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norm = grad.flatten(1).norm(2, dim=1)
+    return delta * ((norm - 1) ** 2).mean()
+
+
+def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, delta: float = 10.0) -> torch.Tensor:
+    """Eq. 8 for the critic: E[D(fake)] - E[D(real)] + gradient penalty."""
+    fake = fake.detach()
+    return critic(fake).mean() - critic(real).mean() + gradient_penalty(critic, real, fake, delta)
+
+
+def generator_adv_loss(critic: nn.Module, fake: torch.Tensor) -> torch.Tensor:
+    """The generator's side of eq. 8: -E[D(fake)]."""
+    return -critic(fake).mean()

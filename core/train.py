@@ -1,0 +1,249 @@
+"""The bundled trainer, readable top to bottom (in the spirit of nanoGPT's train.py).
+
+Phase 1 trains E_H, E_L and G with the pixel, KL and perceptual terms; phase 2 (from
+``adv_start``) adds the WGAN-GP critic. The learning rate is decayed once at ``decay_at``.
+Everything that varies is in the run config and the seed; a checkpoint every ``ckpt_every``
+steps makes ``--resume`` lose at most one interval. Several GPUs: launch with ``torchrun``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import platform
+import random
+import signal
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from PIL import Image
+from tqdm import tqdm
+
+from core import losses
+from core.bundle import save_bundle
+from core.checkpoint import load_checkpoint, save_checkpoint
+from core.data.imageset import ImageSet
+from core.degrade import RandomDegradation, degrade, upsample_nearest
+from core.errors import DataError
+from core.images import tensor_to_pil
+from core.model import VarSR, cpu_has_bf16
+from core.nets import Critic
+from core.perf import tune_cpu
+from core.run_config import DataConfig, RunConfig
+
+
+def default_data_root() -> Path:
+    """``$VARSR_DATA`` or the ``shared/data`` folder beside the repository."""
+    env = os.environ.get("VARSR_DATA")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def load_training_data(data: DataConfig, model_size: tuple[int, int], channels: int, root: Path,
+                       split: str = "train", cache_dir: Path | None = None, limit: int | None = None) -> ImageSet:
+    """All sources of a run config, decoded at the HR size and concatenated."""
+    from core.data.registry import concat, load_dataset
+
+    sets = []
+    for src in data.sources:
+        src = dict(src)
+        kind, rel = src.pop("kind"), src.pop("root")
+        path = Path(rel) if Path(rel).is_absolute() else root / rel
+        sets.append(load_dataset(kind, path, split, size=model_size, channels=channels, limit=limit,
+                                 cache_dir=cache_dir, **src))
+    if not sets:
+        raise DataError("the run config names no data sources")
+    return concat(sets) if len(sets) > 1 else sets[0]
+
+
+def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
+          max_minutes: float | None = None, device: str | None = None) -> Path:
+    """Train ``run`` on ``data`` into ``out_dir``; returns the exported bundle folder."""
+    cfg, tc = run.model, run.train
+    # -- distributed / device set-up ------------------------------------------------------------
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    if world > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    if device is None:
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}" if torch.cuda.is_available() else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+        torch.backends.cudnn.benchmark = True
+    else:
+        tune_cpu()
+    main_proc = rank == 0
+    use_bf16 = dev.type == "cuda" or cpu_has_bf16()
+    channels_last = torch.channels_last
+
+    # -- seeds, data, networks, optimisers -----------------------------------------------------
+    torch.manual_seed(tc.seed + rank)
+    rng = random.Random(tc.seed + rank)
+    g_data = torch.Generator().manual_seed(tc.seed * 1000 + rank)
+    images = data.images.to(dev)
+    n_images = images.shape[0]
+    if n_images == 0:
+        raise DataError("no training images")
+    model = VarSR(cfg).to(dev).to(memory_format=channels_last)
+    critic = Critic(cfg.channels, cfg.hr_size, cfg.critic_width).to(dev).to(memory_format=channels_last)
+    opt_g = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas)
+    opt_d = torch.optim.Adam(critic.parameters(), lr=tc.lr, betas=tc.betas)
+    perceptual = None
+    if tc.lambda_perceptual > 0:
+        from core.lpips import load_lpips
+
+        perceptual = load_lpips().to(dev).eval().requires_grad_(False)
+    p_degrade = float(run.data.random_degradation)
+    rand_degrade = RandomDegradation(cfg.scale, p=p_degrade) if p_degrade > 0 else None
+
+    # -- resume ---------------------------------------------------------------------------------
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ckpt_dir = out_dir / "checkpoint"
+    step, elapsed_before = 0, 0.0
+    if resume and (ckpt_dir / "checkpoint.json").is_file():
+        meta, rng_state = load_checkpoint(ckpt_dir, {"model": model, "critic": critic}, {"opt_g": opt_g, "opt_d": opt_d})
+        step, elapsed_before = int(meta["step"]), float(meta["elapsed_s"])
+        g_data.set_state(rng_state["data"])
+        torch.set_rng_state(rng_state["torch"])
+        version, internal, gauss = json.loads(meta["py_rng"])
+        rng.setstate((version, tuple(internal), gauss))
+        if main_proc:
+            print(f"resumed from step {step}")
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    ddp_critic = torch.nn.parallel.DistributedDataParallel(critic) if world > 1 else critic
+    if main_proc:
+        (out_dir / "run_config.json").write_text(json.dumps(run.to_dict(), indent=1), encoding="utf-8")
+    fixed = images[torch.arange(min(8, n_images))].float().div(255)
+
+    def checkpoint() -> None:
+        if not main_proc:
+            return
+        state = rng.getstate()
+        save_checkpoint(
+            ckpt_dir, {"model": model, "critic": critic}, {"opt_g": opt_g, "opt_d": opt_d},
+            {"data": g_data.get_state(), "torch": torch.get_rng_state()},
+            {"step": step, "elapsed_s": elapsed_before + time.time() - t0,
+             "py_rng": json.dumps([state[0], list(state[1]), state[2]])},
+        )
+
+    stop = {"now": False}
+    signal.signal(signal.SIGINT, lambda *_: stop.update(now=True))
+    log_path = out_dir / "log.csv"
+    log_file = open(log_path, "a", newline="") if main_proc else None
+    writer = csv.writer(log_file) if log_file else None
+    if writer and log_path.stat().st_size == 0:
+        writer.writerow(["step", "time_s", "lr", "pixel", "kl", "perceptual", "adv_g", "critic", "sigma_l"])
+    t0 = time.time()
+    bar = tqdm(total=tc.steps, initial=step, disable=not main_proc, dynamic_ncols=True, desc=cfg.name)
+
+    # -- the loop -------------------------------------------------------------------------------
+    while step < tc.steps:
+        lr_now = tc.lr * (tc.lr_decay if step >= tc.decay_at else 1.0)
+        for o in (opt_g, opt_d):
+            for group in o.param_groups:
+                group["lr"] = lr_now
+        adversarial = step >= tc.adv_start and tc.lambda_adv > 0
+
+        idx = torch.randint(n_images, (tc.batch_size,), generator=g_data).to(dev)
+        hr = images[idx].float().div_(255)
+        if run.data.hflip:
+            flip = torch.rand(tc.batch_size, generator=g_data).to(dev) < 0.5
+            hr = torch.where(flip[:, None, None, None], hr.flip(-1), hr)
+        lr_img = rand_degrade(hr, rng) if rand_degrade else degrade(hr, cfg.scale)
+        hr = hr.contiguous(memory_format=channels_last)
+        lr_img = lr_img.contiguous(memory_format=channels_last)
+
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+            out = ddp_model(lr_img, hr)
+        sr = out["sr"].float()
+
+        # critic step (phase 2): eq. 8 with the gradient penalty, in fp32
+        l_critic = torch.zeros((), device=dev)
+        if adversarial:
+            opt_d.zero_grad(set_to_none=True)
+            l_critic = losses.critic_loss(ddp_critic, hr, sr.detach(), tc.gp_delta)
+            l_critic.backward()
+            opt_d.step()
+
+        # generator + encoders step: eq. 9
+        l_pix = losses.pixel_loss(sr, hr)
+        l_kl = (losses.kl_divergence(out["mu_h"], out["logvar_h"], out["mu_l"], out["logvar_l"])
+                if cfg.latent_dim else torch.zeros((), device=dev))
+        l_perc = perceptual(sr, hr).mean() if perceptual is not None else torch.zeros((), device=dev)
+        l_adv = losses.generator_adv_loss(critic, sr) if adversarial else torch.zeros((), device=dev)
+        loss = tc.lambda_pixel * l_pix + tc.lambda_kl * l_kl + tc.lambda_perceptual * l_perc + tc.lambda_adv * l_adv
+        opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        opt_g.step()
+        step += 1
+        bar.update(1)
+
+        # logging, samples, checkpoints
+        if main_proc and (step % tc.log_every == 0 or step == tc.steps):
+            sigma = torch.exp(0.5 * out["logvar_l"]).mean().item() if cfg.latent_dim else 0.0
+            row = [step, round(elapsed_before + time.time() - t0, 1), lr_now, l_pix.item(), l_kl.item(),
+                   l_perc.item(), l_adv.item(), l_critic.item(), sigma]
+            writer.writerow(row)
+            log_file.flush()
+            bar.set_postfix(pix=f"{row[3]:.4f}", kl=f"{row[4]:.3f}", adv=f"{row[6]:.3f}", sig=f"{sigma:.2f}")
+        if main_proc and (step % tc.sample_every == 0 or step == tc.steps):
+            save_sample_grid(model, fixed, out_dir / "samples" / f"step_{step:07d}.png")
+        out_of_time = max_minutes is not None and (time.time() - t0) / 60 >= max_minutes
+        if step % tc.ckpt_every == 0 or step == tc.steps or out_of_time or stop["now"]:
+            checkpoint()
+        if out_of_time or stop["now"]:
+            if main_proc:
+                print(f"stopped at step {step} ({'time limit' if out_of_time else 'interrupt'}); --resume continues")
+            break
+    bar.close()
+    if log_file:
+        log_file.close()
+    bundle = out_dir / "bundle"
+    if main_proc:
+        bundle = export_bundle(model, run, data, bundle, step, elapsed_before + time.time() - t0, dev)
+    if world > 1:
+        dist.destroy_process_group()
+    return bundle
+
+
+def export_bundle(model: VarSR, run: RunConfig, data: ImageSet, folder: Path, step: int, seconds: float,
+                  dev: torch.device) -> Path:
+    """Write the trained model as a bundle, its config recording data, steps, time and hardware."""
+    hardware = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    cfg = model.config
+    cfg.data = data.source
+    cfg.training = {
+        "steps": step, "seconds": round(seconds, 1), "hardware": hardware,
+        "n_train_images": len(data), "seed": run.train.seed, "train": asdict(run.train),
+        "sources": run.data.sources, "random_degradation": run.data.random_degradation,
+        "torch": torch.__version__,
+    }
+    cpu_model = VarSR(cfg)
+    cpu_model.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
+    return save_bundle(cpu_model, folder)
+
+
+@torch.no_grad()
+def save_sample_grid(model: VarSR, hr: torch.Tensor, path: Path, n: int = 4) -> None:
+    """Rows: HR, LR (nearest), then ``n`` samples (posterior from E_L) — a quick visual check."""
+    was_training = model.training
+    model.eval()
+    s = model.config.scale
+    lr = degrade(hr, s)
+    rows = [hr, upsample_nearest(lr, s)]
+    if model.config.latent_dim:
+        mu, logvar = model.encode_lr(lr)
+        g = torch.Generator(device="cpu").manual_seed(0)
+        for _ in range(n):
+            eps = torch.randn(mu.shape, generator=g).to(mu.device)
+            rows.append(model.generator(lr, mu + torch.exp(0.5 * logvar) * eps).clamp(0, 1))
+    else:
+        rows.append(model.generator(lr, None).clamp(0, 1))
+    grid = torch.cat([torch.cat(list(r.float().cpu()), dim=-1) for r in rows], dim=-2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensor_to_pil(grid).resize((grid.shape[-1] * 2, grid.shape[-2] * 2), Image.NEAREST).save(path)
+    model.train(was_training)
