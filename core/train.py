@@ -60,8 +60,12 @@ def load_training_data(data: DataConfig, model_size: tuple[int, int], channels: 
 
 
 def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
-          max_minutes: float | None = None, device: str | None = None) -> Path:
-    """Train ``run`` on ``data`` into ``out_dir``; returns the exported bundle folder."""
+          max_minutes: float | None = None, device: str | None = None, fit_schedule: bool = False) -> Path:
+    """Train ``run`` on ``data`` into ``out_dir``; returns the exported bundle folder.
+
+    ``fit_schedule`` (with ``max_minutes``): after a short warm-up, measure the speed and scale
+    ``steps``, ``adv_start`` and ``decay_at`` together so the whole schedule fits the time.
+    """
     cfg, tc = run.model, run.train
     # -- distributed / device set-up ------------------------------------------------------------
     world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -181,6 +185,12 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         opt_g.step()
         step += 1
         bar.update(1)
+        if fit_schedule and max_minutes and step == WARMUP_STEPS:
+            fit_to_time(tc, step, time.time() - t0, max_minutes * 60 - 20)
+            bar.total = tc.steps
+            if main_proc:
+                print(f"schedule fitted to {max_minutes} min: {tc.steps} steps, adversarial from {tc.adv_start}, "
+                      f"lr decay at {tc.decay_at}")
 
         # logging, samples, checkpoints
         if main_proc and (step % tc.log_every == 0 or step == tc.steps):
@@ -210,6 +220,23 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     return bundle
 
 
+WARMUP_STEPS = 200
+
+
+def fit_to_time(tc, done: int, seconds: float, budget_s: float) -> None:
+    """Scale the step schedule (steps, adv_start, decay_at) to what fits ``budget_s``.
+
+    The critic's extra passes (about 1.6x the cost of a phase-1 step) are accounted for.
+    """
+    rate = done / max(seconds, 1e-6)
+    frac_adv = max(0.0, 1 - tc.adv_start / tc.steps) if tc.lambda_adv > 0 else 0.0
+    total = int(rate * budget_s / (1 + 0.6 * frac_adv))
+    ratio = max(total, done + 1) / tc.steps
+    tc.steps = max(total, done + 1)
+    tc.adv_start = int(tc.adv_start * ratio)
+    tc.decay_at = int(tc.decay_at * ratio)
+
+
 def export_bundle(model: VarSR, run: RunConfig, data: ImageSet, folder: Path, step: int, seconds: float,
                   dev: torch.device) -> Path:
     """Write the trained model as a bundle, its config recording data, steps, time and hardware."""
@@ -224,7 +251,7 @@ def export_bundle(model: VarSR, run: RunConfig, data: ImageSet, folder: Path, st
     }
     cpu_model = VarSR(cfg)
     cpu_model.load_state_dict({k: v.detach().float().cpu() for k, v in model.state_dict().items()})
-    return save_bundle(cpu_model, folder)
+    return save_bundle(cpu_model, folder, half=True)  # fp16 storage halves the shipped size
 
 
 @torch.no_grad()

@@ -22,6 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use at most N images per source (smoke runs)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
+    p.add_argument("--fit-schedule", action="store_true",
+                   help="with --max-minutes: scale steps, adv_start and decay_at to the measured speed")
     p.add_argument("--device", help="cpu, cuda, cuda:1 (default: CUDA when present)")
     p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config value, e.g. --set train.steps=100")
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"packed to {args.pack}", file=sys.stderr)
             return 0
         out = args.out or Path("runs") / run.model.name
-        bundle = train(run, out, data, resume=args.resume, max_minutes=args.max_minutes, device=args.device)
+        bundle = train(run, out, data, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
+                       fit_schedule=args.fit_schedule)
         print(f"bundle written to {bundle}", file=sys.stderr)
         return 0
 

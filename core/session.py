@@ -1,0 +1,659 @@
+"""The investigator's session: evidence, region of interest, candidates, shortlist. No Qt here.
+
+The app's widgets observe a :class:`Session` through plain-Python :class:`Event` callbacks; heavy
+work (model loading, sampling) is done by the pure functions below, which the app runs in
+worker threads and whose results it hands back to the session (napari's model/view split).
+
+Every candidate is a synthetic, plausible image: an investigative lead, never evidence. Each one
+carries its full recipe (model, weights, seed, index, temperature, z, slider values, parent), so
+an exported lead can be regenerated and audited.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import json
+import math
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from core.bundle import CONFIG, list_models, models_dir, read_config
+from core.config import ModelConfig
+from core.errors import BundleError, ImageLoadError, VarSRError
+from core.export import NOTICE, save_png
+from core.images import load_image, pil_to_tensor, sha256_file, to_mode
+from core.model import VarSR
+from core.preprocess import consistency, prepare_lr
+
+#: The short form of the notice, shown permanently by the app.
+BANNER = "Candidates are synthetic \u2014 investigative leads, not evidence."
+#: The models the app knows how to use, per analyst-facing domain.
+DOMAIN_MODELS: dict[str, tuple[str, ...]] = {
+    "face": ("face-8", "face-16"),
+    "plate": ("plate-char",),
+    "digit": ("digit",),
+}
+#: The ``ModelConfig.domain`` each analyst-facing domain needs.
+CONFIG_DOMAIN = {"face": "face", "plate": "plate-char", "digit": "digit"}
+#: LR sizes of the expected bundles, used only to suggest a model when none is installed.
+EXPECTED_LR_SIZE = {"face-8": (8, 8), "face-16": (16, 16), "plate-char": (2, 4), "digit": (6, 6)}
+N_RANGE = (4, 256)
+Point = tuple[float, float]
+Progress = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+class ExportError(VarSRError):
+    """The shortlist could not be exported (empty, or the folder exists and is not empty)."""
+
+
+class GenerationCancelled(VarSRError):
+    """Raised inside a generation function when its ``cancelled()`` callback turns true."""
+
+
+class Event:
+    """A list of callbacks: ``connect(fn)``, ``disconnect(fn)``, ``emit(*args)``."""
+
+    def __init__(self) -> None:
+        self._callbacks: list[Callable[..., Any]] = []
+
+    def connect(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        self._callbacks.append(fn)
+        return fn
+
+    def disconnect(self, fn: Callable[..., Any]) -> None:
+        if fn in self._callbacks:
+            self._callbacks.remove(fn)
+
+    def emit(self, *args: Any) -> None:
+        for fn in list(self._callbacks):
+            fn(*args)
+
+
+@dataclass
+class SessionEvents:
+    """What a :class:`Session` announces."""
+
+    evidence_changed: Event = field(default_factory=Event)
+    region_changed: Event = field(default_factory=Event)
+    settings_changed: Event = field(default_factory=Event)
+    candidates_added: Event = field(default_factory=Event)
+    shortlist_changed: Event = field(default_factory=Event)
+
+
+# -- evidence and regions -------------------------------------------------------------------------
+@dataclass
+class Evidence:
+    """One loaded evidence image; the file itself is only ever read."""
+
+    image: Image.Image
+    sha256: str
+    path: Path | None = None
+    source: str = "file"
+
+    @property
+    def label(self) -> str:
+        return self.path.name if self.path else f"{self.source} image {self.sha256[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path) if self.path else None, "source": self.source,
+                "sha256": self.sha256, "size": list(self.image.size)}
+
+
+def load_evidence(path: str | Path) -> Evidence:
+    """Read an image file (never written to); :class:`ImageLoadError` when unreadable."""
+    path = Path(path)
+    image = load_image(path, "RGB")
+    return Evidence(image=image, sha256=sha256_file(path), path=path.resolve(), source="file")
+
+
+def evidence_from_image(image: Image.Image, source: str = "clipboard") -> Evidence:
+    """Evidence from an in-memory image (a paste); its hash is that of its lossless PNG encoding."""
+    image = to_mode(image, "RGB")
+    buf = io.BytesIO()
+    image.save(buf, "PNG")
+    return Evidence(image=image, sha256=hashlib.sha256(buf.getvalue()).hexdigest(), source=source)
+
+
+@dataclass(frozen=True)
+class Region:
+    """How the analyst's crop is taken from the evidence (image pixel coordinates).
+
+    ``box``: an axis-aligned rectangle ``(x0, y0, x1, y1)``; ``eyes``: the two eye centres
+    (image left, image right), aligned to the face models' frame; ``quad``: four corners
+    (top-left, top-right, bottom-right, bottom-left) of a tilted plate, straightened.
+    """
+
+    kind: str
+    box: tuple[float, float, float, float] | None = None
+    eyes: tuple[Point, Point] | None = None
+    quad: tuple[Point, Point, Point, Point] | None = None
+
+    @staticmethod
+    def from_box(x0: float, y0: float, x1: float, y1: float) -> Region:
+        return Region("box", box=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"kind": self.kind}
+        for key in ("box", "eyes", "quad"):
+            v = getattr(self, key)
+            if v is not None:
+                d[key] = json.loads(json.dumps(v))
+        return d
+
+
+def faces_module() -> Any | None:
+    """``core.faces`` when it provides eye alignment, else None (the app then says so)."""
+    try:
+        from core import faces
+    except ImportError:
+        return None
+    ok = all(hasattr(faces, n) for n in ("align_by_eyes", "native_frame_size", "canonical_box_for_eyes"))
+    return faces if ok else None
+
+
+def crop_region(image: Image.Image, region: Region) -> Image.Image:
+    """The analyst's crop at the evidence's own resolution."""
+    if region.kind == "box" and region.box:
+        x0, y0, x1, y1 = (round(v) for v in region.box)
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(image.width, x1), min(image.height, y1)
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            raise VarSRError("the selected region is empty or outside the image")
+        return image.crop((x0, y0, x1, y1))
+    if region.kind == "eyes" and region.eyes:
+        faces = faces_module()
+        if faces is None:
+            raise VarSRError("eye alignment needs core.faces (not installed): select the face with a box")
+        left, right = region.eyes
+        return faces.align_by_eyes(image, left, right, faces.native_frame_size(left, right))
+    if region.kind == "quad" and region.quad:
+        tl, tr, br, bl = region.quad
+        w = max(1, round((math.dist(tl, tr) + math.dist(bl, br)) / 2))
+        h = max(1, round((math.dist(tl, bl) + math.dist(tr, br)) / 2))
+        data = (*tl, *bl, *br, *tr)  # PIL's QUAD order: upper-left, lower-left, lower-right, upper-right
+        return image.transform((w, h), Image.Transform.QUAD, data, resample=Image.Resampling.BILINEAR)
+    raise VarSRError(f"incomplete region: {region.kind}")
+
+
+def equal_cells(n: int) -> list[float]:
+    """Interior boundaries (fractions of the width) of ``n`` equal cells."""
+    return [i / n for i in range(1, n)]
+
+
+def split_cells(crop: Image.Image, bounds: list[float]) -> list[Image.Image]:
+    """Cut a crop into a row of cells at the interior boundaries ``bounds`` (fractions of its width)."""
+    edges = [0.0, *sorted(min(1.0, max(0.0, b)) for b in bounds), 1.0]
+    cells = []
+    for a, b in zip(edges[:-1], edges[1:], strict=True):
+        x0, x1 = round(a * crop.width), round(b * crop.width)
+        if x1 - x0 < 1:
+            raise VarSRError("a character cell is narrower than one pixel: move its boundaries apart")
+        cells.append(crop.crop((x0, 0, x1, crop.height)))
+    return cells
+
+
+# -- models ----------------------------------------------------------------------------------------
+def installed_models(root: Path) -> dict[str, ModelConfig]:
+    """Configs of the bundles under ``root`` (unreadable ones are skipped)."""
+    out = {}
+    for name in list_models(root):
+        try:
+            out[name] = read_config(root / name)
+        except BundleError:
+            continue
+    return out
+
+
+def missing_model_messages(root: Path) -> list[str]:
+    """One line per expected model that is not installed under ``root``."""
+    have = set(list_models(root))
+    shown = _display_path(root)
+    return [f"No model '{n}' installed: {shown}/{n} (see README)"
+            for names in DOMAIN_MODELS.values() for n in names if n not in have]
+
+
+def _display_path(p: Path) -> str:
+    """``p`` relative to the repository (or the working folder) when inside it."""
+    full = Path(p).resolve()
+    for base in (models_dir().parents[1], Path.cwd()):
+        try:
+            return str(full.relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(p)
+
+
+def suggest_model(domain: str, crop_size: tuple[int, int], installed: dict[str, ModelConfig]) -> str:
+    """The model whose LR input is closest (in scale) to the crop; installed ones first."""
+    want = CONFIG_DOMAIN[domain]
+    sizes = {n: c.lr_size for n, c in installed.items() if c.domain == want}
+    if not sizes:
+        sizes = {n: EXPECTED_LR_SIZE[n] for n in DOMAIN_MODELS[domain]}
+    side = max(1, max(crop_size))
+    return min(sizes, key=lambda n: (abs(math.log(side / max(sizes[n]))), n))
+
+
+def weights_sha256(model: VarSR) -> str | None:
+    """The weights' SHA-256 recorded in the model's bundle (None for an in-memory model)."""
+    folder = getattr(model, "bundle_path", None)
+    if folder is None:
+        return None
+    try:
+        return json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8")).get("weights_sha256")
+    except (OSError, ValueError):
+        return None
+
+
+# -- candidates ------------------------------------------------------------------------------------
+@dataclass
+class Candidate:
+    """One synthetic candidate with what it takes to regenerate it (``recipe``, JSON-ready)."""
+
+    image: torch.Tensor
+    lr: torch.Tensor
+    z: torch.Tensor | None
+    recipe: dict[str, Any]
+    l1: float
+    lr_psnr: float
+    id: str = ""
+    parts: list[Candidate] = field(default_factory=list)
+
+    @property
+    def kind(self) -> str:
+        return str(self.recipe.get("kind", "sample"))
+
+    @property
+    def scores(self) -> str:
+        return f"L1 {self.l1:.2f} \u00b7 {self.lr_psnr:.1f} dB"
+
+    def recipe_json(self) -> dict[str, Any]:
+        """The recipe with z and the consistency scores, for the manifest."""
+        d = dict(self.recipe)
+        d["id"] = self.id
+        d["z"] = [round(float(v), 6) for v in self.z] if self.z is not None else None
+        d["consistency_l1_0_255"] = round(self.l1, 4)
+        d["lr_psnr_db"] = round(self.lr_psnr, 3)
+        return d
+
+
+@dataclass
+class CandidateSet:
+    """Candidates generated together (one grid section)."""
+
+    id: str
+    title: str
+    candidate_ids: list[str]
+
+
+def _base_recipe(model: VarSR, kind: str, **kw: Any) -> dict[str, Any]:
+    cfg = model.config
+    d: dict[str, Any] = {"kind": kind, "model": cfg.name, "domain": cfg.domain,
+                         "weights_sha256": weights_sha256(model), "lr_size": list(cfg.lr_size),
+                         "hr_size": list(cfg.hr_size), "scale": cfg.scale}
+    d.update(kw)
+    return d
+
+
+def _scored(model: VarSR, images: torch.Tensor, lr: torch.Tensor, zs: list[torch.Tensor | None],
+            recipes: list[dict[str, Any]]) -> list[Candidate]:
+    l1, psnr = consistency(images, lr, model.config.scale)
+    return [Candidate(image=images[i].cpu(), lr=lr.cpu(), z=zs[i], recipe=recipes[i], l1=float(l1[i]),
+                      lr_psnr=float(psnr[i])) for i in range(images.shape[0])]
+
+
+def _generate_chunked(model: VarSR, lr: torch.Tensor, z: torch.Tensor | None, n: int, chunk: int,
+                      progress: Progress | None, cancelled: CancelCheck | None) -> torch.Tensor:
+    outs = []
+    for start in range(0, n, chunk):
+        if cancelled and cancelled():
+            raise GenerationCancelled("generation cancelled")
+        stop = min(n, start + chunk)
+        x = lr[None].expand(stop - start, *lr.shape).contiguous()
+        outs.append(model.generate(x, z[start:stop] if z is not None else None))
+        if progress:
+            progress(stop, n)
+    return torch.cat(outs)
+
+
+def generate_candidates(model: VarSR, lr: torch.Tensor, n: int = 16, seed: int = 0, temperature: float = 1.0,
+                        *, source: dict[str, Any] | None = None, progress: Progress | None = None,
+                        cancelled: CancelCheck | None = None, chunk: int = 16) -> list[Candidate]:
+    """Eq. 4: ``n`` candidates ``G(I_L, z_i)``, ``z_i ~ N(mu, (temperature * sigma)^2)``; reproducible.
+
+    A deterministic model (``latent_dim == 0``) gives one candidate.
+    """
+    if not N_RANGE[0] <= n <= N_RANGE[1]:
+        raise VarSRError(f"the number of candidates must be {N_RANGE[0]} to {N_RANGE[1]}, not {n}")
+    deterministic = model.config.latent_dim == 0
+    if deterministic:
+        n = 1
+    z = None if deterministic else model.latents(lr[None], n, seed, temperature)[0].float()
+    images = _generate_chunked(model, lr, z, n, chunk, progress, cancelled)
+    recipes = [_base_recipe(model, "sample", seed=int(seed), index=i, temperature=float(temperature),
+                            sliders={}, parent=None, source=source or {}) for i in range(n)]
+    zs = [z[i] if z is not None else None for i in range(n)]
+    return _scored(model, images, lr, zs, recipes)
+
+
+def attribute_offset(model: VarSR, sliders: dict[str, float]) -> torch.Tensor:
+    """``sum_k k * s * Z_att`` over the sliders (Fig. 4a: ``z_k = z + k s Z_att``)."""
+    off = torch.zeros(model.config.latent_dim)
+    for key, k in sliders.items():
+        if key not in model.attributes:
+            raise VarSRError(f"model '{model.config.name}' has no attribute direction '{key}'")
+        off += float(k) * float(model.config.attribute_scale) * model.attributes[key].float().cpu()
+    return off
+
+
+def derive_with_sliders(model: VarSR, base: Candidate, sliders: dict[str, float]) -> Candidate:
+    """``G(I_L, z + sum_k k s Z_att)`` for a candidate; the slider values go into the recipe."""
+    if base.z is None or model.config.latent_dim == 0:
+        raise VarSRError("this candidate has no latent code to steer")
+    sliders = {k: float(v) for k, v in sliders.items() if v}
+    z = (base.z.float() + attribute_offset(model, sliders))[None]
+    img = model.generate(base.lr[None], z)
+    recipe = {**base.recipe, "kind": "sliders", "sliders": sliders,
+              "attribute_scale": float(model.config.attribute_scale), "parent": base.id or None}
+    return _scored(model, img, base.lr, [z[0]], [recipe])[0]
+
+
+def more_like_this(model: VarSR, base: Candidate, n: int = 16, seed: int = 0, temperature: float = 0.3,
+                   *, progress: Progress | None = None,
+                   cancelled: CancelCheck | None = None) -> list[Candidate]:
+    """``n`` candidates around ``base``'s z: ``z_i = z + temperature * sigma_L * eps_i``."""
+    if base.z is None or model.config.latent_dim == 0:
+        raise VarSRError("this candidate has no latent code to sample around")
+    with torch.inference_mode():
+        _, logvar = model.encode_lr(base.lr[None].float())
+    std = torch.exp(0.5 * logvar.float())[0].cpu()
+    g = torch.Generator().manual_seed(int(seed))
+    eps = torch.randn(n, model.config.latent_dim, generator=g)
+    z = base.z.float()[None] + float(temperature) * std[None] * eps
+    images = _generate_chunked(model, base.lr, z, n, 16, progress, cancelled)
+    recipes = [{**base.recipe, "kind": "more-like-this", "parent": base.id or None, "seed": int(seed),
+                "index": i, "temperature": float(temperature)} for i in range(n)]
+    return _scored(model, images, base.lr, [z[i] for i in range(n)], recipes)
+
+
+def reference_transfer(model: VarSR, lr: torch.Tensor, reference: Image.Image, reference_sha256: str,
+                       *, source: dict[str, Any] | None = None) -> Candidate:
+    """Fig. 4b: ``G(I_L, E_H(reference))`` with the reference resized to the model's HR frame."""
+    if model.config.latent_dim == 0:
+        raise VarSRError("a deterministic model has no latent code for a reference")
+    ref = to_mode(reference, "L" if model.config.channels == 1 else "RGB")
+    ref = ref.resize(model.config.hr_size, Image.Resampling.LANCZOS)
+    with torch.inference_mode():
+        mu, _ = model.encode_hr(pil_to_tensor(ref)[None])
+    z = mu.float().cpu()
+    img = model.generate(lr[None], z)
+    recipe = _base_recipe(model, "reference", reference_sha256=reference_sha256, sliders={}, parent=None,
+                          source=source or {})
+    return _scored(model, img, lr, [z[0]], [recipe])[0]
+
+
+def generate_cells(model: VarSR, cell_lrs: list[torch.Tensor], n: int, seed: int, temperature: float,
+                   *, source: dict[str, Any] | None = None, progress: Progress | None = None,
+                   cancelled: CancelCheck | None = None) -> list[list[Candidate]]:
+    """``n`` candidates per character cell; cell ``i`` uses seed ``seed + i``."""
+    out = []
+    total = len(cell_lrs)
+    for i, lr in enumerate(cell_lrs):
+        cell_source = {**(source or {}), "cell": i}
+        out.append(generate_candidates(model, lr, n, seed + i, temperature, source=cell_source,
+                                       cancelled=cancelled))
+        if progress:
+            progress(i + 1, total)
+    return out
+
+
+def assemble_row(model: VarSR, cells: list[list[Candidate]], choices: list[int]) -> Candidate:
+    """One whole plate (or digit string): the chosen sample of each cell, side by side."""
+    parts = [cells[i][c] for i, c in enumerate(choices)]
+    image = torch.cat([p.image for p in parts], dim=2)
+    lr = torch.cat([p.lr for p in parts], dim=2)
+    recipe = _base_recipe(model, "row", choices=list(choices), parent=None, sliders={},
+                          cells=[p.recipe_json() for p in parts],
+                          source={k: v for k, v in parts[0].recipe.get("source", {}).items() if k != "cell"})
+    c = _scored(model, image[None], lr, [None], [recipe])[0]
+    c.parts = parts
+    return c
+
+
+# -- the session -----------------------------------------------------------------------------------
+@dataclass
+class ShortlistEntry:
+    candidate_id: str
+    note: str = ""
+
+
+class Session:
+    """Everything an investigator has open, observed through :attr:`events`."""
+
+    def __init__(self, models_root: str | Path | None = None) -> None:
+        self.models_root = Path(models_root) if models_root else models_dir()
+        self.events = SessionEvents()
+        self.evidence: Evidence | None = None
+        self.region: Region | None = None
+        self.domain = "face"
+        self.model_override: str | None = None
+        self.n_cells = 1
+        self.cell_bounds: list[float] = []
+        self.candidates: dict[str, Candidate] = {}
+        self.sets: list[CandidateSet] = []
+        self.shortlist: list[ShortlistEntry] = []
+        self._next_candidate = 1
+        self.installed: dict[str, ModelConfig] = {}
+        self.refresh_models()
+
+    # models
+    def refresh_models(self) -> None:
+        self.installed = installed_models(self.models_root)
+
+    def missing_models(self) -> list[str]:
+        return missing_model_messages(self.models_root)
+
+    def model_path(self, name: str) -> Path:
+        return self.models_root / name
+
+    def chosen_model(self) -> str:
+        """The override if set, else the model suggested for the current crop and domain."""
+        if self.model_override:
+            return self.model_override
+        crop = self.crop_or_none()
+        size = crop.size if crop else (8, 8)
+        if crop and self.domain != "face" and self.n_cells > 1:
+            size = (max(1, size[0] // self.n_cells), size[1])
+        return suggest_model(self.domain, size, self.installed)
+
+    # evidence and region
+    def open_file(self, path: str | Path) -> Evidence:
+        """Load evidence from a file; raises :class:`ImageLoadError` and leaves the session as it was."""
+        ev = load_evidence(path)
+        self.set_evidence(ev)
+        return ev
+
+    def set_evidence(self, ev: Evidence) -> None:
+        self.evidence = ev
+        self.region = None
+        self.events.evidence_changed.emit(ev)
+        self.events.region_changed.emit(None)
+
+    def set_region(self, region: Region | None) -> None:
+        self.region = region
+        self.events.region_changed.emit(region)
+
+    def set_domain(self, domain: str) -> None:
+        if domain not in DOMAIN_MODELS:
+            raise VarSRError(f"unknown domain {domain}")
+        self.domain = domain
+        self.model_override = None
+        self.set_cells(1 if domain == "face" else (7 if domain == "plate" else max(1, self.n_cells)))
+
+    def set_cells(self, n: int, bounds: list[float] | None = None) -> None:
+        self.n_cells = max(1, int(n))
+        self.cell_bounds = list(bounds) if bounds is not None else equal_cells(self.n_cells)
+        self.events.settings_changed.emit()
+
+    def set_model_override(self, name: str | None) -> None:
+        self.model_override = name or None
+        self.events.settings_changed.emit()
+
+    def crop(self) -> Image.Image:
+        if self.evidence is None:
+            raise VarSRError("open an evidence image first")
+        region = self.region or Region.from_box(0, 0, *self.evidence.image.size)
+        return crop_region(self.evidence.image, region)
+
+    def crop_or_none(self) -> Image.Image | None:
+        try:
+            return self.crop()
+        except VarSRError:
+            return None
+
+    def cells(self) -> list[Image.Image]:
+        """The crop as the model's inputs: one image for faces, a row of cells otherwise."""
+        crop = self.crop()
+        if self.domain == "face" or self.n_cells <= 1:
+            return [crop]
+        return split_cells(crop, self.cell_bounds)
+
+    def prepare(self, cfg: ModelConfig) -> tuple[list[torch.Tensor], list[str]]:
+        """LR tensors exactly as the model sees them, and the analyst's notes."""
+        lrs, notes = [], []
+        for cell in self.cells():
+            lr, n = prepare_lr(cell, cfg)
+            lrs.append(lr)
+            notes.extend(x for x in n if x not in notes)
+        return lrs, notes
+
+    def source(self) -> dict[str, Any]:
+        """Where the input came from, for recipes."""
+        crop = self.crop_or_none()
+        return {"evidence": self.evidence.to_dict() if self.evidence else None,
+                "region": self.region.to_dict() if self.region else {"kind": "whole image"},
+                "crop_size": list(crop.size) if crop else None,
+                "cells": {"n": self.n_cells, "bounds": [round(b, 4) for b in self.cell_bounds]}
+                if self.domain != "face" else None}
+
+    # candidates
+    def add_candidate(self, c: Candidate) -> str:
+        """Register a candidate (assigning its id if it has none)."""
+        if not c.id:
+            c.id = f"C{self._next_candidate:04d}"
+            self._next_candidate += 1
+        self.candidates[c.id] = c
+        return c.id
+
+    def add_set(self, title: str, cands: list[Candidate]) -> CandidateSet:
+        ids = [self.add_candidate(c) for c in cands]
+        s = CandidateSet(id=f"S{len(self.sets) + 1}", title=title, candidate_ids=ids)
+        self.sets.append(s)
+        self.events.candidates_added.emit(s)
+        return s
+
+    # shortlist
+    def is_starred(self, cid: str) -> bool:
+        return any(e.candidate_id == cid for e in self.shortlist)
+
+    def star(self, cid: str) -> None:
+        if cid not in self.candidates:
+            raise VarSRError(f"no candidate {cid}")
+        if not self.is_starred(cid):
+            self.shortlist.append(ShortlistEntry(cid))
+            self.events.shortlist_changed.emit()
+
+    def unstar(self, cid: str) -> None:
+        before = len(self.shortlist)
+        self.shortlist = [e for e in self.shortlist if e.candidate_id != cid]
+        if len(self.shortlist) != before:
+            self.events.shortlist_changed.emit()
+
+    def toggle_star(self, cid: str) -> bool:
+        if self.is_starred(cid):
+            self.unstar(cid)
+            return False
+        self.star(cid)
+        return True
+
+    def move(self, cid: str, index: int) -> None:
+        entry = next(e for e in self.shortlist if e.candidate_id == cid)
+        self.shortlist.remove(entry)
+        self.shortlist.insert(max(0, min(index, len(self.shortlist))), entry)
+        self.events.shortlist_changed.emit()
+
+    def reorder(self, ids: list[str]) -> None:
+        by_id = {e.candidate_id: e for e in self.shortlist}
+        if sorted(ids) != sorted(by_id):
+            raise VarSRError("reorder must list exactly the shortlisted candidates")
+        self.shortlist = [by_id[i] for i in ids]
+        self.events.shortlist_changed.emit()
+
+    def set_note(self, cid: str, note: str) -> None:
+        for e in self.shortlist:
+            if e.candidate_id == cid:
+                e.note = note
+
+    def note(self, cid: str) -> str:
+        return next((e.note for e in self.shortlist if e.candidate_id == cid), "")
+
+    def export_shortlist(self, folder: str | Path) -> Path:
+        return export_shortlist([(self.candidates[e.candidate_id], e.note) for e in self.shortlist], folder)
+
+
+def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path) -> Path:
+    """Write each lead as PNG (+ the LR it came from) and ``manifest.json``, atomically.
+
+    The folder must not exist or be empty: nothing is ever overwritten. Every PNG carries the
+    notice in its metadata, the manifest and ``NOTICE.txt`` state it too.
+    """
+    if not leads:
+        raise ExportError("the shortlist is empty: star candidates first")
+    folder = Path(folder)
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+        raise ExportError(f"{folder} already exists and is not empty: choose a new folder "
+                          "(nothing was written)")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".partial"))
+    try:
+        entries = []
+        for rank, (cand, note) in enumerate(leads, start=1):
+            stem = f"lead_{rank:02d}_{cand.id}_synthetic"
+            recipe = cand.recipe_json()
+            meta = {"candidate": cand.id, "rank": str(rank), "recipe": json.dumps(recipe), "note": note}
+            save_png(cand.image, tmp / f"{stem}.png", meta)
+            save_png(cand.lr, tmp / f"{stem}_input_lr.png",
+                     {"candidate": cand.id, "role": "the input exactly as the model saw it"})
+            entries.append({"rank": rank, "file": f"{stem}.png", "input_lr_file": f"{stem}_input_lr.png",
+                            "note": note, "recipe": recipe})
+        from core import __version__
+
+        manifest = {"notice": NOTICE, "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    "software": {"name": "VarSR Studio", "version": __version__}, "leads": entries}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+        (tmp / "NOTICE.txt").write_text(NOTICE + "\n", encoding="utf-8")
+        if folder.exists():
+            folder.rmdir()
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+__all__ = [
+    "BANNER", "Candidate", "CandidateSet", "Event", "Evidence", "ExportError", "GenerationCancelled",
+    "ImageLoadError", "Region", "Session", "ShortlistEntry", "assemble_row", "crop_region",
+    "derive_with_sliders", "evidence_from_image", "export_shortlist", "generate_candidates", "generate_cells",
+    "load_evidence", "more_like_this", "reference_transfer", "split_cells", "suggest_model",
+]

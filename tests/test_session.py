@@ -1,0 +1,169 @@
+"""The session model (core/session.py): no Qt, tiny untrained bundles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image, PngImagePlugin
+
+import core
+from core import session as S
+from core.errors import ImageLoadError, VarSRError
+
+
+@pytest.fixture
+def model(tiny_bundle: Path):
+    torch.set_num_threads(1)
+    return core.load_model(tiny_bundle)
+
+
+@pytest.fixture
+def evidence_png(tmp_path: Path) -> Path:
+    img = Image.new("RGB", (40, 30), (90, 120, 150))
+    img.paste((200, 40, 40), (10, 8, 26, 24))
+    p = tmp_path / "evidence.png"
+    img.save(p)
+    return p
+
+
+def test_event_connect_emit_disconnect():
+    ev = S.Event()
+    got = []
+    fn = ev.connect(lambda *a: got.append(a))
+    ev.emit(1, "x")
+    ev.disconnect(fn)
+    ev.emit(2)
+    assert got == [(1, "x")]
+
+
+def test_open_file_reads_only_and_records_hash(evidence_png: Path):
+    before = evidence_png.read_bytes()
+    s = S.Session(models_root=evidence_png.parent / "none")
+    seen = []
+    s.events.evidence_changed.connect(seen.append)
+    ev = s.open_file(evidence_png)
+    assert evidence_png.read_bytes() == before
+    assert ev.sha256 == core.images.sha256_file(evidence_png) and ev.image.size == (40, 30)
+    assert seen == [ev]
+
+
+def test_corrupt_file_leaves_session_unchanged(tmp_path: Path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+    s = S.Session(models_root=tmp_path)
+    with pytest.raises(ImageLoadError):
+        s.open_file(bad)
+    assert s.evidence is None
+
+
+def test_pasted_image_hash_is_stable():
+    img = Image.new("RGB", (5, 4), (1, 2, 3))
+    assert S.evidence_from_image(img).sha256 == S.evidence_from_image(img.copy()).sha256
+
+
+def test_regions_box_quad_eyes(evidence_png: Path):
+    s = S.Session(models_root=evidence_png.parent)
+    s.open_file(evidence_png)
+    s.set_region(S.Region.from_box(26, 24, 10, 8))
+    assert s.crop().size == (16, 16)
+    quad = S.Region("quad", quad=((10, 8), (26, 8), (26, 24), (10, 24)))
+    assert S.crop_region(s.evidence.image, quad).size == (16, 16)
+    eyes = S.Region("eyes", eyes=((15.0, 14.0), (21.0, 14.0)))
+    crop = S.crop_region(s.evidence.image, eyes)
+    assert crop.width == crop.height >= 16
+    with pytest.raises(VarSRError):
+        S.crop_region(s.evidence.image, S.Region.from_box(100, 100, 120, 120))
+
+
+def test_split_cells_and_missing_models(tmp_path: Path):
+    cells = S.split_cells(Image.new("L", (21, 8)), S.equal_cells(3))
+    assert [c.size for c in cells] == [(7, 8)] * 3
+    with pytest.raises(VarSRError):
+        S.split_cells(Image.new("L", (3, 8)), [0.5, 0.55])
+    msgs = S.missing_model_messages(tmp_path)
+    assert any("No model 'face-8' installed" in m for m in msgs) and len(msgs) == 4
+
+
+def test_suggest_model_by_crop_size():
+    assert S.suggest_model("face", (9, 10), {}) == "face-8"
+    assert S.suggest_model("face", (30, 30), {}) == "face-16"
+    assert S.suggest_model("plate", (5, 9), {}) == "plate-char"
+
+
+def test_generate_is_reproducible_scored_and_recorded(model):
+    lr = torch.rand(3, 8, 8)
+    steps = []
+    a = S.generate_candidates(model, lr, 4, seed=3, temperature=0.7, progress=lambda i, n: steps.append(i),
+                              chunk=3)
+    b = S.generate_candidates(model, lr, 4, seed=3, temperature=0.7)
+    assert len(a) == 4 and steps == [3, 4]
+    assert all(torch.equal(x.image, y.image) for x, y in zip(a, b, strict=True))
+    r = a[2].recipe
+    assert (r["model"], r["seed"], r["index"], r["temperature"]) == ("face-8", 3, 2, 0.7)
+    assert r["weights_sha256"] and a[2].z.shape == (16,)
+    l1, psnr = core.preprocess.consistency(a[2].image[None], lr, 8)
+    assert a[2].l1 == pytest.approx(float(l1[0])) and a[2].lr_psnr == pytest.approx(float(psnr[0]))
+    with pytest.raises(VarSRError):
+        S.generate_candidates(model, lr, 2)
+
+
+def test_generate_can_be_cancelled(model):
+    with pytest.raises(S.GenerationCancelled):
+        S.generate_candidates(model, torch.rand(3, 8, 8), 8, cancelled=lambda: True)
+
+
+def test_sliders_more_like_this_and_reference(model):
+    s = S.Session()
+    base = S.generate_candidates(model, torch.rand(3, 8, 8), 4)[0]
+    s.add_candidate(base)
+    d = S.derive_with_sliders(model, base, {"mean/Male": 1.5, "diff/Male": 0.0})
+    assert d.recipe["sliders"] == {"mean/Male": 1.5} and d.recipe["parent"] == base.id
+    expected = base.z + 1.5 * model.config.attribute_scale * model.attributes["mean/Male"]
+    assert torch.allclose(d.z, expected)
+    with pytest.raises(VarSRError):
+        S.derive_with_sliders(model, base, {"nope": 1.0})
+    near = S.more_like_this(model, base, 4, seed=1, temperature=0.0)
+    assert all(torch.allclose(c.z, base.z) and c.recipe["parent"] == base.id for c in near)
+    ref = S.reference_transfer(model, base.lr, Image.new("RGB", (100, 80), (10, 20, 30)), "abc")
+    assert ref.recipe["kind"] == "reference" and ref.image.shape == (3, 64, 64)
+
+
+def test_rows_assemble_cells(tiny_bundle: Path, tmp_path: Path):
+    from core.bundle import save_bundle
+    from core.model import VarSR
+    from tests.conftest import tiny_config
+
+    m = core.load_model(save_bundle(VarSR(tiny_config("plate-char")), tmp_path / "plate-char"))
+    cells = S.generate_cells(m, [torch.rand(1, 4, 2) for _ in range(3)], 4, 0, 1.0)
+    row = S.assemble_row(m, cells, [0, 2, 1])
+    assert row.image.shape == (1, 16, 24) and row.lr.shape == (1, 4, 6)
+    assert [c["index"] for c in row.recipe["cells"]] == [0, 2, 1]
+    assert [c["seed"] for c in row.recipe["cells"]] == [0, 1, 2]
+
+
+def test_shortlist_and_export(model, tmp_path: Path):
+    s = S.Session()
+    s.add_set("test", S.generate_candidates(model, torch.rand(3, 8, 8), 4, seed=5))
+    ids = list(s.candidates)
+    s.star(ids[2])
+    s.star(ids[0])
+    s.star(ids[0])
+    s.move(ids[0], 0)
+    s.set_note(ids[2], "closest to the witness account")
+    assert [e.candidate_id for e in s.shortlist] == [ids[0], ids[2]]
+    out = s.export_shortlist(tmp_path / "leads")
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["notice"] == core.LEAD_NOTICE
+    assert [e["recipe"]["id"] for e in man["leads"]] == [ids[0], ids[2]]
+    assert man["leads"][1]["note"] == "closest to the witness account"
+    assert man["leads"][1]["recipe"]["seed"] == 5
+    with Image.open(out / man["leads"][0]["file"]) as im:
+        assert isinstance(im, PngImagePlugin.PngImageFile) and im.text["Description"] == core.LEAD_NOTICE
+    assert not list(tmp_path.glob(".leads*"))
+    with pytest.raises(S.ExportError):
+        s.export_shortlist(out)
+    with pytest.raises(S.ExportError):
+        S.Session().export_shortlist(tmp_path / "empty")

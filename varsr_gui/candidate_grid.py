@@ -1,0 +1,79 @@
+"""The grid of candidate thumbnails, each with its consistency with the input."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
+
+from core.session import Candidate, CandidateSet
+from varsr_gui.qt_images import candidate_icon
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+THUMB = 88
+
+
+class CandidateGrid(QListWidget):
+    """Thumbnails in generation order; arrow keys move, Enter/double-click opens the large view."""
+
+    candidate_selected = Signal(str)
+    candidate_activated = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setGridSize(QSize(THUMB + 40, THUMB + 44))
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setWordWrap(True)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setUniformItemSizes(True)
+        self._items: dict[str, QListWidgetItem] = {}
+        self.currentItemChanged.connect(self._on_current)
+        self.itemActivated.connect(lambda it: self._emit_activated(it))
+
+    def add_set(self, cset: CandidateSet, candidates: dict[str, Candidate], starred: set[str]) -> None:
+        header = QListWidgetItem(f"{cset.id}\n{cset.title}")
+        header.setFlags(Qt.ItemFlag.NoItemFlags)
+        header.setToolTip(cset.title)
+        self.addItem(header)
+        for cid in cset.candidate_ids:
+            c = candidates[cid]
+            it = QListWidgetItem(candidate_icon(c.image, THUMB, cid in starred), f"{cid}\n{c.scores}")
+            it.setData(ID_ROLE, cid)
+            it.setToolTip(f"{cid}: synthetic candidate ({c.kind})\nconsistency with the input: "
+                          f"mean |LR - degrade(candidate)| = {c.l1:.2f} / 255, LR-PSNR {c.lr_psnr:.1f} dB")
+            self.addItem(it)
+            self._items[cid] = it
+
+    def candidate_ids(self) -> list[str]:
+        return list(self._items)
+
+    def item_for(self, cid: str) -> QListWidgetItem | None:
+        return self._items.get(cid)
+
+    def select(self, cid: str) -> None:
+        it = self._items.get(cid)
+        if it is not None:
+            self.setCurrentItem(it)
+            self.scrollToItem(it)
+
+    def current_id(self) -> str | None:
+        it = self.currentItem()
+        return it.data(ID_ROLE) if it is not None else None
+
+    def selected_ids(self) -> list[str]:
+        return [it.data(ID_ROLE) for it in self.selectedItems() if it.data(ID_ROLE)]
+
+    def refresh(self, cid: str, candidate: Candidate, starred: bool) -> None:
+        it = self._items.get(cid)
+        if it is not None:
+            it.setIcon(candidate_icon(candidate.image, THUMB, starred))
+
+    def _on_current(self, cur: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        if cur is not None and cur.data(ID_ROLE):
+            self.candidate_selected.emit(cur.data(ID_ROLE))
+
+    def _emit_activated(self, it: QListWidgetItem) -> None:
+        if it.data(ID_ROLE):
+            self.candidate_activated.emit(it.data(ID_ROLE))

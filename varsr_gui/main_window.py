@@ -1,0 +1,713 @@
+"""The main window: wires the session model, the widgets that observe it, and the workers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QSpinBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+import core
+from core import session as S
+from core.degrade import upsample_bicubic
+from core.errors import VarSRError
+from core.model import VarSR
+from varsr_gui.candidate_grid import CandidateGrid
+from varsr_gui.compare_view import CompareView, Panel
+from varsr_gui.evidence_view import EvidenceView
+from varsr_gui.input_panel import InputPanel
+from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
+from varsr_gui.shortlist_dock import ShortlistDock
+from varsr_gui.slider_dock import SliderDock
+from varsr_gui.workers import TaskContext, TaskRunner
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+BANNER_STYLE = "background:#7a1f1f; color:white; font-weight:bold; padding:6px; font-size:14px;"
+INFO_STYLE = "background:#4a3b12; color:#ffd27a; padding:4px;"
+ERROR_STYLE = "background:#3a1414; color:#ff9b9b; padding:4px;"
+
+
+class MainWindow(QMainWindow):
+    """VarSR Studio: evidence in, candidates out, shortlist exported; the GUI thread never runs torch."""
+
+    def __init__(self, models_root: str | Path | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.session = S.Session(models_root)
+        self.settings = settings if settings is not None else QSettings("VarSR Studio", "varsr-gui")
+        self.runner = TaskRunner(self)
+        self.models: dict[str, VarSR] = {}
+        self.current: S.Candidate | None = None
+        self.preview: S.Candidate | None = None
+        self.row_cells: dict[str, list[list[S.Candidate]]] = {}
+        self._faces: list[Any] = []
+        self._task = None
+        self.setWindowTitle("VarSR Studio \u2014 synthetic leads, not evidence")
+        self.setAcceptDrops(True)
+        self._build_ui()
+        self._build_actions()
+        ev = self.session.events
+        ev.evidence_changed.connect(self._on_evidence)
+        ev.region_changed.connect(lambda _r: self._on_input_changed())
+        ev.settings_changed.connect(self._on_input_changed)
+        ev.candidates_added.connect(self._on_set_added)
+        ev.shortlist_changed.connect(self._on_shortlist)
+        self._restore_settings()
+        self.refresh_models()
+        self._on_input_changed()
+
+    # -- layout --------------------------------------------------------------------------------
+    def _build_ui(self) -> None:
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(4, 4, 4, 4)
+        self.banner = QLabel("\u26a0  " + S.BANNER + "  Every candidate is generated, not recovered.")
+        self.banner.setObjectName("lead_banner")
+        self.banner.setStyleSheet(BANNER_STYLE)
+        self.banner.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.banner.setToolTip(core.LEAD_NOTICE)
+        lay.addWidget(self.banner)
+        self.models_label = QLabel()
+        self.models_label.setStyleSheet(INFO_STYLE)
+        self.models_label.setWordWrap(True)
+        lay.addWidget(self.models_label)
+        self.message_label = QLabel()
+        self.message_label.setStyleSheet(ERROR_STYLE)
+        self.message_label.setWordWrap(True)
+        self.message_label.hide()
+        lay.addWidget(self.message_label)
+
+        self.view = EvidenceView()
+        self.input_panel = InputPanel()
+        self.grid = CandidateGrid()
+        self.compare = CompareView()
+        self.cell_chooser = QWidget()
+        self.cell_chooser_layout = QHBoxLayout(self.cell_chooser)
+        self.cell_chooser_layout.setContentsMargins(0, 0, 0, 0)
+        self.cell_chooser.hide()
+        right = QWidget()
+        rl = QVBoxLayout(right)
+        rl.setContentsMargins(0, 0, 0, 0)
+        rl.addWidget(self.compare, 1)
+        rl.addWidget(self.cell_chooser)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.view)
+        top.addWidget(self.input_panel)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 1)
+        top.setSizes([1000, 430])
+        self.input_panel.setMaximumWidth(520)
+        bottom = QSplitter(Qt.Orientation.Horizontal)
+        bottom.addWidget(self.grid)
+        bottom.addWidget(right)
+        bottom.setStretchFactor(0, 1)
+        bottom.setStretchFactor(1, 1)
+        bottom.setSizes([600, 600])
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(bottom)
+        self.splitter.setSizes([460, 440])
+        lay.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
+
+        self.slider_dock = SliderDock(self)
+        self.shortlist_dock = ShortlistDock(self.session, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.slider_dock)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.shortlist_dock)
+        device = "GPU" if torch.cuda.is_available() else "CPU"
+        self.statusBar().addPermanentWidget(QLabel(f"Runs on the {device} \u00b7 synthetic leads only"))
+
+        self.view.region_picked.connect(self.session.set_region)
+        self.view.cells_moved.connect(lambda b: self.session.set_cells(self.session.n_cells, b))
+        self.view.face_clicked.connect(self._use_face)
+        self.input_panel.domain_changed.connect(self.session.set_domain)
+        self.input_panel.model_changed.connect(self.session.set_model_override)
+        self.input_panel.cells_changed.connect(lambda n: self.session.set_cells(n))
+        self.input_panel.generate_clicked.connect(self.generate)
+        self.input_panel.cancel_clicked.connect(self.cancel)
+        self.runner.busy_changed.connect(self.input_panel.set_busy)
+        self.grid.candidate_selected.connect(self.show_candidate)
+        self.grid.candidate_activated.connect(lambda cid: (self.show_candidate(cid), self.compare.fit()))
+        self.slider_dock.values_changed.connect(self._on_sliders)
+        self.slider_dock.keep_clicked.connect(self.keep_preview)
+        self.slider_dock.apply_all_clicked.connect(self.apply_sliders_to_set)
+        self.shortlist_dock.candidate_selected.connect(self.show_candidate)
+        self.shortlist_dock.compare_clicked.connect(self.compare_two)
+        self.shortlist_dock.export_clicked.connect(self.export_dialog)
+
+    def _build_actions(self) -> None:
+        def act(menu, text: str, slot: Callable[[], Any], key: str | QKeySequence.StandardKey | None = None,
+                tip: str = "") -> QAction:
+            a = QAction(text, self)
+            if key is not None:
+                a.setShortcut(QKeySequence(key))
+            a.setStatusTip(tip or text)
+            a.triggered.connect(lambda _c=False: slot())
+            menu.addAction(a)
+            self.addAction(a)
+            return a
+
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        act(f, "&Open evidence\u2026", self.open_dialog, QKeySequence.StandardKey.Open)
+        act(f, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
+        act(f, "&Export shortlist\u2026", self.export_dialog, "Ctrl+E")
+        act(f, "Reload &models", self.refresh_models, "F5")
+        f.addSeparator()
+        act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+        t = mb.addMenu("&Select")
+        act(t, "&Box (drag a rectangle)", lambda: self.view.set_mode("select"), "B")
+        act(t, "&Pan", lambda: self.view.set_mode("pan"), "H")
+        act(t, "Click the two &eye centres", lambda: self.view.set_mode("eyes"), "E",
+            "For tiny faces: click both eye centres; the crop is aligned to the face model's frame")
+        act(t, "Plate &4 corners", lambda: self.view.set_mode("quad"), "Q",
+            "Click a tilted plate's corners clockwise from top-left; it is straightened")
+        act(t, "Detect &faces (MTCNN)", self.detect_faces, "F")
+        act(t, "&Whole image", lambda: self.session.set_region(None), "W")
+        v = mb.addMenu("&View")
+        act(v, "Zoom &in", lambda: self.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
+        act(v, "Zoom &out", lambda: self.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
+        act(v, "&Fit", self.view.fit, "0")
+        v.addAction(self.slider_dock.toggleViewAction())
+        v.addAction(self.shortlist_dock.toggleViewAction())
+        c = mb.addMenu("&Candidates")
+        act(c, "&Generate", self.generate, "Ctrl+Return")
+        act(c, "&Cancel", self.cancel, "Esc")
+        act(c, "&Star / unstar", self.toggle_star, "S")
+        act(c, "&More like this", self.more_like_this, "M")
+        act(c, "&Next", lambda: self._step_candidate(1), "]")
+        act(c, "&Previous", lambda: self._step_candidate(-1), "[")
+        act(c, "&Reset sliders", self.slider_dock.reset, "R")
+        act(c, "Reference &transfer\u2026", self.reference_dialog, "Ctrl+R",
+            "Generate G(I_L, E_H(reference)) from a high-resolution reference face (paper Fig. 4b)")
+        h = mb.addMenu("&Help")
+        act(h, "About the &candidates", lambda: self.show_message(core.LEAD_NOTICE, error=False))
+
+    # -- messages ------------------------------------------------------------------------------
+    def show_message(self, text: str, error: bool = True) -> None:
+        """A non-modal message: the status bar and the strip under the banner."""
+        self.message_label.setStyleSheet(ERROR_STYLE if error else INFO_STYLE)
+        self.message_label.setText(text)
+        self.message_label.show()
+        self.statusBar().showMessage(text, 15000)
+
+    def clear_message(self) -> None:
+        self.message_label.hide()
+
+    def refresh_models(self) -> None:
+        self.session.refresh_models()
+        missing = self.session.missing_models()
+        self.models_label.setText(" \u00b7 ".join(missing))
+        self.models_label.setToolTip("\n".join(missing))
+        self.models_label.setVisible(bool(missing))
+        if missing:
+            self.statusBar().showMessage(missing[0], 15000)
+        self.models = {k: m for k, m in self.models.items() if k in self.session.installed}
+        self._on_input_changed()
+
+    # -- evidence ------------------------------------------------------------------------------
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_dir", ""))
+        path, _ = QFileDialog.getOpenFileName(self, "Open evidence image", start, IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Load evidence (read-only); a bad file gives a message and leaves everything as it was."""
+        try:
+            ev = self.session.open_file(path)
+        except (VarSRError, OSError) as e:
+            self.show_message(f"Could not open the image: {e}")
+            return False
+        self.settings.setValue("last_dir", str(Path(path).resolve().parent))
+        self.statusBar().showMessage(f"Opened {ev.label} ({ev.image.width}x{ev.image.height}, "
+                                     f"SHA-256 {ev.sha256[:12]}\u2026); the file is never modified", 10000)
+        return True
+
+    def paste(self) -> None:
+        md = QGuiApplication.clipboard().mimeData()
+        if md is not None and md.hasUrls():
+            for url in md.urls():
+                if url.isLocalFile():
+                    self.open_path(url.toLocalFile())
+                    return
+        img = QGuiApplication.clipboard().image()
+        if img.isNull():
+            self.show_message("The clipboard holds no image.")
+            return
+        self.open_image(img, "clipboard")
+
+    def open_image(self, img: QImage, source: str) -> None:
+        self.session.set_evidence(S.evidence_from_image(qimage_to_pil(img), source))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        md = event.mimeData()
+        if md.hasImage() or any(u.isLocalFile() for u in md.urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        md = event.mimeData()
+        for url in md.urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+        if md.hasImage():
+            self.open_image(QImage(md.imageData()), "drop")
+            event.acceptProposedAction()
+
+    def _on_evidence(self, ev: S.Evidence) -> None:
+        self.clear_message()
+        self._faces = []
+        self.view.show_faces([])
+        self.view.set_image(pil_to_qimage(ev.image))
+        self.setWindowTitle(f"VarSR Studio \u2014 {ev.label} \u2014 synthetic leads, not evidence")
+
+    # -- region and input preview ----------------------------------------------------------------
+    def _on_input_changed(self) -> None:
+        s = self.session
+        self.view.show_region(s.region, s.cell_bounds if s.domain != "face" else None)
+        self.input_panel.cells.setVisible(s.domain != "face")
+        self.input_panel.cells_label.setVisible(s.domain != "face")
+        self.input_panel.cells.blockSignals(True)
+        self.input_panel.cells.setValue(s.n_cells)
+        self.input_panel.cells.blockSignals(False)
+        name = s.chosen_model()
+        want = S.CONFIG_DOMAIN[s.domain]
+        names = sorted(set(S.DOMAIN_MODELS[s.domain])
+                       | {n for n, c in s.installed.items() if c.domain == want})
+        auto = S.suggest_model(s.domain, self._cell_size(), s.installed)
+        self.input_panel.set_models(names, set(s.installed), auto, s.model_override)
+        crop = s.crop_or_none()
+        self.input_panel.crop_tile.set_image(pil_to_qimage(crop) if crop else None,
+                                             f"{crop.width}x{crop.height} px" if crop else "")
+        notes: list[str] = []
+        lr_img = None
+        cfg = s.installed.get(name)
+        if crop is None:
+            notes.append("Open an image (Ctrl+O, drop or paste) and drag a box around the face, "
+                         "plate or digits.")
+        elif cfg is None:
+            notes.append(next((m for m in s.missing_models() if f"'{name}'" in m),
+                              f"Model '{name}' is not installed."))
+        else:
+            try:
+                lrs, notes = s.prepare(cfg)
+                lr_img = tensor_to_qimage(torch.cat(lrs, dim=2))
+            except VarSRError as e:
+                notes = [str(e)]
+        detail = f"{name}: {cfg.lr_size[0]}x{cfg.lr_size[1]} (after degrade)" if cfg else name
+        self.input_panel.lr_tile.set_image(lr_img, detail)
+        if s.region and s.region.kind == "eyes" and S.faces_module() is None:
+            notes.append("Eye alignment is unavailable (core.faces missing): use a box.")
+        self.input_panel.notes.setText("\n".join(f"\u26a0 {n}" for n in notes))
+
+    def _cell_size(self) -> tuple[int, int]:
+        crop = self.session.crop_or_none()
+        if crop is None:
+            return (8, 8)
+        if self.session.domain != "face" and self.session.n_cells > 1:
+            return (max(1, crop.width // self.session.n_cells), crop.height)
+        return crop.size
+
+    def detect_faces(self) -> None:
+        ev = self.session.evidence
+        if ev is None:
+            self.show_message("Open an evidence image first.")
+            return
+        from varsr_gui.face_detect import detect_faces
+
+        image = ev.image
+        self.statusBar().showMessage("Looking for faces (MTCNN)\u2026")
+        self.runner.submit("Face detection", lambda ctx: detect_faces(image), self._on_faces,
+                           self.show_message)
+
+    def _on_faces(self, faces: list[Any]) -> None:
+        self._faces = faces
+        self.view.show_faces([f.box for f in faces])
+        if faces:
+            self.statusBar().showMessage(f"{len(faces)} face(s) proposed: click one to use it", 10000)
+        else:
+            self.show_message("No face found (MTCNN needs about 12 px or more): press E and click the two "
+                              "eye centres, or drag a box.", error=False)
+
+    def _use_face(self, i: int) -> None:
+        f = self._faces[i]
+        if S.faces_module() is not None:
+            self.session.set_region(S.Region("eyes", eyes=(f.left_eye, f.right_eye)))
+        else:
+            self.session.set_region(S.Region.from_box(*f.box))
+
+    # -- models and generation -------------------------------------------------------------------
+    def with_model(self, name: str, then: Callable[[VarSR], None]) -> None:
+        """Call ``then(model)`` once the model is loaded (in a worker the first time)."""
+        if name in self.models:
+            then(self.models[name])
+            return
+        if name not in self.session.installed:
+            self.refresh_models()
+        if name not in self.session.installed:
+            msg = next((m for m in self.session.missing_models() if f"'{name}'" in m),
+                       f"No model '{name}' installed.")
+            self.show_message(msg)
+            return
+        path = self.session.model_path(name)
+        self.statusBar().showMessage(f"Loading model {name}\u2026")
+
+        def loaded(model: VarSR) -> None:
+            self.models[name] = model
+            self.statusBar().showMessage(f"Model {name} loaded", 5000)
+            then(model)
+
+        self.runner.submit(f"Loading {name}", lambda ctx: core.load_model(path), loaded, self.show_message)
+
+    def generate(self) -> None:
+        if self.session.evidence is None:
+            self.show_message("Open an evidence image first (Ctrl+O, drop a file or paste).")
+            return
+        if self.runner.busy:
+            return
+        self.clear_message()
+        self.with_model(self.session.chosen_model(), self._generate_with)
+
+    def _generate_with(self, model: VarSR) -> None:
+        try:
+            lrs, notes = self.session.prepare(model.config)
+        except VarSRError as e:
+            self.show_message(str(e))
+            return
+        p = self.input_panel
+        n, seed, t = p.n.value(), p.seed.value(), round(p.temperature.value(), 3)
+        source = {**self.session.source(), "notes": notes}
+        title = f"{model.config.name} \u00b7 seed {seed} \u00b7 T {t:g}"
+        if len(lrs) == 1:
+            def work(ctx: TaskContext) -> Any:
+                return S.generate_candidates(model, lrs[0], n, seed, t, source=source, progress=ctx.progress,
+                                             cancelled=ctx.cancelled)
+
+            self._submit("Generating", work, lambda cands: self.session.add_set(title, cands))
+            return
+
+        def work_rows(ctx: TaskContext) -> Any:
+            cells = S.generate_cells(model, lrs, n, seed, t, source=source, progress=ctx.progress,
+                                     cancelled=ctx.cancelled)
+            return cells, [S.assemble_row(model, cells, [k] * len(cells)) for k in range(len(cells[0]))]
+
+        def done(result: Any) -> None:
+            cells, rows = result
+            cset = self.session.add_set(f"{title} \u00b7 {len(lrs)} cells", rows)
+            for cid in cset.candidate_ids:
+                self.row_cells[cid] = cells
+            self._show_cell_chooser()
+
+        self._submit("Generating", work_rows, done)
+
+    def _submit(self, what: str, fn: Callable[[TaskContext], Any], done: Callable[[Any], None]) -> None:
+        self.statusBar().showMessage(f"{what}\u2026 (Esc cancels)")
+        self.input_panel.set_progress(0, 1)
+
+        def finished(result: Any) -> None:
+            self.statusBar().showMessage(f"{what}: done", 5000)
+            done(result)
+
+        self._task = self.runner.submit(what, fn, finished, self.show_message, self.input_panel.set_progress,
+                                        lambda: self.statusBar().showMessage(f"{what}: cancelled", 5000))
+
+    def cancel(self) -> None:
+        if self.runner.busy:
+            self.runner.cancel_all()
+            self.statusBar().showMessage("Cancelling\u2026")
+
+    def _on_set_added(self, cset: S.CandidateSet) -> None:
+        starred = {e.candidate_id for e in self.session.shortlist}
+        self.grid.add_set(cset, self.session.candidates, starred)
+        if cset.candidate_ids:
+            self.grid.select(cset.candidate_ids[0])
+
+    # -- the selected candidate ------------------------------------------------------------------
+    def show_candidate(self, cid: str) -> None:
+        c = self.session.candidates.get(cid)
+        if c is None:
+            return
+        self.current = c
+        self.preview = None
+        self.slider_dock.reset(emit=False)
+        self.slider_dock.target.setText(f"Steering {cid} ({c.kind}); values are recorded with each derived "
+                                        "candidate")
+        model = self.models.get(c.recipe.get("model", ""))
+        self.slider_dock.set_attributes(sorted(model.attributes) if model and c.z is not None else [])
+        self._show_compare()
+        self._show_cell_chooser()
+
+    def _show_compare(self) -> None:
+        c = self.current
+        if c is None:
+            self.compare.set_panels([])
+            return
+        scale = int(c.recipe.get("scale", c.image.shape[-1] // c.lr.shape[-1]))
+        size = f"{c.lr.shape[2]}x{c.lr.shape[1]}"
+        panels = [Panel(f"Input as the model sees it ({size})", tensor_to_qimage(c.lr)),
+                  Panel(f"Bicubic x{scale}", tensor_to_qimage(upsample_bicubic(c.lr, scale)))]
+        if self.preview is not None:
+            vals = ", ".join(f"{k} {v:+.2f}" for k, v in self.preview.recipe.get("sliders", {}).items())
+            panels.append(Panel(f"{c.id}<br>{c.scores}", tensor_to_qimage(c.image), True))
+            label = "derived from " + c.id + (f" ({vals})" if vals else "")
+            panels.append(Panel(f"{label}<br>{self.preview.scores}", tensor_to_qimage(self.preview.image),
+                                True))
+        else:
+            star = " \u2605" if self.session.is_starred(c.id) else ""
+            panels.append(Panel(f"{c.id}{star}<br>{c.scores}", tensor_to_qimage(c.image), True))
+        self.compare.set_panels(panels)
+
+    def compare_two(self, a: str, b: str) -> None:
+        ca, cb = self.session.candidates[a], self.session.candidates[b]
+        self.compare.set_panels([
+            Panel(f"Input of {a}", tensor_to_qimage(ca.lr)),
+            Panel(f"{a}<br>{ca.scores}", tensor_to_qimage(ca.image), True),
+            Panel(f"{b}<br>{cb.scores}", tensor_to_qimage(cb.image), True),
+        ])
+
+    def _step_candidate(self, d: int) -> None:
+        ids = self.grid.candidate_ids()
+        if not ids:
+            return
+        cur = self.grid.current_id()
+        i = ids.index(cur) + d if cur in ids else 0
+        self.grid.select(ids[max(0, min(len(ids) - 1, i))])
+
+    # -- sliders, more like this, reference --------------------------------------------------------
+    def _on_sliders(self, values: dict[str, float]) -> None:
+        c = self.current
+        if c is None or c.z is None:
+            return
+        if not any(values.values()):
+            self.preview = None
+            self._show_compare()
+            return
+        model = self.models.get(c.recipe.get("model", ""))
+        if model is None:
+            return
+        base = c
+
+        def done(d: S.Candidate) -> None:
+            if self.current is base:
+                self.preview = d
+                self._show_compare()
+
+        self.runner.submit("Steering", lambda ctx: S.derive_with_sliders(model, base, values), done,
+                           self.show_message)
+
+    def keep_preview(self) -> S.Candidate | None:
+        """Add the steered (or re-chosen) candidate to the grid; returns it."""
+        p = self.preview
+        if p is None:
+            return None
+        parent = p.recipe.get("parent") or "?"
+        vals = ", ".join(f"{k} {v:+.2f}" for k, v in p.recipe.get("sliders", {}).items())
+        title = f"{parent} with {vals}" if vals else f"row choices {p.recipe.get('choices')}"
+        cells = self.row_cells.get(self.current.id) if self.current else None
+        self.preview = None
+        cset = self.session.add_set(title, [p])
+        if cells is not None:
+            self.row_cells[cset.candidate_ids[0]] = cells
+        return p
+
+    def apply_sliders_to_set(self) -> None:
+        c = self.current
+        values = self.slider_dock.values()
+        if c is None or c.z is None or not any(values.values()):
+            self.show_message("Select a candidate and move a slider first.", error=False)
+            return
+        model = self.models.get(c.recipe.get("model", ""))
+        cset = next((s for s in self.session.sets if c.id in s.candidate_ids), None)
+        if model is None or cset is None:
+            return
+        bases = [b for b in (self.session.candidates[i] for i in cset.candidate_ids) if b.z is not None]
+        vals = ", ".join(f"{k} {v:+.2f}" for k, v in values.items() if v)
+
+        def work(ctx: TaskContext) -> list[S.Candidate]:
+            out = []
+            for i, b in enumerate(bases):
+                if ctx.cancelled():
+                    raise S.GenerationCancelled("cancelled")
+                out.append(S.derive_with_sliders(model, b, values))
+                ctx.progress(i + 1, len(bases))
+            return out
+
+        self._submit("Applying sliders", work,
+                     lambda cands: self.session.add_set(f"{cset.id} with {vals}", cands))
+
+    def more_like_this(self) -> None:
+        c = self.current
+        if c is None or c.z is None:
+            self.show_message("Select a candidate with a latent code first.", error=False)
+            return
+        model = self.models.get(c.recipe.get("model", ""))
+        if model is None:
+            self.with_model(c.recipe.get("model", ""), lambda _m: self.more_like_this())
+            return
+        n, seed = self.input_panel.n.value(), self.input_panel.seed.value()
+        t = round(max(0.05, 0.3 * self.input_panel.temperature.value()), 3)
+        base = c
+
+        def work(ctx: TaskContext) -> list[S.Candidate]:
+            return S.more_like_this(model, base, n, seed, t, progress=ctx.progress, cancelled=ctx.cancelled)
+
+        self._submit("More like this", work,
+                     lambda cands: self.session.add_set(f"more like {base.id} \u00b7 T {t:g}", cands))
+
+    def reference_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "High-resolution reference face",
+                                              str(self.settings.value("last_dir", "")), IMAGE_FILTER)
+        if path:
+            self.reference_transfer(path)
+
+    def reference_transfer(self, path: str | Path) -> None:
+        """G(I_L, E_H(reference)) for the selected candidate's input (or the current crop)."""
+        try:
+            ref = S.load_evidence(path)
+        except VarSRError as e:
+            self.show_message(f"Could not open the reference: {e}")
+            return
+        c = self.current
+        name = c.recipe.get("model", "") if c is not None else self.session.chosen_model()
+
+        def go(model: VarSR) -> None:
+            if c is not None and c.kind != "row":
+                lr, source = c.lr, c.recipe.get("source", {})
+            else:
+                try:
+                    lrs, _ = self.session.prepare(model.config)
+                except VarSRError as e:
+                    self.show_message(str(e))
+                    return
+                lr, source = lrs[0], self.session.source()
+            source = {**source, "reference": ref.to_dict()}
+            self._submit("Reference transfer",
+                         lambda ctx: [S.reference_transfer(model, lr, ref.image, ref.sha256, source=source)],
+                         lambda cands: self.session.add_set(f"reference {ref.label}", cands))
+
+        self.with_model(name, go)
+
+    # -- plates: per-cell choices ------------------------------------------------------------------
+    def _show_cell_chooser(self) -> None:
+        while self.cell_chooser_layout.count():
+            w = self.cell_chooser_layout.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        c = self.current
+        cells = self.row_cells.get(c.id) if c is not None else None
+        if c is None or cells is None:
+            self.cell_chooser.hide()
+            return
+        self.cell_chooser_layout.addWidget(QLabel("Sample per cell:"))
+        spins = []
+        for i, choice in enumerate(c.recipe.get("choices", [0] * len(cells))):
+            sp = QSpinBox()
+            sp.setRange(0, len(cells[i]) - 1)
+            sp.setValue(choice)
+            sp.setPrefix(f"#{i + 1}: ")
+            sp.setToolTip(f"Which of the {len(cells[i])} samples of cell {i + 1} to use")
+            spins.append(sp)
+            self.cell_chooser_layout.addWidget(sp)
+        self.cell_chooser_layout.addStretch(1)
+        base = c
+
+        def changed() -> None:
+            model = self.models.get(base.recipe.get("model", ""))
+            if model is None or self.current is not base:
+                return
+            row = S.assemble_row(model, cells, [s.value() for s in spins])
+            row.recipe["parent"] = base.id
+            self.preview = row if row.recipe["choices"] != base.recipe.get("choices") else None
+            self._show_compare()
+
+        for sp in spins:
+            sp.valueChanged.connect(lambda _v: changed())
+        self.cell_chooser.show()
+
+    # -- shortlist and export ----------------------------------------------------------------------
+    def toggle_star(self) -> None:
+        if self.preview is not None:
+            kept = self.keep_preview()
+            if kept is not None:
+                self.session.star(kept.id)
+            return
+        if self.current is not None:
+            self.session.toggle_star(self.current.id)
+
+    def _on_shortlist(self) -> None:
+        starred = {e.candidate_id for e in self.session.shortlist}
+        for cid in self.grid.candidate_ids():
+            self.grid.refresh(cid, self.session.candidates[cid], cid in starred)
+        if self.current is not None and self.preview is None:
+            self._show_compare()
+
+    def export_dialog(self) -> None:
+        if not self.session.shortlist:
+            self.show_message("The shortlist is empty: star candidates (S) first.", error=False)
+            return
+        start = str(self.settings.value("export_dir", self.settings.value("last_dir", "")))
+        folder = QFileDialog.getExistingDirectory(self, "Export the shortlist into a new or empty folder",
+                                                  start)
+        if folder:
+            self.export_to(folder)
+
+    def export_to(self, folder: str | Path) -> Path | None:
+        try:
+            out = self.session.export_shortlist(folder)
+        except (VarSRError, OSError) as e:
+            self.show_message(f"Export failed: {e}")
+            return None
+        self.settings.setValue("export_dir", str(Path(out).parent))
+        self.statusBar().showMessage(f"Exported {len(self.session.shortlist)} lead(s) to {out} "
+                                     "(each marked: synthetic lead, not evidence)", 10000)
+        return out
+
+    # -- settings ------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        st = self.settings
+        geom = st.value("geometry")
+        if geom is not None:
+            self.restoreGeometry(geom)
+        else:
+            self.resize(1500, 950)
+        state = st.value("window_state")
+        if state is not None:
+            self.restoreState(state)
+        p = self.input_panel
+        p.n.setValue(int(st.value("n", 16)))
+        p.seed.setValue(int(st.value("seed", 0)))
+        p.temperature.setValue(float(st.value("temperature", 1.0)))
+        domain = str(st.value("domain", "face"))
+        idx = p.domain.findData(domain)
+        if idx >= 0:
+            p.domain.setCurrentIndex(idx)
+
+    def save_settings(self) -> None:
+        st = self.settings
+        st.setValue("geometry", self.saveGeometry())
+        st.setValue("window_state", self.saveState())
+        st.setValue("n", self.input_panel.n.value())
+        st.setValue("seed", self.input_panel.seed.value())
+        st.setValue("temperature", self.input_panel.temperature.value())
+        st.setValue("domain", self.session.domain)
+        st.sync()
+
+    def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        self.save_settings()
+        self.runner.shutdown()
+        super().closeEvent(event)

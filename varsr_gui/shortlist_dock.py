@@ -1,0 +1,135 @@
+"""The shortlist: starred candidates in the analyst's order, a note on each, compare, export."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.session import Session
+from varsr_gui.qt_images import candidate_icon
+
+ID_ROLE = Qt.ItemDataRole.UserRole
+THUMB = 56
+
+
+class ShortlistDock(QDockWidget):
+    """Drag (or Up/Down) to reorder; the note edits the selected lead."""
+
+    candidate_selected = Signal(str)
+    compare_clicked = Signal(str, str)
+    export_clicked = Signal()
+
+    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+        super().__init__("Shortlist", parent)
+        self.setObjectName("shortlist_dock")
+        self.session = session
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        self.list = QListWidget()
+        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
+        self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        lay.addWidget(self.list, 1)
+        row = QHBoxLayout()
+        self.up = QPushButton("Up")
+        self.down = QPushButton("Down")
+        self.remove = QPushButton("Remove")
+        self.compare = QPushButton("Compare two")
+        self.compare.setToolTip("Select two leads to see them side by side")
+        for b in (self.up, self.down, self.remove, self.compare):
+            row.addWidget(b)
+        lay.addLayout(row)
+        lay.addWidget(QLabel("Note on the selected lead"))
+        self.note = QPlainTextEdit()
+        self.note.setPlaceholderText("Why this lead? (exported with it)")
+        self.note.setMaximumHeight(70)
+        lay.addWidget(self.note)
+        self.export = QPushButton("Export shortlist\u2026")
+        self.export.setToolTip("PNGs + manifest.json with each lead's recipe and the notice (Ctrl+E)")
+        lay.addWidget(self.export)
+        self.setWidget(body)
+
+        self.list.currentItemChanged.connect(self._on_current)
+        self.list.model().rowsMoved.connect(lambda *_: self._sync_order())
+        self.note.textChanged.connect(self._on_note)
+        self.up.clicked.connect(lambda: self._step(-1))
+        self.down.clicked.connect(lambda: self._step(1))
+        self.remove.clicked.connect(self._remove)
+        self.compare.clicked.connect(self._compare)
+        self.export.clicked.connect(self.export_clicked.emit)
+        session.events.shortlist_changed.connect(self.refresh)
+        self.refresh()
+
+    def ids(self) -> list[str]:
+        return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())]
+
+    def refresh(self) -> None:
+        current = self.current_id()
+        self.list.blockSignals(True)
+        self.list.clear()
+        for rank, e in enumerate(self.session.shortlist, start=1):
+            c = self.session.candidates[e.candidate_id]
+            it = QListWidgetItem(candidate_icon(c.image, THUMB, True), f"{rank}. {c.id}  {c.scores}")
+            it.setData(ID_ROLE, c.id)
+            self.list.addItem(it)
+            if c.id == current:
+                self.list.setCurrentItem(it)
+        self.list.blockSignals(False)
+        self._load_note()
+        n = len(self.session.shortlist)
+        for b in (self.up, self.down, self.remove):
+            b.setEnabled(n > 0)
+        self.compare.setEnabled(n >= 2)
+        self.export.setEnabled(n > 0)
+
+    def current_id(self) -> str | None:
+        it = self.list.currentItem()
+        return it.data(ID_ROLE) if it is not None else None
+
+    def _on_current(self, cur: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        self._load_note()
+        if cur is not None:
+            self.candidate_selected.emit(cur.data(ID_ROLE))
+
+    def _load_note(self) -> None:
+        cid = self.current_id()
+        self.note.blockSignals(True)
+        self.note.setPlainText(self.session.note(cid) if cid else "")
+        self.note.setEnabled(cid is not None)
+        self.note.blockSignals(False)
+
+    def _on_note(self) -> None:
+        cid = self.current_id()
+        if cid:
+            self.session.set_note(cid, self.note.toPlainText())
+
+    def _sync_order(self) -> None:
+        self.session.reorder(self.ids())
+
+    def _step(self, d: int) -> None:
+        cid = self.current_id()
+        if cid:
+            self.session.move(cid, self.ids().index(cid) + d)
+
+    def _remove(self) -> None:
+        items = self.list.selectedItems() or ([self.list.currentItem()] if self.list.currentItem() else [])
+        for cid in [it.data(ID_ROLE) for it in items]:
+            self.session.unstar(cid)
+
+    def _compare(self) -> None:
+        sel = [it.data(ID_ROLE) for it in self.list.selectedItems()]
+        if len(sel) < 2:
+            sel = self.ids()[:2]
+        if len(sel) >= 2:
+            self.compare_clicked.emit(sel[0], sel[1])

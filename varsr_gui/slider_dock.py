@@ -1,0 +1,137 @@
+"""Attribute sliders: z_k = z + k * s * Z_att for each direction in the bundle (paper, Fig. 4a)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QDockWidget,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QVBoxLayout,
+    QWidget,
+)
+
+K_MIN, K_MAX, STEPS = -2.0, 2.0, 100  # slider ticks per unit of k
+DEBOUNCE_MS = 150
+
+
+def attribute_label(key: str) -> str:
+    """'diff/Male' -> 'Male (difference of means)'; 'mean/Smiling' -> 'Smiling (mean, as in the paper)'."""
+    kind, _, name = key.partition("/")
+    if not name:
+        return key
+    what = {"diff": "difference of means", "mean": "mean, as in the paper"}.get(kind, kind)
+    return f"{name.replace('_', ' ')} ({what})"
+
+
+class SliderDock(QDockWidget):
+    """One slider per attribute direction, k in [-2, 2]; changes are reported after a short pause."""
+
+    values_changed = Signal(dict)
+    keep_clicked = Signal()
+    apply_all_clicked = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("Attributes", parent)
+        self.setObjectName("attributes_dock")
+        body = QWidget()
+        self.layout_ = QVBoxLayout(body)
+        self.target = QLabel("Select a candidate to steer it")
+        self.target.setWordWrap(True)
+        self.layout_.addWidget(self.target)
+        self.grid = QGridLayout()
+        self.layout_.addLayout(self.grid)
+        self.empty = QLabel("This model has no attribute directions.")
+        self.empty.setWordWrap(True)
+        self.layout_.addWidget(self.empty)
+        row = QHBoxLayout()
+        self.reset_button = QPushButton("Reset")
+        self.reset_button.setToolTip("All sliders back to 0 (R)")
+        self.keep_button = QPushButton("Keep")
+        self.keep_button.setToolTip("Add the steered candidate to the grid")
+        self.all_button = QPushButton("Apply to all")
+        self.all_button.setToolTip("Apply these values to every candidate of the selected one's set")
+        for b in (self.reset_button, self.keep_button, self.all_button):
+            row.addWidget(b)
+        self.layout_.addLayout(row)
+        self.live = QCheckBox("Live")
+        self.live.setChecked(True)
+        self.live.setToolTip("Regenerate the selected candidate as the sliders move")
+        self.layout_.addWidget(self.live)
+        self.layout_.addStretch(1)
+        self.setWidget(body)
+        self.sliders: dict[str, QSlider] = {}
+        self.value_labels: dict[str, QLabel] = {}
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(DEBOUNCE_MS)
+        self._timer.timeout.connect(lambda: self.values_changed.emit(self.values()))
+        self.reset_button.clicked.connect(lambda: self.reset())
+        self.keep_button.clicked.connect(self.keep_clicked.emit)
+        self.all_button.clicked.connect(self.apply_all_clicked.emit)
+        self.set_attributes([])
+
+    def set_attributes(self, keys: list[str]) -> None:
+        if list(self.sliders) == list(keys):
+            return
+        while self.grid.count():
+            w = self.grid.takeAt(0).widget()
+            if w is not None:
+                w.deleteLater()
+        self.sliders.clear()
+        self.value_labels.clear()
+        for row, key in enumerate(keys):
+            s = QSlider(Qt.Orientation.Horizontal)
+            s.setRange(int(K_MIN * STEPS), int(K_MAX * STEPS))
+            s.setSingleStep(10)
+            s.setPageStep(50)
+            s.setTickInterval(STEPS)
+            s.setTickPosition(QSlider.TickPosition.TicksBelow)
+            s.setToolTip(f"{key}: k from -2 to 2 (z + k\u00b7s\u00b7Z_att)")
+            val = QLabel("+0.00")
+            val.setMinimumWidth(40)
+            s.valueChanged.connect(lambda v, lab=val: self._moved(lab, v))
+            name = QLabel(attribute_label(key))
+            name.setWordWrap(True)
+            self.grid.addWidget(name, 2 * row, 0, 1, 2)
+            self.grid.addWidget(s, 2 * row + 1, 0)
+            self.grid.addWidget(val, 2 * row + 1, 1)
+            self.sliders[key] = s
+            self.value_labels[key] = val
+        self.empty.setVisible(not keys)
+        for b in (self.reset_button, self.keep_button, self.all_button):
+            b.setEnabled(bool(keys))
+
+    def _moved(self, label: QLabel, v: int) -> None:
+        label.setText(f"{v / STEPS:+.2f}")
+        if self.live.isChecked():
+            self._timer.start()
+
+    def values(self) -> dict[str, float]:
+        return {k: s.value() / STEPS for k, s in self.sliders.items()}
+
+    def set_value(self, key: str, k: float) -> None:
+        self.sliders[key].setValue(round(k * STEPS))
+
+    def reset(self, emit: bool = True) -> None:
+        """All sliders to 0; ``emit=False`` when the target candidate changes."""
+        changed = any(s.value() for s in self.sliders.values())
+        for s in self.sliders.values():
+            s.blockSignals(True)
+            s.setValue(0)
+            s.blockSignals(False)
+        for lab in self.value_labels.values():
+            lab.setText("+0.00")
+        self._timer.stop()
+        if changed and emit:
+            self._timer.start()
+
+    def flush(self) -> None:
+        """Emit now instead of after the pause (tests, keyboard)."""
+        if self._timer.isActive():
+            self._timer.stop()
+            self.values_changed.emit(self.values())
