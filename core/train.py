@@ -185,8 +185,11 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         opt_g.step()
         step += 1
         bar.update(1)
+        if fit_schedule and max_minutes and step == WARMUP_STEPS // 4:
+            t_warm = time.time()
         if fit_schedule and max_minutes and step == WARMUP_STEPS:
-            fit_to_time(tc, step, time.time() - t0, max_minutes * 60 - 20)
+            rate = (WARMUP_STEPS - WARMUP_STEPS // 4) / (time.time() - t_warm)
+            fit_to_time(tc, step, rate, max_minutes * 60 - 15 - (time.time() - t0))
             bar.total = tc.steps
             if main_proc:
                 print(f"schedule fitted to {max_minutes} min: {tc.steps} steps, adversarial from {tc.adv_start}, "
@@ -223,14 +226,14 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
 WARMUP_STEPS = 200
 
 
-def fit_to_time(tc, done: int, seconds: float, budget_s: float) -> None:
-    """Scale the step schedule (steps, adv_start, decay_at) to what fits ``budget_s``.
+def fit_to_time(tc, done: int, rate: float, remaining_s: float) -> None:
+    """Scale the step schedule (steps, adv_start, decay_at) so the rest fits ``remaining_s``.
 
-    The critic's extra passes (about 1.6x the cost of a phase-1 step) are accounted for.
+    ``rate`` is the measured phase-1 speed (steps/s); a phase-2 step (critic + gradient
+    penalty) is counted as 1.6 phase-1 steps.
     """
-    rate = done / max(seconds, 1e-6)
     frac_adv = max(0.0, 1 - tc.adv_start / tc.steps) if tc.lambda_adv > 0 else 0.0
-    total = int(rate * budget_s / (1 + 0.6 * frac_adv))
+    total = done + int(rate * remaining_s / (1 + 0.6 * frac_adv))
     ratio = max(total, done + 1) / tc.steps
     tc.steps = max(total, done + 1)
     tc.adv_start = int(tc.adv_start * ratio)

@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-root", type=Path, help="folder holding the data sets (default $VARSR_DATA or ../shared/data)")
     p.add_argument("--packed", type=Path, help="a packed training set (.npz from --pack) instead of --data-root")
     p.add_argument("--pack", type=Path, help="only decode the training split and write it packed to this .npz")
-    p.add_argument("--pack-jpeg", type=int, default=None, help="JPEG quality for --pack (default raw)")
+    p.add_argument("--pack-quality", type=int, default=None, help="lossy WebP quality for --pack (default raw)")
     p.add_argument("--cache-dir", type=Path, help="cache decoded data sets here")
     p.add_argument("--limit", type=int, help="use at most N images per source (smoke runs)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
                                       cache_dir=args.cache_dir, limit=args.limit)
         print(f"{run.model.name}: {len(data)} training images ({data.skipped} unreadable skipped)", file=sys.stderr)
         if args.pack:
-            save_packed(data, args.pack, args.pack_jpeg)
+            save_packed(data, args.pack, args.pack_quality)
             print(f"packed to {args.pack}", file=sys.stderr)
             return 0
         out = args.out or Path("runs") / run.model.name
