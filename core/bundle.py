@@ -137,9 +137,9 @@ def _atomic(target: Path, write) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, 0o644)  # mkstemp's 0600 would hide shared bundles from other users
     try:
         write(tmp_path)
+        os.chmod(tmp_path, 0o644)  # mkstemp's 0600 would hide shared bundles from other users
         with open(tmp_path, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp_path, target)

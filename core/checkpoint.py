@@ -32,7 +32,9 @@ def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer, out: dict[str, t
     return sd["param_groups"]
 
 
-def _unflatten_optimizer(prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]) -> None:
+def _unflatten_optimizer(
+    prefix: str, opt: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], groups: list[dict]
+) -> None:
     state: dict[int, dict[str, torch.Tensor]] = {}
     for key, v in tensors.items():
         if key.startswith(prefix + "."):

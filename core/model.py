@@ -12,6 +12,10 @@ from core.config import ModelConfig
 from core.degrade import degrade
 from core.nets import GaussianEncoder, Generator
 
+#: Models with smaller outputs run faster in plain fp32 than with bf16 + channels_last
+#: (docs/PERFORMANCE.md). Decided per model, never per batch, so chunking cannot change results.
+FAST_MIN_OUTPUT_PIXELS = 32 * 32
+
 
 class VarSR(nn.Module):
     """The variational SR network of the paper (or, with ``latent_dim == 0``, its 'Det.' baseline).
@@ -85,7 +89,11 @@ class VarSR(nn.Module):
         z = self.latents(x, n, seed, temperature)
         x_rep = x[:, None].expand(b, n, *x.shape[1:]).reshape(b * n, *x.shape[1:])
         z_flat = z.reshape(b * n, -1) if self.config.latent_dim else None
-        out = self.generate(x_rep, z_flat).reshape(b, n, *self._out_shape(x))
+        with self.inference_context():
+            base = self.generator.upscale_input(x)  # once per input, not once per candidate
+            base = base[:, None].expand(b, n, *base.shape[1:]).reshape(b * n, *base.shape[1:])
+            out = self._run_generator(x_rep, z_flat, base).float().clamp_(0, 1)
+        out = out.reshape(b, n, *self._out_shape(x))
         return out[0] if one else out
 
     # -- internals --------------------------------------------------------------------------
@@ -93,16 +101,24 @@ class VarSR(nn.Module):
         s = self.config.scale
         return (x.shape[1], x.shape[2] * s, x.shape[3] * s)
 
-    def _run_generator(self, lr: torch.Tensor, z: torch.Tensor | None) -> torch.Tensor:
-        if self.fast and lr.device.type == "cpu":
+    @property
+    def uses_fast_path(self) -> bool:
+        """bf16 autocast + channels_last on the CPU: on for large outputs on a bf16-capable CPU."""
+        w, h = self.config.hr_size
+        return self.fast and w * h >= FAST_MIN_OUTPUT_PIXELS
+
+    def _run_generator(self, lr: torch.Tensor, z: torch.Tensor | None, base: torch.Tensor | None = None
+                       ) -> torch.Tensor:
+        if self.uses_fast_path and lr.device.type == "cpu":
             lr = lr.contiguous(memory_format=torch.channels_last)
-        return self.generator(lr, z)
+        return self.generator(lr, z, base)
 
     def inference_context(self) -> contextlib.AbstractContextManager:
-        """inference_mode plus, on a CPU with native bf16, bf16 autocast (measured ~2x faster)."""
+        """inference_mode plus, for large outputs on a CPU with native bf16, bf16 autocast (~2x faster)."""
         stack = contextlib.ExitStack()
         stack.enter_context(torch.inference_mode())
-        if self.fast and cpu_has_bf16() and next(self.parameters()).device.type == "cpu":
+        on_cpu = next(self.parameters()).device.type == "cpu"
+        if self.uses_fast_path and cpu_has_bf16() and on_cpu:
             stack.enter_context(torch.autocast("cpu", dtype=torch.bfloat16))
         return stack
 

@@ -386,19 +386,51 @@ def more_like_this(model: VarSR, base: Candidate, n: int = 16, seed: int = 0, te
     return _scored(model, images, base.lr, [z[i] for i in range(n)], recipes)
 
 
+def align_reference(reference: Image.Image, cfg: ModelConfig,
+                    eyes: tuple[Point, Point] | None = None) -> tuple[Image.Image, dict[str, Any]]:
+    """The reference in the model's HR frame, and how it was put there (recorded in the recipe).
+
+    Faces with ``eyes`` (image left, image right, e.g. MTCNN's landmarks): rotated, scaled and
+    shifted so the eyes land where the face models were trained to expect them
+    (:func:`core.faces.align_by_eyes`). Faces without: the centre square, resized (a poor fit
+    unless the photo is already framed like the training faces). Other domains: resized.
+    """
+    ref = to_mode(reference, "L" if cfg.channels == 1 else "RGB")
+    w, h = cfg.hr_size
+    faces = faces_module()
+    if cfg.domain == "face" and eyes is not None and faces is not None:
+        left, right = sorted(((float(eyes[0][0]), float(eyes[0][1])), (float(eyes[1][0]), float(eyes[1][1]))))
+        out = faces.align_by_eyes(ref, left, right, faces.FRAME)
+        if out.size != (w, h):
+            out = out.resize((w, h), Image.Resampling.LANCZOS)
+        return out, {"method": "eyes", "eyes": [[round(v, 2) for v in left], [round(v, 2) for v in right]],
+                     "reference_size": list(reference.size)}
+    if ref.size == (w, h):
+        return ref, {"method": "as given", "reference_size": list(reference.size)}
+    if cfg.domain == "face":
+        side = min(ref.width, ref.height * w / h)
+        cw, ch = side, side * h / w
+        x0, y0 = (ref.width - cw) / 2, (ref.height - ch) / 2
+        out = ref.resize((w, h), Image.Resampling.LANCZOS, box=(x0, y0, x0 + cw, y0 + ch))
+        return out, {"method": "centre", "reference_size": list(reference.size)}
+    return ref.resize((w, h), Image.Resampling.LANCZOS), {"method": "resize",
+                                                          "reference_size": list(reference.size)}
+
+
 def reference_transfer(model: VarSR, lr: torch.Tensor, reference: Image.Image, reference_sha256: str,
-                       *, source: dict[str, Any] | None = None) -> Candidate:
-    """Fig. 4b: ``G(I_L, E_H(reference))`` with the reference resized to the model's HR frame."""
+                       *, source: dict[str, Any] | None = None,
+                       eyes: tuple[Point, Point] | None = None) -> Candidate:
+    """Fig. 4b: ``G(I_L, E_H(reference))``, the reference first put in the model's HR frame
+    (:func:`align_reference`: by its eyes when given, else the centre)."""
     if model.config.latent_dim == 0:
         raise VarSRError("a deterministic model has no latent code for a reference")
-    ref = to_mode(reference, "L" if model.config.channels == 1 else "RGB")
-    ref = ref.resize(model.config.hr_size, Image.Resampling.LANCZOS)
+    ref, how = align_reference(reference, model.config, eyes)
     with torch.inference_mode():
         mu, _ = model.encode_hr(pil_to_tensor(ref)[None])
     z = mu.float().cpu()
     img = model.generate(lr[None], z)
-    recipe = _base_recipe(model, "reference", reference_sha256=reference_sha256, sliders={}, parent=None,
-                          source=source or {})
+    recipe = _base_recipe(model, "reference", reference_sha256=reference_sha256, reference_alignment=how,
+                          sliders={}, parent=None, source=source or {})
     return _scored(model, img, lr, [z[0]], [recipe])[0]
 
 
@@ -653,7 +685,7 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path) -> 
 
 __all__ = [
     "BANNER", "Candidate", "CandidateSet", "Event", "Evidence", "ExportError", "GenerationCancelled",
-    "ImageLoadError", "Region", "Session", "ShortlistEntry", "assemble_row", "crop_region",
+    "ImageLoadError", "Region", "Session", "ShortlistEntry", "align_reference", "assemble_row", "crop_region",
     "derive_with_sliders", "evidence_from_image", "export_shortlist", "generate_candidates", "generate_cells",
     "load_evidence", "more_like_this", "reference_transfer", "split_cells", "suggest_model",
 ]

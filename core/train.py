@@ -28,7 +28,7 @@ from core.bundle import save_bundle
 from core.checkpoint import load_checkpoint, save_checkpoint
 from core.data.imageset import ImageSet
 from core.degrade import RandomDegradation, degrade, upsample_nearest
-from core.errors import DataError
+from core.errors import BundleError, DataError
 from core.images import tensor_to_pil
 from core.model import VarSR, cpu_has_bf16
 from core.nets import Critic
@@ -60,9 +60,11 @@ def load_training_data(data: DataConfig, model_size: tuple[int, int], channels: 
 
 
 def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
-          max_minutes: float | None = None, device: str | None = None, fit_schedule: bool = False) -> Path:
+          max_minutes: float | None = None, device: str | None = None, fit_schedule: bool = False,
+          init: Path | None = None) -> Path:
     """Train ``run`` on ``data`` into ``out_dir``; returns the exported bundle folder.
 
+    ``init``: start from a bundle's weights (e.g. the shipped model) with fresh optimisers.
     ``fit_schedule`` (with ``max_minutes``): after a short warm-up, measure the speed and scale
     ``steps``, ``adv_start`` and ``decay_at`` together so the whole schedule fits the time.
     """
@@ -93,6 +95,13 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     if n_images == 0:
         raise DataError("no training images")
     model = VarSR(cfg).to(dev).to(memory_format=channels_last)
+    if init is not None and not resume:
+        from core.bundle import load_model
+
+        start = load_model(init)
+        if start.config.hr_size != cfg.hr_size or start.config.latent_dim != cfg.latent_dim:
+            raise BundleError(f"{init}: its architecture does not match the run config")
+        model.load_state_dict(start.state_dict())
     critic = Critic(cfg.channels, cfg.hr_size, cfg.critic_width).to(dev).to(memory_format=channels_last)
     opt_g = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=tc.lr, betas=tc.betas)
@@ -109,7 +118,8 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     ckpt_dir = out_dir / "checkpoint"
     step, elapsed_before = 0, 0.0
     if resume and (ckpt_dir / "checkpoint.json").is_file():
-        meta, rng_state = load_checkpoint(ckpt_dir, {"model": model, "critic": critic}, {"opt_g": opt_g, "opt_d": opt_d})
+        modules, optims = {"model": model, "critic": critic}, {"opt_g": opt_g, "opt_d": opt_d}
+        meta, rng_state = load_checkpoint(ckpt_dir, modules, optims)
         step, elapsed_before = int(meta["step"]), float(meta["elapsed_s"])
         g_data.set_state(rng_state["data"])
         torch.set_rng_state(rng_state["torch"])
@@ -243,7 +253,10 @@ def fit_to_time(tc, done: int, rate: float, remaining_s: float) -> None:
 def export_bundle(model: VarSR, run: RunConfig, data: ImageSet, folder: Path, step: int, seconds: float,
                   dev: torch.device) -> Path:
     """Write the trained model as a bundle, its config recording data, steps, time and hardware."""
-    hardware = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+    if dev.type == "cuda":
+        hardware = torch.cuda.get_device_name(dev)
+    else:
+        hardware = f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
     cfg = model.config
     cfg.data = data.source
     cfg.training = {

@@ -168,3 +168,40 @@ def test_shortlist_and_export(model, tmp_path: Path):
         s.export_shortlist(out)
     with pytest.raises(S.ExportError):
         S.Session().export_shortlist(tmp_path / "empty")
+
+
+def test_align_reference_by_eyes_centre_and_resize():
+    import numpy as np
+
+    from core import faces
+    from tests.conftest import tiny_config
+
+    cfg = tiny_config("face-8")
+    img = Image.new("RGB", (220, 180), (180, 180, 180))
+    left, right = (70.0, 80.0), (118.0, 92.0)  # a tilted face, eyes 49 px apart
+    for x, y in (left, right):
+        img.paste((0, 0, 0), (round(x) - 2, round(y) - 2, round(x) + 2, round(y) + 2))
+    out, how = S.align_reference(img, cfg, (right, left))  # order does not matter
+    assert out.size == (64, 64) and how["method"] == "eyes"
+    assert how["eyes"] == [[70.0, 80.0], [118.0, 92.0]] and how["reference_size"] == [220, 180]
+    a = np.asarray(out.convert("L"), dtype=float)
+    for ex, ey in (faces.LEFT_EYE, faces.RIGHT_EYE):
+        win = a[int(ey) - 4:int(ey) + 5, int(ex) - 4:int(ex) + 5]
+        iy, ix = np.unravel_index(win.argmin(), win.shape)
+        assert abs(int(ex) - 4 + ix + 0.5 - ex) <= 1.5 and abs(int(ey) - 4 + iy + 0.5 - ey) <= 1.5
+        assert win.min() < 90
+
+    out, how = S.align_reference(img, cfg, None)
+    assert out.size == (64, 64) and how == {"method": "centre", "reference_size": [220, 180]}
+    assert out.getpixel((0, 32)) == (180, 180, 180)  # a square from the middle, not the squeezed photo
+    same, how = S.align_reference(Image.new("RGB", (64, 64)), cfg, None)
+    assert how["method"] == "as given"
+    plate, how = S.align_reference(img, tiny_config("plate-char"), None)
+    assert plate.mode == "L" and plate.size == tiny_config("plate-char").hr_size and how["method"] == "resize"
+
+
+def test_reference_transfer_records_the_alignment(model):
+    img = Image.new("RGB", (200, 160), (150, 120, 100))
+    c = S.reference_transfer(model, torch.rand(3, 8, 8), img, "ab" * 32, eyes=((70, 60), (120, 62)))
+    assert c.recipe["reference_alignment"]["method"] == "eyes"
+    assert json.dumps(c.recipe_json())

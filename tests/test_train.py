@@ -90,3 +90,26 @@ def test_cli_trains_two_steps_then_resumes(tmp_path: Path) -> None:
     bad = subprocess.run([*base[:-len(sets)], "--data-root", str(tmp_path / "nothing")], cwd=REPO,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.strip()
+
+
+def test_fit_to_time_scales_the_whole_schedule() -> None:
+    from core.run_config import TrainConfig
+    from core.train import fit_to_time
+
+    tc = TrainConfig(steps=1000, adv_start=600, decay_at=800, lambda_adv=0.001)
+    # 40 % of the schedule is phase 2, whose steps cost 1.6x: 1000 / (1 + 0.6 * 0.4) more steps fit
+    fit_to_time(tc, done=200, rate=10.0, remaining_s=100.0)
+    assert tc.steps == 200 + int(1000 / 1.24)
+    assert tc.adv_start == int(600 * tc.steps / 1000) and tc.decay_at == int(800 * tc.steps / 1000)
+
+
+def test_init_starts_from_a_bundle(tmp_path: Path) -> None:
+    run = load_run_config("digit", TINY + ["train.steps=1", "train.adv_start=1000"])
+    first = load_model(train(run, tmp_path / "a", digits()))
+    train(run, tmp_path / "b", digits(), init=tmp_path / "a" / "bundle")
+    moved = load_model(tmp_path / "b" / "bundle")
+    other_seed = load_run_config("digit", TINY + ["train.steps=1", "train.adv_start=1000", "train.seed=1"])
+    fresh = load_model(train(other_seed, tmp_path / "c", digits()))
+    d_init = sum((p - q).abs().sum() for p, q in zip(first.parameters(), moved.parameters(), strict=True))
+    d_fresh = sum((p - q).abs().sum() for p, q in zip(fresh.parameters(), moved.parameters(), strict=True))
+    assert d_init < d_fresh  # one step away from where it started, not from a fresh initialisation

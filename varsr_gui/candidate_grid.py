@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
 from core.session import Candidate, CandidateSet
-from varsr_gui.qt_images import candidate_icon
+from varsr_gui.qt_images import THUMB, CandidateImages
 
 ID_ROLE = Qt.ItemDataRole.UserRole
-THUMB = 88
 
 
 class CandidateGrid(QListWidget):
@@ -18,8 +17,9 @@ class CandidateGrid(QListWidget):
     candidate_selected = Signal(str)
     candidate_activated = Signal(str)
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, images: CandidateImages | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.images = images if images is not None else CandidateImages()
         self.setViewMode(QListView.ViewMode.IconMode)
         self.setIconSize(QSize(THUMB, THUMB))
         self.setGridSize(QSize(THUMB + 40, THUMB + 44))
@@ -27,19 +27,20 @@ class CandidateGrid(QListWidget):
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.setUniformItemSizes(True)
         self._items: dict[str, QListWidgetItem] = {}
+        self._starred: set[str] = set()
         self.currentItemChanged.connect(self._on_current)
         self.itemActivated.connect(lambda it: self._emit_activated(it))
 
     def add_set(self, cset: CandidateSet, candidates: dict[str, Candidate], starred: set[str]) -> None:
+        self._starred = set(starred)
         header = QListWidgetItem(f"{cset.id}\n{cset.title}")
         header.setFlags(Qt.ItemFlag.NoItemFlags)
         header.setToolTip(cset.title)
         self.addItem(header)
         for cid in cset.candidate_ids:
             c = candidates[cid]
-            it = QListWidgetItem(candidate_icon(c.image, THUMB, cid in starred), f"{cid}\n{c.scores}")
+            it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), f"{cid}\n{c.scores}")
             it.setData(ID_ROLE, cid)
             it.setToolTip(f"{cid}: synthetic candidate ({c.kind})\nconsistency with the input: "
                           f"mean |LR - degrade(candidate)| = {c.l1:.2f} / 255, LR-PSNR {c.lr_psnr:.1f} dB")
@@ -55,7 +56,7 @@ class CandidateGrid(QListWidget):
     def select(self, cid: str) -> None:
         it = self._items.get(cid)
         if it is not None:
-            self.setCurrentItem(it)
+            self.setCurrentItem(it, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             self.scrollToItem(it)
 
     def current_id(self) -> str | None:
@@ -68,7 +69,16 @@ class CandidateGrid(QListWidget):
     def refresh(self, cid: str, candidate: Candidate, starred: bool) -> None:
         it = self._items.get(cid)
         if it is not None:
-            it.setIcon(candidate_icon(candidate.image, THUMB, starred))
+            it.setIcon(self.images.icon(candidate, THUMB, starred))
+        self._starred.discard(cid)
+        if starred:
+            self._starred.add(cid)
+
+    def set_starred(self, starred: set[str], candidates: dict[str, Candidate]) -> None:
+        """Update the star on the thumbnails whose state changed (only those)."""
+        for cid in (self._starred ^ starred) & set(self._items):
+            self.refresh(cid, candidates[cid], cid in starred)
+        self._starred = set(starred)
 
     def _on_current(self, cur: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
         if cur is not None and cur.data(ID_ROLE):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMainWindow,
+    QMessageBox,
     QSpinBox,
     QSplitter,
     QVBoxLayout,
@@ -22,23 +24,73 @@ from PySide6.QtWidgets import (
 
 import core
 from core import session as S
-from core.degrade import upsample_bicubic
 from core.errors import VarSRError
 from core.model import VarSR
+from varsr_gui.about_dialog import AboutDialog
 from varsr_gui.candidate_grid import CandidateGrid
 from varsr_gui.compare_view import CompareView, Panel
 from varsr_gui.evidence_view import EvidenceView
 from varsr_gui.input_panel import InputPanel
-from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
+from varsr_gui.qt_images import CandidateImages, pil_to_qimage, qimage_to_pil, tensor_to_qimage
 from varsr_gui.shortlist_dock import ShortlistDock
 from varsr_gui.slider_dock import SliderDock
 from varsr_gui.workers import TaskContext, TaskRunner
 
+MAX_RECENT = 10
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 BANNER_STYLE = "background:#7a1f1f; color:white; font-weight:bold; padding:6px; font-size:14px;"
 INFO_STYLE = "background:#4a3b12; color:#ffd27a; padding:4px;"
 ERROR_STYLE = "background:#3a1414; color:#ff9b9b; padding:4px;"
+
+
+def export_error_text(folder: Path, e: OSError) -> tuple[str, str]:
+    """What to tell the analyst when writing an export fails: the cause in words, then what to do."""
+    where = str(folder)
+    after = ("Nothing was exported: the partly written files were removed, so no incomplete export "
+             "is left behind.")
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return (f"The disk is full: the shortlist could not be exported to {where}.",
+                f"{after} Free some space or choose a folder on another disk, then export again.")
+    if e.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return (f"The folder {where} is read-only (or you may not write there): the shortlist could not "
+                "be exported.", f"{after} Choose a folder you can write to, then export again.")
+    reason = e.strerror or e.__class__.__name__
+    return (f"The shortlist could not be exported to {where}: {reason}.",
+            f"{after} Check the folder and the disk, then export again.")
+
+
+def reference_eyes(image: Any, cfg: Any) -> tuple[S.Point, S.Point] | None:
+    """The eyes of the reference's most likely (then largest) face, found by MTCNN; None when there
+    is none, the reference is not larger than the model's frame, or the model is not a face model."""
+    w, h = cfg.hr_size
+    if cfg.domain != "face" or (image.width <= w and image.height <= h):
+        return None
+    from varsr_gui.face_detect import detect_faces
+
+    try:
+        faces = detect_faces(image)
+    except Exception:  # no detector is not an error: fall back to the centre
+        return None
+    if not faces:
+        return None
+    best = max(faces, key=lambda f: (round(f.probability, 2), (f.box[2] - f.box[0]) * (f.box[3] - f.box[1])))
+    return best.left_eye, best.right_eye
+
+
+def reference_status(how: dict[str, Any], cfg: Any) -> str:
+    """The status-bar line saying how the reference was put into the model's frame."""
+    w, h = cfg.hr_size
+    method = how.get("method")
+    if method == "eyes":
+        return f"Reference transfer: the reference face was aligned by its eyes (MTCNN) to the {w}x{h} frame."
+    if method == "centre":
+        return (f"Reference transfer: no face found in the reference (MTCNN), so it was not aligned: its "
+                f"centre was resized to {w}x{h} instead; the result may be poor. Crop the reference "
+                "closer to the face for a better one.")
+    if method == "as given":
+        return f"Reference transfer: the reference is already {w}x{h} and was used as given."
+    return f"Reference transfer: the reference was resized to {w}x{h}."
 
 
 class MainWindow(QMainWindow):
@@ -50,11 +102,14 @@ class MainWindow(QMainWindow):
         self.settings = settings if settings is not None else QSettings("VarSR Studio", "varsr-gui")
         self.runner = TaskRunner(self)
         self.models: dict[str, VarSR] = {}
+        self.images = CandidateImages()  # QImages of the candidates, rendered in the workers
         self.current: S.Candidate | None = None
-        self.preview: S.Candidate | None = None
+        self._preview: S.Candidate | None = None
         self.row_cells: dict[str, list[list[S.Candidate]]] = {}
         self._faces: list[Any] = []
         self._task = None
+        self.about_dialog: AboutDialog | None = None
+        self.error_dialog: QMessageBox | None = None
         self.setWindowTitle("VarSR Studio \u2014 synthetic leads, not evidence")
         self.setAcceptDrops(True)
         self._build_ui()
@@ -68,6 +123,18 @@ class MainWindow(QMainWindow):
         self._restore_settings()
         self.refresh_models()
         self._on_input_changed()
+
+    @property
+    def preview(self) -> S.Candidate | None:
+        """The steered (or re-chosen) candidate shown beside the selected one, not yet kept."""
+        return self._preview
+
+    @preview.setter
+    def preview(self, c: S.Candidate | None) -> None:
+        old = self._preview
+        if old is not None and old is not c and old.id not in self.session.candidates:
+            self.images.discard(old)  # a preview that was never kept
+        self._preview = c
 
     # -- layout --------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -92,7 +159,7 @@ class MainWindow(QMainWindow):
 
         self.view = EvidenceView()
         self.input_panel = InputPanel()
-        self.grid = CandidateGrid()
+        self.grid = CandidateGrid(self.images)
         self.compare = CompareView()
         self.cell_chooser = QWidget()
         self.cell_chooser_layout = QHBoxLayout(self.cell_chooser)
@@ -115,7 +182,7 @@ class MainWindow(QMainWindow):
         bottom.addWidget(right)
         bottom.setStretchFactor(0, 1)
         bottom.setStretchFactor(1, 1)
-        bottom.setSizes([600, 600])
+        bottom.setSizes([540, 660])
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(bottom)
@@ -124,7 +191,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
         self.slider_dock = SliderDock(self)
-        self.shortlist_dock = ShortlistDock(self.session, self)
+        self.shortlist_dock = ShortlistDock(self.session, self, self.images)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.slider_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.shortlist_dock)
         device = "GPU" if torch.cuda.is_available() else "CPU"
@@ -163,6 +230,9 @@ class MainWindow(QMainWindow):
         mb = self.menuBar()
         f = mb.addMenu("&File")
         act(f, "&Open evidence\u2026", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = f.addMenu("Open &recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
         act(f, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
         act(f, "&Export shortlist\u2026", self.export_dialog, "Ctrl+E")
         act(f, "Reload &models", self.refresh_models, "F5")
@@ -195,6 +265,8 @@ class MainWindow(QMainWindow):
             "Generate G(I_L, E_H(reference)) from a high-resolution reference face (paper Fig. 4b)")
         h = mb.addMenu("&Help")
         act(h, "About the &candidates", lambda: self.show_message(core.LEAD_NOTICE, error=False))
+        act(h, "&About VarSR Studio\u2026", self.show_about,
+            tip="The installed model bundles and their cards")
 
     # -- messages ------------------------------------------------------------------------------
     def show_message(self, text: str, error: bool = True) -> None:
@@ -203,6 +275,26 @@ class MainWindow(QMainWindow):
         self.message_label.setText(text)
         self.message_label.show()
         self.statusBar().showMessage(text, 15000)
+
+    def show_about(self) -> AboutDialog:
+        """Help > About: the notice, and each installed bundle with its card (non-modal)."""
+        if self.about_dialog is not None:
+            self.about_dialog.close()
+        self.about_dialog = AboutDialog(self.session.models_root, self.session.missing_models(), self)
+        self.about_dialog.show()
+        return self.about_dialog
+
+    def show_error_dialog(self, title: str, text: str, detail: str = "") -> QMessageBox:
+        """A window-modal error box (opened, not exec'd: the event loop keeps running)."""
+        if self.error_dialog is not None:
+            self.error_dialog.close()
+        box = QMessageBox(QMessageBox.Icon.Critical, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setWindowModality(Qt.WindowModality.WindowModal)
+        if detail:
+            box.setInformativeText(detail)
+        box.open()
+        self.error_dialog = box
+        return box
 
     def clear_message(self) -> None:
         self.message_label.hide()
@@ -233,9 +325,54 @@ class MainWindow(QMainWindow):
             self.show_message(f"Could not open the image: {e}")
             return False
         self.settings.setValue("last_dir", str(Path(path).resolve().parent))
+        self.add_recent(Path(path).resolve())
         self.statusBar().showMessage(f"Opened {ev.label} ({ev.image.width}x{ev.image.height}, "
                                      f"SHA-256 {ev.sha256[:12]}\u2026); the file is never modified", 10000)
         return True
+
+    # -- recent files ----------------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        """Most recent first, from QSettings (an INI file gives one entry back as a plain string)."""
+        v = self.settings.value("recent_files", [])
+        if v is None:
+            return []
+        items = [v] if isinstance(v, str) else list(v)
+        return [str(x) for x in items if x][:MAX_RECENT]
+
+    def add_recent(self, path: Path) -> None:
+        p = str(path)
+        self._set_recent([p, *(x for x in self.recent_files() if x != p)])
+
+    def _set_recent(self, items: list[str]) -> None:
+        self.settings.setValue("recent_files", items[:MAX_RECENT])
+        self.settings.sync()
+        self._fill_recent_menu()
+
+    def clear_recent(self) -> None:
+        self._set_recent([])
+
+    def _fill_recent_menu(self) -> None:
+        m = self.recent_menu
+        m.clear()
+        items = self.recent_files()
+        for i, p in enumerate(items, start=1):
+            a = m.addAction(f"&{i % 10} {Path(p).name}")
+            a.setToolTip(p)
+            a.setStatusTip(p)
+            a.setData(p)
+            a.triggered.connect(lambda _c=False, p=p: self.open_recent(p))
+        if items:
+            m.addSeparator()
+        clear = m.addAction("&Clear the list")
+        clear.setEnabled(bool(items))
+        clear.triggered.connect(lambda _c=False: self.clear_recent())
+
+    def open_recent(self, path: str) -> bool:
+        if not Path(path).is_file():
+            self._set_recent([x for x in self.recent_files() if x != path])
+            self.show_message(f"{path} is no longer there (removed from the recent files).")
+            return False
+        return self.open_path(path)
 
     def paste(self) -> None:
         md = QGuiApplication.clipboard().mimeData()
@@ -395,8 +532,10 @@ class MainWindow(QMainWindow):
         title = f"{model.config.name} \u00b7 seed {seed} \u00b7 T {t:g}"
         if len(lrs) == 1:
             def work(ctx: TaskContext) -> Any:
-                return S.generate_candidates(model, lrs[0], n, seed, t, source=source, progress=ctx.progress,
-                                             cancelled=ctx.cancelled)
+                cands = S.generate_candidates(model, lrs[0], n, seed, t, source=source, progress=ctx.progress,
+                                              cancelled=ctx.cancelled)
+                self.images.render(cands)
+                return cands
 
             self._submit("Generating", work, lambda cands: self.session.add_set(title, cands))
             return
@@ -404,7 +543,9 @@ class MainWindow(QMainWindow):
         def work_rows(ctx: TaskContext) -> Any:
             cells = S.generate_cells(model, lrs, n, seed, t, source=source, progress=ctx.progress,
                                      cancelled=ctx.cancelled)
-            return cells, [S.assemble_row(model, cells, [k] * len(cells)) for k in range(len(cells[0]))]
+            rows = [S.assemble_row(model, cells, [k] * len(cells)) for k in range(len(cells[0]))]
+            self.images.render(rows)
+            return cells, rows
 
         def done(result: Any) -> None:
             cells, rows = result
@@ -448,7 +589,15 @@ class MainWindow(QMainWindow):
         self.slider_dock.target.setText(f"Steering {cid} ({c.kind}); values are recorded with each derived "
                                         "candidate")
         model = self.models.get(c.recipe.get("model", ""))
-        self.slider_dock.set_attributes(sorted(model.attributes) if model and c.z is not None else [])
+        if c.z is None:
+            why = ("This candidate has no latent code to steer (a whole plate or digit string is assembled "
+                   "from its cells; a deterministic model has none).")
+            self.slider_dock.set_attributes([], why)
+        elif model is None or not model.attributes:
+            self.slider_dock.set_attributes([], f"Model '{c.recipe.get('model', '?')}' has no attribute "
+                                                "directions.")
+        else:
+            self.slider_dock.set_attributes(sorted(model.attributes))
         self._show_compare()
         self._show_cell_chooser()
 
@@ -459,25 +608,26 @@ class MainWindow(QMainWindow):
             return
         scale = int(c.recipe.get("scale", c.image.shape[-1] // c.lr.shape[-1]))
         size = f"{c.lr.shape[2]}x{c.lr.shape[1]}"
-        panels = [Panel(f"Input as the model sees it ({size})", tensor_to_qimage(c.lr)),
-                  Panel(f"Bicubic x{scale}", tensor_to_qimage(upsample_bicubic(c.lr, scale)))]
+        r = self.images.get(c)
+        panels = [Panel(f"Input as the model sees it ({size})", r.lr), Panel(f"Bicubic x{scale}", r.bicubic)]
         if self.preview is not None:
             vals = ", ".join(f"{k} {v:+.2f}" for k, v in self.preview.recipe.get("sliders", {}).items())
-            panels.append(Panel(f"{c.id}<br>{c.scores}", tensor_to_qimage(c.image), True))
+            panels.append(Panel(f"{c.id}<br>{c.scores}", r.image, True))
             label = "derived from " + c.id + (f" ({vals})" if vals else "")
-            panels.append(Panel(f"{label}<br>{self.preview.scores}", tensor_to_qimage(self.preview.image),
+            panels.append(Panel(f"{label}<br>{self.preview.scores}", self.images.get(self.preview).image,
                                 True))
         else:
             star = " \u2605" if self.session.is_starred(c.id) else ""
-            panels.append(Panel(f"{c.id}{star}<br>{c.scores}", tensor_to_qimage(c.image), True))
+            panels.append(Panel(f"{c.id}{star}<br>{c.scores}", r.image, True))
         self.compare.set_panels(panels)
 
     def compare_two(self, a: str, b: str) -> None:
         ca, cb = self.session.candidates[a], self.session.candidates[b]
+        ra, rb = self.images.get(ca), self.images.get(cb)
         self.compare.set_panels([
-            Panel(f"Input of {a}", tensor_to_qimage(ca.lr)),
-            Panel(f"{a}<br>{ca.scores}", tensor_to_qimage(ca.image), True),
-            Panel(f"{b}<br>{cb.scores}", tensor_to_qimage(cb.image), True),
+            Panel(f"Input of {a}", ra.lr),
+            Panel(f"{a}<br>{ca.scores}", ra.image, True),
+            Panel(f"{b}<br>{cb.scores}", rb.image, True),
         ])
 
     def _step_candidate(self, d: int) -> None:
@@ -507,8 +657,12 @@ class MainWindow(QMainWindow):
                 self.preview = d
                 self._show_compare()
 
-        self.runner.submit("Steering", lambda ctx: S.derive_with_sliders(model, base, values), done,
-                           self.show_message)
+        def work(ctx: TaskContext) -> S.Candidate:
+            d = S.derive_with_sliders(model, base, values)
+            self.images.render([d])
+            return d
+
+        self.runner.submit("Steering", work, done, self.show_message)
 
     def keep_preview(self) -> S.Candidate | None:
         """Add the steered (or re-chosen) candidate to the grid; returns it."""
@@ -519,6 +673,7 @@ class MainWindow(QMainWindow):
         vals = ", ".join(f"{k} {v:+.2f}" for k, v in p.recipe.get("sliders", {}).items())
         title = f"{parent} with {vals}" if vals else f"row choices {p.recipe.get('choices')}"
         cells = self.row_cells.get(self.current.id) if self.current else None
+        self.session.add_candidate(p)  # gives it an id, so its rendering stays cached
         self.preview = None
         cset = self.session.add_set(title, [p])
         if cells is not None:
@@ -545,6 +700,7 @@ class MainWindow(QMainWindow):
                     raise S.GenerationCancelled("cancelled")
                 out.append(S.derive_with_sliders(model, b, values))
                 ctx.progress(i + 1, len(bases))
+            self.images.render(out)
             return out
 
         self._submit("Applying sliders", work,
@@ -564,7 +720,9 @@ class MainWindow(QMainWindow):
         base = c
 
         def work(ctx: TaskContext) -> list[S.Candidate]:
-            return S.more_like_this(model, base, n, seed, t, progress=ctx.progress, cancelled=ctx.cancelled)
+            cands = S.more_like_this(model, base, n, seed, t, progress=ctx.progress, cancelled=ctx.cancelled)
+            self.images.render(cands)
+            return cands
 
         self._submit("More like this", work,
                      lambda cands: self.session.add_set(f"more like {base.id} \u00b7 T {t:g}", cands))
@@ -596,9 +754,19 @@ class MainWindow(QMainWindow):
                     return
                 lr, source = lrs[0], self.session.source()
             source = {**source, "reference": ref.to_dict()}
-            self._submit("Reference transfer",
-                         lambda ctx: [S.reference_transfer(model, lr, ref.image, ref.sha256, source=source)],
-                         lambda cands: self.session.add_set(f"reference {ref.label}", cands))
+
+            def work(ctx: TaskContext) -> list[S.Candidate]:
+                eyes = reference_eyes(ref.image, model.config)
+                cand = S.reference_transfer(model, lr, ref.image, ref.sha256, source=source, eyes=eyes)
+                self.images.render([cand])
+                return [cand]
+
+            def done(cands: list[S.Candidate]) -> None:
+                self.session.add_set(f"reference {ref.label}", cands)
+                how = cands[0].recipe.get("reference_alignment", {})
+                self.statusBar().showMessage(reference_status(how, model.config), 30000)
+
+            self._submit("Reference transfer", work, done)
 
         self.with_model(name, go)
 
@@ -650,9 +818,7 @@ class MainWindow(QMainWindow):
             self.session.toggle_star(self.current.id)
 
     def _on_shortlist(self) -> None:
-        starred = {e.candidate_id for e in self.session.shortlist}
-        for cid in self.grid.candidate_ids():
-            self.grid.refresh(cid, self.session.candidates[cid], cid in starred)
+        self.grid.set_starred({e.candidate_id for e in self.session.shortlist}, self.session.candidates)
         if self.current is not None and self.preview is None:
             self._show_compare()
 
@@ -667,10 +833,17 @@ class MainWindow(QMainWindow):
             self.export_to(folder)
 
     def export_to(self, folder: str | Path) -> Path | None:
+        """Export the shortlist; any failure gives a dialog (never a traceback) and writes nothing."""
         try:
             out = self.session.export_shortlist(folder)
-        except (VarSRError, OSError) as e:
+        except VarSRError as e:
             self.show_message(f"Export failed: {e}")
+            self.show_error_dialog("Export failed", f"The shortlist was not exported: {e}")
+            return None
+        except OSError as e:
+            text, detail = export_error_text(Path(folder), e)
+            self.show_message(f"Export failed: {text}")
+            self.show_error_dialog("Export failed", text, detail)
             return None
         self.settings.setValue("export_dir", str(Path(out).parent))
         self.statusBar().showMessage(f"Exported {len(self.session.shortlist)} lead(s) to {out} "
@@ -686,8 +859,9 @@ class MainWindow(QMainWindow):
         else:
             self.resize(1500, 950)
         state = st.value("window_state")
-        if state is not None:
-            self.restoreState(state)
+        if state is None or not self.restoreState(state):
+            # first start: the sliders get most of the right-hand column
+            self.resizeDocks([self.slider_dock, self.shortlist_dock], [560, 400], Qt.Orientation.Vertical)
         p = self.input_panel
         p.n.setValue(int(st.value("n", 16)))
         p.seed.setValue(int(st.value("seed", 0)))

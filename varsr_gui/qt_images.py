@@ -1,15 +1,34 @@
-"""Conversions between PIL / torch images and Qt images, and the candidate thumbnails."""
+"""Conversions between PIL / torch images and Qt images, and the candidate thumbnails.
+
+Candidates are turned into QImages in the worker that made them (:func:`render_candidates`; a
+QImage, unlike a QPixmap, may be built and painted in any thread) and kept in a
+:class:`CandidateImages` cache, so the GUI thread runs no torch code per candidate: on a CPU
+shared with other work each tiny torch call there can wait milliseconds for its thread team, and
+256 thumbnails built in one go stalled the event loop.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
 import torch
 from PIL import Image
 from PySide6.QtCore import QRect, Qt
 from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
 
-from core.images import tensor_to_pil
+from core.degrade import upsample_bicubic
+from core.images import tensor_to_pil, to_uint8
+
+if TYPE_CHECKING:
+    from core.session import Candidate
 
 SYNTHETIC_COLOUR = QColor(230, 126, 34)
+#: Side of the grid's thumbnails (the shortlist scales them down).
+THUMB = 88
 
 
 def pil_to_qimage(img: Image.Image) -> QImage:
@@ -39,17 +58,41 @@ def scaled_nearest(q: QImage, w: int, h: int) -> QImage:
     return q.scaled(w, h, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.FastTransformation)
 
 
-def candidate_icon(t: torch.Tensor, size: int, starred: bool = False) -> QIcon:
-    """A thumbnail with a 'SYNTHETIC' tag (and a star when shortlisted)."""
-    q = tensor_to_qimage(t)
-    pm = QPixmap.fromImage(q.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
-                                    Qt.TransformationMode.SmoothTransformation))
-    p = QPainter(pm)
+def array_to_qimage(a: np.ndarray) -> QImage:
+    """A deep-copied QImage of a uint8 ``(H, W, 3)`` or ``(H, W, 1)`` array."""
+    a = np.ascontiguousarray(a)
+    h, w, c = a.shape
+    fmt = QImage.Format.Format_RGB888 if c == 3 else QImage.Format.Format_Grayscale8
+    return QImage(a.tobytes(), w, h, w * c, fmt).copy()
+
+
+THUMB_BACKGROUND = QColor(38, 38, 42)
+
+
+def thumbnail(q: QImage, size: int) -> QImage:
+    """``q`` scaled to fit a ``size`` x ``size`` square, centred on a dark background (every thumbnail
+    has the same size, so plates and faces line up in one grid)."""
+    scaled = q.scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    if scaled.width() == size and scaled.height() == size:
+        return scaled
+    out = QImage(size, size, QImage.Format.Format_RGB32)
+    out.fill(THUMB_BACKGROUND)
+    p = QPainter(out)
+    p.drawImage((size - scaled.width()) // 2, (size - scaled.height()) // 2, scaled)
+    p.end()
+    return out
+
+
+def mark_thumbnail(thumb: QImage, starred: bool = False) -> QImage:
+    """A copy of ``thumb`` with the 'SYNTHETIC' band (and a star when shortlisted); any thread."""
+    out = thumb.convertToFormat(QImage.Format.Format_RGB32)
+    p = QPainter(out)
+    size = max(out.width(), out.height())
     font = QFont()
     font.setPixelSize(max(8, size // 10))
     font.setBold(True)
     p.setFont(font)
-    band = QRect(0, pm.height() - font.pixelSize() - 3, pm.width(), font.pixelSize() + 3)
+    band = QRect(0, out.height() - font.pixelSize() - 3, out.width(), font.pixelSize() + 3)
     p.fillRect(band, QColor(0, 0, 0, 150))
     p.setPen(SYNTHETIC_COLOUR)
     p.drawText(band, Qt.AlignmentFlag.AlignCenter, "SYNTHETIC")
@@ -57,7 +100,105 @@ def candidate_icon(t: torch.Tensor, size: int, starred: bool = False) -> QIcon:
         font.setPixelSize(max(12, size // 5))
         p.setFont(font)
         p.setPen(QColor(255, 215, 0))
-        p.drawText(QRect(0, 0, pm.width() - 3, font.pixelSize() + 4),
+        p.drawText(QRect(0, 0, out.width() - 3, font.pixelSize() + 4),
                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "\u2605")
     p.end()
-    return QIcon(pm)
+    return out
+
+
+def candidate_icon(t: torch.Tensor, size: int, starred: bool = False) -> QIcon:
+    """A thumbnail with a 'SYNTHETIC' tag (and a star when shortlisted), built on the spot."""
+    return QIcon(QPixmap.fromImage(mark_thumbnail(thumbnail(tensor_to_qimage(t), size), starred)))
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A candidate's pictures as QImages: itself, its input, the bicubic baseline, its thumbnail."""
+
+    image: QImage
+    lr: QImage
+    bicubic: QImage
+    thumb: QImage  # THUMB-sized, unmarked
+    icon_image: QImage  # ``thumb`` with the SYNTHETIC band
+
+
+def _qimages(ts: list[torch.Tensor]) -> list[QImage]:
+    """QImages of ``(C, H, W)`` tensors, quantised in one torch call per distinct shape."""
+    out: list[QImage | None] = [None] * len(ts)
+    by_shape: dict[tuple[int, ...], list[int]] = {}
+    for i, t in enumerate(ts):
+        by_shape.setdefault(tuple(t.shape), []).append(i)
+    for idx in by_shape.values():
+        arr = to_uint8(torch.stack([ts[i] for i in idx])).permute(0, 2, 3, 1).numpy()
+        for k, i in enumerate(idx):
+            out[i] = array_to_qimage(arr[k])
+    return out  # type: ignore[return-value]
+
+
+def render_candidates(cands: Iterable[Candidate], thumb: int = THUMB) -> list[Rendered]:
+    """The candidates' QImages; meant for worker threads (no QPixmap, no widget)."""
+    cands = list(cands)
+    if not cands:
+        return []
+    images = _qimages([c.image for c in cands])
+    inputs: dict[int, tuple[QImage, QImage]] = {}  # candidates of one set share their input tensor
+    for c in cands:
+        if id(c.lr) not in inputs:
+            scale = int(c.recipe.get("scale", c.image.shape[-1] // max(1, c.lr.shape[-1])))
+            lr_q, bic_q = _qimages([c.lr, upsample_bicubic(c.lr, scale)])
+            inputs[id(c.lr)] = (lr_q, bic_q)
+    out = []
+    for c, q in zip(cands, images, strict=True):
+        t = thumbnail(q, thumb)
+        lr_q, bic_q = inputs[id(c.lr)]
+        out.append(Rendered(image=q, lr=lr_q, bicubic=bic_q, thumb=t, icon_image=mark_thumbnail(t)))
+    return out
+
+
+class CandidateImages:
+    """Rendered candidates, looked up by the candidate object (thread-safe to fill).
+
+    :meth:`render` is called in the worker that made the candidates; :meth:`get` on the GUI
+    thread renders on the spot only what was not rendered before (a single candidate).
+    """
+
+    def __init__(self, thumb: int = THUMB) -> None:
+        self.thumb = thumb
+        self._lock = threading.Lock()
+        self._items: dict[int, tuple[Candidate, Rendered]] = {}
+
+    def render(self, cands: Iterable[Candidate]) -> list[Rendered]:
+        cands = list(cands)
+        rendered = render_candidates(cands, self.thumb)
+        with self._lock:
+            for c, r in zip(cands, rendered, strict=True):
+                self._items[id(c)] = (c, r)
+        return rendered
+
+    def get(self, c: Candidate) -> Rendered:
+        with self._lock:
+            hit = self._items.get(id(c))
+        if hit is not None and hit[0] is c:
+            return hit[1]
+        return self.render([c])[0]
+
+    def discard(self, c: Candidate | None) -> None:
+        if c is None:
+            return
+        with self._lock:
+            hit = self._items.get(id(c))
+            if hit is not None and hit[0] is c:
+                del self._items[id(c)]
+
+    def __contains__(self, c: Candidate) -> bool:
+        hit = self._items.get(id(c))
+        return hit is not None and hit[0] is c
+
+    def icon(self, c: Candidate, size: int | None = None, starred: bool = False) -> QIcon:
+        """The candidate's thumbnail icon (GUI thread: it makes a QPixmap)."""
+        r = self.get(c)
+        size = size or self.thumb
+        if size == self.thumb and not starred:
+            return QIcon(QPixmap.fromImage(r.icon_image))
+        t = r.thumb if size == self.thumb else thumbnail(r.thumb, size)
+        return QIcon(QPixmap.fromImage(mark_thumbnail(t, starred)))

@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.session import Session
-from varsr_gui.qt_images import candidate_icon
+from varsr_gui.qt_images import CandidateImages
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 56
@@ -30,8 +30,10 @@ class ShortlistDock(QDockWidget):
     compare_clicked = Signal(str, str)
     export_clicked = Signal()
 
-    def __init__(self, session: Session, parent: QWidget | None = None) -> None:
+    def __init__(self, session: Session, parent: QWidget | None = None,
+                 images: CandidateImages | None = None) -> None:
         super().__init__("Shortlist", parent)
+        self.images = images if images is not None else CandidateImages()
         self.setObjectName("shortlist_dock")
         self.session = session
         body = QWidget()
@@ -80,7 +82,7 @@ class ShortlistDock(QDockWidget):
         self.list.clear()
         for rank, e in enumerate(self.session.shortlist, start=1):
             c = self.session.candidates[e.candidate_id]
-            it = QListWidgetItem(candidate_icon(c.image, THUMB, True), f"{rank}. {c.id}  {c.scores}")
+            it = QListWidgetItem(self.images.icon(c, THUMB, True), f"{rank}. {c.id}  {c.scores}")
             it.setData(ID_ROLE, c.id)
             self.list.addItem(it)
             if c.id == current:

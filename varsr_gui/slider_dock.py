@@ -10,6 +10,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QScrollArea,
     QSlider,
     QVBoxLayout,
     QWidget,
@@ -17,6 +18,8 @@ from PySide6.QtWidgets import (
 
 K_MIN, K_MAX, STEPS = -2.0, 2.0, 100  # slider ticks per unit of k
 DEBOUNCE_MS = 150
+NO_CANDIDATE = "Select a candidate to see its model's attribute directions."
+NO_DIRECTIONS = "This model has no attribute directions."
 
 
 def attribute_label(key: str) -> str:
@@ -43,9 +46,18 @@ class SliderDock(QDockWidget):
         self.target = QLabel("Select a candidate to steer it")
         self.target.setWordWrap(True)
         self.layout_.addWidget(self.target)
-        self.grid = QGridLayout()
-        self.layout_.addLayout(self.grid)
-        self.empty = QLabel("This model has no attribute directions.")
+        # the sliders scroll: a face bundle has 20 directions, taller than most screens
+        holder = QWidget()
+        self.grid = QGridLayout(holder)
+        self.grid.setContentsMargins(0, 0, 4, 0)
+        self.grid.setVerticalSpacing(2)
+        self.scroll = QScrollArea()
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.scroll.setWidget(holder)
+        self.layout_.addWidget(self.scroll, 1)
+        self.empty = QLabel(NO_CANDIDATE)
         self.empty.setWordWrap(True)
         self.layout_.addWidget(self.empty)
         row = QHBoxLayout()
@@ -62,7 +74,6 @@ class SliderDock(QDockWidget):
         self.live.setChecked(True)
         self.live.setToolTip("Regenerate the selected candidate as the sliders move")
         self.layout_.addWidget(self.live)
-        self.layout_.addStretch(1)
         self.setWidget(body)
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
@@ -73,9 +84,13 @@ class SliderDock(QDockWidget):
         self.reset_button.clicked.connect(lambda: self.reset())
         self.keep_button.clicked.connect(self.keep_clicked.emit)
         self.all_button.clicked.connect(self.apply_all_clicked.emit)
-        self.set_attributes([])
+        self.set_attributes([], NO_CANDIDATE)
 
-    def set_attributes(self, keys: list[str]) -> None:
+    def set_attributes(self, keys: list[str], empty_text: str = NO_DIRECTIONS) -> None:
+        """One slider per key; ``empty_text`` says why there are none."""
+        self.empty.setText(empty_text)
+        self.empty.setVisible(not keys)
+        self.scroll.setVisible(bool(keys))
         if list(self.sliders) == list(keys):
             return
         while self.grid.count():

@@ -14,12 +14,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, help="face-8, face-16, digit, plate-char, or a .toml path")
     p.add_argument("--det", action="store_true", help="train the deterministic baseline (no latent)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<name>)")
-    p.add_argument("--data-root", type=Path, help="folder holding the data sets (default $VARSR_DATA or ../shared/data)")
+    p.add_argument("--data-root", type=Path, help="folder of the data sets (default $VARSR_DATA or ../shared/data)")
     p.add_argument("--packed", type=Path, help="a packed training set (.npz from --pack) instead of --data-root")
     p.add_argument("--pack", type=Path, help="only decode the training split and write it packed to this .npz")
     p.add_argument("--pack-quality", type=int, default=None, help="lossy WebP quality for --pack (default raw)")
     p.add_argument("--cache-dir", type=Path, help="cache decoded data sets here")
     p.add_argument("--limit", type=int, help="use at most N images per source (smoke runs)")
+    p.add_argument("--init", type=Path, help="start from this bundle's weights (fresh optimisers)")
     p.add_argument("--resume", action="store_true", help="continue from the run folder's checkpoint")
     p.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this long")
     p.add_argument("--fit-schedule", action="store_true",
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         out = args.out or Path("runs") / run.model.name
         bundle = train(run, out, data, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
-                       fit_schedule=args.fit_schedule)
+                       fit_schedule=args.fit_schedule, init=args.init)
         print(f"bundle written to {bundle}", file=sys.stderr)
         return 0
 

@@ -1,7 +1,8 @@
 """Pack an :class:`ImageSet` into one ``.npz`` (no pickle) to move a training set between machines.
 
 With ``quality`` the images are stored as lossy WebP (a 64x64 face takes ~1.3 KB instead of
-12 KB raw; quality 90 is ~40 dB PSNR from the source), otherwise raw. Strings are stored as unicode arrays; loading uses ``allow_pickle=False``.
+12 KB raw; quality 90 is ~40 dB PSNR from the source), otherwise raw. Strings are stored as
+unicode arrays; loading uses ``allow_pickle=False``.
 """
 
 from __future__ import annotations

@@ -27,7 +27,8 @@ UTKFACE_ATTRS = ("Male", "Young") + tuple(f"Race_{r}" for r in RACES)
 #: images padded by 25% for context) of the 96x96 copy gave median eye centres at (0.2992, 0.2901)
 #: and (0.6907, 0.2910) of the image size. The canonical frame was chosen from these numbers so
 #: that it IS the whole chip (the exact box, with the frame's eyes symmetric about its centre, is
-#: (-0.0062, -0.0007, 0.9961, 1.0015): under half a pixel off), so no border has to be invented. Should a future frame reach outside, edges are repeated (see UTKFACE_VALID_BOX).
+#: (-0.0062, -0.0007, 0.9961, 1.0015): under half a pixel off), so no border has to be invented.
+#: Should a future frame reach outside, edges are repeated (see UTKFACE_VALID_BOX).
 UTKFACE_BOX = (0.0, 0.0, 1.0, 1.0)
 
 
