@@ -106,6 +106,7 @@ class MainWindow(QMainWindow):
         self.current: S.Candidate | None = None
         self._preview: S.Candidate | None = None
         self.row_cells: dict[str, list[list[S.Candidate]]] = {}
+        self.cell_spins: list[QSpinBox] = []  # the per-cell sample choosers of the selected plate
         self._faces: list[Any] = []
         self._task = None
         self.about_dialog: AboutDialog | None = None
@@ -775,7 +776,10 @@ class MainWindow(QMainWindow):
         while self.cell_chooser_layout.count():
             w = self.cell_chooser_layout.takeAt(0).widget()
             if w is not None:
+                w.hide()
+                w.setParent(None)  # gone from findChildren now, not only once deleted
                 w.deleteLater()
+        self.cell_spins = []
         c = self.current
         cells = self.row_cells.get(c.id) if c is not None else None
         if c is None or cells is None:
@@ -791,6 +795,7 @@ class MainWindow(QMainWindow):
             sp.setToolTip(f"Which of the {len(cells[i])} samples of cell {i + 1} to use")
             spins.append(sp)
             self.cell_chooser_layout.addWidget(sp)
+        self.cell_spins = spins
         self.cell_chooser_layout.addStretch(1)
         base = c
 

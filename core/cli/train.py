@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -54,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
         out = args.out or Path("runs") / run.model.name
         bundle = train(run, out, data, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
                        fit_schedule=args.fit_schedule, init=args.init)
-        print(f"bundle written to {bundle}", file=sys.stderr)
+        if os.environ.get("RANK", "0") == "0":
+            print(f"bundle written to {bundle}", file=sys.stderr)
         return 0
 
     return run_cli(go, "varsr-train")
