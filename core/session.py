@@ -17,6 +17,7 @@ import io
 import json
 import math
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -201,6 +202,27 @@ def split_cells(crop: Image.Image, bounds: list[float]) -> list[Image.Image]:
             raise VarSRError("a character cell is narrower than one pixel: move its boundaries apart")
         cells.append(crop.crop((x0, 0, x1, crop.height)))
     return cells
+
+
+_ASPECT_NOTE = re.compile(r"crop aspect (\d+x\d+) differs from the model's (\d+x\d+): it is stretched")
+
+
+def merge_cell_notes(notes: list[str]) -> list[str]:
+    """One line for the aspect notes of a row of cells, instead of one per distinct cell size."""
+    sizes, model, out = [], "", []
+    for n in notes:
+        m = _ASPECT_NOTE.fullmatch(n)
+        if m is None:
+            out.append(n)
+        else:
+            sizes.append(m.group(1))
+            model = m.group(2)
+    if len(sizes) > 1:
+        out.insert(0, f"cell aspects {', '.join(sizes)} differ from the model's {model}: they are stretched "
+                      "(drag the cell boundaries, or check the number of characters)")
+    elif sizes:
+        out.insert(0, f"cell aspect {sizes[0]} differs from the model's {model}: it is stretched")
+    return out
 
 
 # -- models ----------------------------------------------------------------------------------------
@@ -563,11 +585,12 @@ class Session:
     def prepare(self, cfg: ModelConfig) -> tuple[list[torch.Tensor], list[str]]:
         """LR tensors exactly as the model sees them, and the analyst's notes."""
         lrs, notes = [], []
-        for cell in self.cells():
+        cells = self.cells()
+        for cell in cells:
             lr, n = prepare_lr(cell, cfg)
             lrs.append(lr)
             notes.extend(x for x in n if x not in notes)
-        return lrs, notes
+        return lrs, merge_cell_notes(notes) if len(cells) > 1 else notes
 
     def source(self) -> dict[str, Any]:
         """Where the input came from, for recipes."""

@@ -205,3 +205,11 @@ def test_reference_transfer_records_the_alignment(model):
     c = S.reference_transfer(model, torch.rand(3, 8, 8), img, "ab" * 32, eyes=((70, 60), (120, 62)))
     assert c.recipe["reference_alignment"]["method"] == "eyes"
     assert json.dumps(c.recipe_json())
+
+
+def test_cell_aspect_notes_are_merged():
+    notes = ["crop aspect 3x5 differs from the model's 2x4: it is stretched", "something else",
+             "crop aspect 5x5 differs from the model's 2x4: it is stretched"]
+    out = S.merge_cell_notes(notes)
+    assert out[0].startswith("cell aspects 3x5, 5x5 differ from the model's 2x4") and out[1:] == ["something else"]
+    assert S.merge_cell_notes(notes[:1]) == ["cell aspect 3x5 differs from the model's 2x4: it is stretched"]

@@ -33,9 +33,12 @@ PLATES = DATA / "plates" / "lprnet-cn-crops"
 SIZE = (1600, 1000)
 FACE_PX = 16  # width of the face in the evidence, pixels
 FACES = ("000004.jpg", "000001.jpg", "000009.jpg")  # a row of people; the middle one is the subject
-PLATE = "京PL3N67.jpg"
-#: Interior cell boundaries of a Chinese plate (2 characters, the dot, 5 characters), as fractions.
-PLATE_BOUNDS = [0.155, 0.305, 0.455, 0.59, 0.725, 0.86]
+PLATE = "浙D9594H.jpg"
+#: The characters' row in that 94x24 crop (x0, y0, x1, y1), and the interior cell boundaries (2
+#: characters, the dot, 5 characters) as fractions of its width, measured on the crop.
+PLATE_ROW = (3.0, 3.5, 91.0, 20.5)
+PLATE_BOUNDS = [0.136, 0.307, 0.483, 0.625, 0.75, 0.875]
+PLATE_SCALE = 0.29  # characters about 3 px wide, 5 px tall
 
 
 def _need_data() -> list[str]:
@@ -82,7 +85,7 @@ def face_scene(tmp: Path) -> tuple[Path, tuple[tuple[float, float], tuple[float,
     return out, eyes
 
 
-def plate_scene(tmp: Path) -> tuple[Path, tuple[int, int, int, int]]:
+def plate_scene(tmp: Path) -> tuple[Path, tuple[float, float, float, float]]:
     """The plate shrunk until each character is a few pixels wide, on a car-grey background."""
     from PIL import Image
 
@@ -91,14 +94,17 @@ def plate_scene(tmp: Path) -> tuple[Path, tuple[int, int, int, int]]:
         path = sorted(PLATES.glob("*.jpg"))[0]
     with Image.open(path) as im:
         plate = im.convert("RGB")
-    small = plate.resize((28, 7), Image.Resampling.LANCZOS)
+    k = PLATE_SCALE
+    small = plate.resize((round(plate.width * k), round(plate.height * k)), Image.Resampling.LANCZOS)
     scene = Image.new("RGB", (64, 40), (48, 52, 58))
     scene.paste((28, 30, 34), (0, 26, 64, 40))  # bumper
     x0, y0 = 18, 22
     scene.paste(small, (x0, y0))
     out = tmp / "evidence_plate.png"
     scene.save(out)
-    return out, (x0, y0, x0 + small.width, y0 + small.height)
+    sx, sy = small.width / plate.width, small.height / plate.height
+    a, b, c, d = PLATE_ROW
+    return out, (x0 + a * sx, y0 + b * sy, x0 + c * sx, y0 + d * sy)
 
 
 class Driver:
@@ -141,7 +147,7 @@ class Driver:
 
 def run(out: Path) -> int:
     from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication, QSpinBox
+    from PySide6.QtWidgets import QApplication
 
     from core import session as S
     from core.perf import tune_cpu
@@ -177,7 +183,10 @@ def run(out: Path) -> int:
         win.compare.fit()
         drv.shot("02_candidates.png")
 
-        # 3. a slider moved: the derived candidate beside its parent
+        # 3. a slider moved: the derived candidate beside its parent (two leads already starred)
+        for cid in (ids[2], ids[9]):
+            win.session.star(cid)
+        win.grid.select(ids[5])
         key = next((k for k in ("diff/Smiling", "mean/Smiling") if k in win.slider_dock.sliders),
                    next(iter(win.slider_dock.sliders), None))
         if key is not None:
@@ -190,12 +199,10 @@ def run(out: Path) -> int:
         # 5. shortlist: the steered one kept and starred, two more, a note, compare two, export
         if win.preview is not None:
             win.toggle_star()
-        for cid in (ids[2], ids[9]):
-            win.session.star(cid)
-        win.shortlist_dock.list.setCurrentRow(0)
+        win.shortlist_dock.list.setCurrentRow(2)
         win.shortlist_dock.note.setPlainText("Smile matches the witness statement; hair length unknown.")
-        first, second = win.shortlist_dock.ids()[:2]
-        win.compare_two(first, second)
+        first = win.shortlist_dock.ids()[0]
+        win.compare_two(win.shortlist_dock.ids()[2], first)
         win.compare.fit()
         exported = win.export_to(tmp / "case-0417-leads")
         if exported is None:
@@ -212,10 +219,8 @@ def run(out: Path) -> int:
         win.view.fit()
         pids = drv.generate(16)
         win.grid.select(pids[3])
-        drv.settle(200)  # the per-cell choosers of the previous selection are deleted later
-        spins = [w for w in win.cell_chooser.findChildren(QSpinBox) if w.isVisibleTo(win.cell_chooser)]
-        if len(spins) > 2:
-            spins[2].setValue(8)
+        if len(win.cell_spins) > 2:
+            win.cell_spins[2].setValue(8)  # another sample for the third character
         win.compare.fit()
         drv.shot("04_plate.png")
 
@@ -227,7 +232,7 @@ def run(out: Path) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Save screenshots of VarSR Studio's main states.")
     p.add_argument("--out", type=Path, default=REPO / "docs" / "screenshots", help="folder for the PNGs")
-    p.add_argument("--readme", type=str, default="02_candidates.png",
+    p.add_argument("--readme", type=str, default="03_sliders.png",
                    help="which screenshot to copy to docs/screenshot.png ('' for none)")
     args = p.parse_args(argv)
     missing = _need_data()

@@ -67,6 +67,8 @@ class AboutDialog(QDialog):
 
         self.bundles = QListWidget()
         self.bundles.setMinimumWidth(220)
+        self.bundles.setWordWrap(True)
+        self.bundles.setSpacing(3)
         self.card = QTextBrowser()
         self.card.setOpenExternalLinks(True)
         split = QSplitter(Qt.Orientation.Horizontal)

@@ -587,9 +587,10 @@ class MainWindow(QMainWindow):
         self.current = c
         self.preview = None
         self.slider_dock.reset(emit=False)
-        self.slider_dock.target.setText(f"Steering {cid} ({c.kind}); values are recorded with each derived "
-                                        "candidate")
         model = self.models.get(c.recipe.get("model", ""))
+        steerable = c.z is not None and model is not None and bool(model.attributes)
+        self.slider_dock.target.setText(f"Steering {cid} ({c.kind}); values are recorded with each derived "
+                                        "candidate" if steerable else f"{cid} ({c.kind})")
         if c.z is None:
             why = ("This candidate has no latent code to steer (a whole plate or digit string is assembled "
                    "from its cells; a deterministic model has none).")

@@ -108,7 +108,7 @@ def mark_thumbnail(thumb: QImage, starred: bool = False) -> QImage:
 
 def candidate_icon(t: torch.Tensor, size: int, starred: bool = False) -> QIcon:
     """A thumbnail with a 'SYNTHETIC' tag (and a star when shortlisted), built on the spot."""
-    return QIcon(QPixmap.fromImage(mark_thumbnail(thumbnail(tensor_to_qimage(t), size), starred)))
+    return true_colour_icon(mark_thumbnail(thumbnail(tensor_to_qimage(t), size), starred))
 
 
 @dataclass(frozen=True)
@@ -199,6 +199,16 @@ class CandidateImages:
         r = self.get(c)
         size = size or self.thumb
         if size == self.thumb and not starred:
-            return QIcon(QPixmap.fromImage(r.icon_image))
+            return true_colour_icon(r.icon_image)
         t = r.thumb if size == self.thumb else thumbnail(r.thumb, size)
-        return QIcon(QPixmap.fromImage(mark_thumbnail(t, starred)))
+        return true_colour_icon(mark_thumbnail(t, starred))
+
+
+def true_colour_icon(q: QImage) -> QIcon:
+    """An icon drawn the same when selected: Qt's default tints a selected icon (blue in most styles),
+    and colour is exactly what an analyst compares between candidates."""
+    pm = QPixmap.fromImage(q)
+    icon = QIcon()
+    for mode in (QIcon.Mode.Normal, QIcon.Mode.Selected, QIcon.Mode.Active):
+        icon.addPixmap(pm, mode)
+    return icon

@@ -43,7 +43,7 @@ class SliderDock(QDockWidget):
         self.setObjectName("attributes_dock")
         body = QWidget()
         self.layout_ = QVBoxLayout(body)
-        self.target = QLabel("Select a candidate to steer it")
+        self.target = QLabel("No candidate selected.")
         self.target.setWordWrap(True)
         self.layout_.addWidget(self.target)
         # the sliders scroll: a face bundle has 20 directions, taller than most screens
@@ -74,6 +74,7 @@ class SliderDock(QDockWidget):
         self.live.setChecked(True)
         self.live.setToolTip("Regenerate the selected candidate as the sliders move")
         self.layout_.addWidget(self.live)
+        self.layout_.addStretch(0)  # takes the room only while the sliders are hidden
         self.setWidget(body)
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
