@@ -33,8 +33,14 @@ def tune_allocator(threshold: int = 32 << 20) -> bool:
 
 
 def tune_cpu() -> None:
-    """Use every core for intra-op work and tune the allocator (idempotent)."""
+    """Use every core for intra-op work (unless OMP_NUM_THREADS says otherwise) and tune the allocator.
+
+    Honouring OMP_NUM_THREADS matters: two processes of two threads each on two cores ran 10-30x
+    slower than two of one thread, as OpenMP threads spin while waiting.
+    """
     tune_allocator()
+    if os.environ.get("OMP_NUM_THREADS"):
+        return
     n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if torch.get_num_threads() != n:
         torch.set_num_threads(n)

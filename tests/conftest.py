@@ -42,6 +42,15 @@ def tiny_bundle(tmp_path: Path) -> Path:
     return save_bundle(m, tmp_path / "face-8")
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: tiny workloads only lose to thread sync on a shared, busy CPU."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def requires_shared_data(sub: str = "") -> pytest.MarkDecorator:
     path = SHARED_DATA / sub
     return pytest.mark.skipif(not path.exists(), reason=f"real data not present at ../shared/data/{sub}")

@@ -105,3 +105,15 @@ def test_degrade_is_the_box_mean_and_projection_is_consistent() -> None:
     assert torch.allclose(degrade(proj, 4), target, atol=1e-6)
     with pytest.raises(ValueError):
         degrade(torch.rand(1, 1, 5, 5), 2)
+
+
+def test_tune_cpu_respects_omp_num_threads() -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    code = "import torch; from core.perf import tune_cpu; tune_cpu(); print(torch.get_num_threads())"
+    env = {"OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "1", out.stderr
