@@ -31,8 +31,8 @@ from PIL import Image
 from core.bundle import CONFIG, list_models, models_dir, read_config
 from core.config import ModelConfig
 from core.errors import BundleError, ImageLoadError, VarSRError
-from core.export import NOTICE, save_png
-from core.images import load_image, pil_to_tensor, sha256_file, to_mode
+from core.export import MARK, NOTICE, SheetTile, contact_sheet, marked_image, save_png
+from core.images import load_image, pil_to_tensor, sha256_file, tensor_to_pil, to_mode
 from core.model import VarSR
 from core.preprocess import consistency, prepare_lr
 
@@ -662,12 +662,50 @@ class Session:
     def note(self, cid: str) -> str:
         return next((e.note for e in self.shortlist if e.candidate_id == cid), "")
 
-    def export_shortlist(self, folder: str | Path) -> Path:
-        return export_shortlist([(self.candidates[e.candidate_id], e.note) for e in self.shortlist], folder)
+    def export_shortlist(self, folder: str | Path, unmarked_copies: bool = False) -> Path:
+        """Export the shortlist (see :func:`export_shortlist`); unmarked copies only when asked for."""
+        return export_shortlist([(self.candidates[e.candidate_id], e.note) for e in self.shortlist], folder,
+                                unmarked_copies=unmarked_copies)
 
 
-def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path) -> Path:
-    """Write each lead as PNG (+ the LR it came from) and ``manifest.json``, atomically.
+CONTACT_SHEET = "contact_sheet.png"
+
+
+def _caption(cand: Candidate, rank: int) -> str:
+    r = cand.recipe
+    bits = [f"{rank}. {cand.id}", str(r.get("model", "?"))]
+    if r.get("seed") is not None:
+        bits.append(f"seed {r['seed']}")
+    if r.get("index") is not None:
+        bits.append(f"index {r['index']}")
+    return " \u00b7 ".join(bits)
+
+
+def _detail(cand: Candidate) -> str:
+    r = cand.recipe
+    bits = [str(r.get("model", "?")), str(cand.kind)]
+    if r.get("seed") is not None:
+        bits.append(f"seed {r['seed']}")
+    if r.get("index") is not None:
+        bits.append(f"index {r['index']}")
+    if r.get("temperature") is not None:
+        bits.append(f"T {r['temperature']:g}")
+    if r.get("sliders"):
+        bits.append(", ".join(f"{k} {v:+.2f}" for k, v in r["sliders"].items()))
+    if r.get("parent"):
+        bits.append(f"from {r['parent']}")
+    return " \u00b7 ".join(bits)
+
+
+def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unmarked_copies: bool = False) -> Path:
+    """Write each lead as a marked PNG (+ the LR it came from), ``manifest.json`` and
+    ``contact_sheet.png``, atomically.
+
+    Each lead's PNG has :data:`core.export.MARK` burned into its pixels: the candidate enlarged by a
+    whole factor (nearest neighbour) between two bands carrying the mark; the manifest records
+    the layout (``marked``) so the raw candidate can be recovered exactly. An unmarked copy of
+    each lead is written only when ``unmarked_copies`` is true (an explicit request by the
+    examiner), and is then recorded per lead in the manifest with the time of the request.
 
     The folder must not exist or be empty: nothing is ever overwritten. Every PNG carries the
     notice in its metadata, the manifest and ``NOTICE.txt`` state it too.
@@ -678,25 +716,54 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path) -> 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ExportError(f"{folder} already exists and is not empty: choose a new folder "
                           "(nothing was written)")
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".partial"))
     try:
         entries = []
+        tiles = []
         for rank, (cand, note) in enumerate(leads, start=1):
             stem = f"lead_{rank:02d}_{cand.id}_synthetic"
             recipe = cand.recipe_json()
-            meta = {"candidate": cand.id, "rank": str(rank), "recipe": json.dumps(recipe), "note": note}
-            save_png(cand.image, tmp / f"{stem}.png", meta)
+            raw = tensor_to_pil(cand.image)
+            marked, layout = marked_image(raw, _caption(cand, rank))
+            meta = {"candidate": cand.id, "rank": str(rank), "recipe": json.dumps(recipe), "note": note,
+                    "mark": MARK, "marked": json.dumps(layout.to_dict())}
+            save_png(marked, tmp / f"{stem}.png", meta)
             save_png(cand.lr, tmp / f"{stem}_input_lr.png",
                      {"candidate": cand.id, "role": "the input exactly as the model saw it"})
-            entries.append({"rank": rank, "file": f"{stem}.png", "input_lr_file": f"{stem}_input_lr.png",
-                            "note": note, "recipe": recipe})
+            entry: dict[str, Any] = {"rank": rank, "file": f"{stem}.png", "input_lr_file": f"{stem}_input_lr.png",
+                                     "note": note, "mark": MARK, "marked": layout.to_dict(), "recipe": recipe}
+            if unmarked_copies:
+                name = f"{stem}_UNMARKED.png"
+                save_png(cand.image, tmp / name,
+                         {**{k: v for k, v in meta.items() if k != "marked"},
+                          "mark": "none: an unmarked copy requested by the examiner",
+                          "unmarked_copy_requested_utc": now})
+                entry["unmarked_copy"] = name
+                entry["unmarked_copy_request"] = {"requested_by": "examiner", "requested_utc": now,
+                                                  "raw_size": list(raw.size),
+                                                  "why": "explicitly requested at export; the mark is absent "
+                                                         "from this file only"}
+            entries.append(entry)
+            tiles.append(SheetTile(label=f"{rank}. {cand.id}", image=raw, input_lr=tensor_to_pil(cand.lr),
+                                   scores=cand.scores, note=note, detail=_detail(cand)))
+        save_png(contact_sheet(tiles), tmp / CONTACT_SHEET,
+                 {"role": "contact sheet of the shortlist, in order", "mark": MARK,
+                  "leads": json.dumps([c.id for c, _ in leads])})
         from core import __version__
 
-        manifest = {"notice": NOTICE, "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                    "software": {"name": "VarSR Studio", "version": __version__}, "leads": entries}
+        manifest = {"notice": NOTICE, "mark": MARK, "created_utc": now,
+                    "software": {"name": "VarSR Studio", "version": __version__},
+                    "marking": "each lead's file has the mark burned in: the candidate enlarged by 'scale' "
+                               "(nearest neighbour, pixels unchanged) between two bands carrying the mark; "
+                               "see each lead's 'marked'",
+                    "unmarked_copies": {"requested": bool(unmarked_copies),
+                                        "requested_by": "examiner" if unmarked_copies else None,
+                                        "requested_utc": now if unmarked_copies else None},
+                    "contact_sheet": CONTACT_SHEET, "leads": entries}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        (tmp / "NOTICE.txt").write_text(NOTICE + "\n", encoding="utf-8")
+        (tmp / "NOTICE.txt").write_text(NOTICE + "\n" + MARK + "\n", encoding="utf-8")
         if folder.exists():
             folder.rmdir()
         os.replace(tmp, folder)
@@ -707,7 +774,8 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path) -> 
 
 
 __all__ = [
-    "BANNER", "Candidate", "CandidateSet", "Event", "Evidence", "ExportError", "GenerationCancelled",
+    "BANNER", "CONTACT_SHEET", "MARK", "Candidate", "CandidateSet", "Event", "Evidence", "ExportError",
+    "GenerationCancelled",
     "ImageLoadError", "Region", "Session", "ShortlistEntry", "align_reference", "assemble_row", "crop_region",
     "derive_with_sliders", "evidence_from_image", "export_shortlist", "generate_candidates", "generate_cells",
     "load_evidence", "more_like_this", "reference_transfer", "split_cells", "suggest_model",

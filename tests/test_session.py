@@ -213,3 +213,72 @@ def test_cell_aspect_notes_are_merged():
     out = S.merge_cell_notes(notes)
     assert out[0].startswith("cell aspects 3x5, 5x5 differ from the model's 2x4") and out[1:] == ["something else"]
     assert S.merge_cell_notes(notes[:1]) == ["cell aspect 3x5 differs from the model's 2x4: it is stretched"]
+
+
+def _shortlisted_session(model) -> S.Session:
+    s = S.Session()
+    s.add_set("test", S.generate_candidates(model, torch.rand(3, 8, 8), 4, seed=5))
+    ids = list(s.candidates)
+    s.star(ids[1])
+    s.star(ids[3])
+    s.set_note(ids[3], "closest to the witness account " * 10)
+    return s
+
+
+def test_export_burns_the_mark_in_and_writes_a_contact_sheet(model, tmp_path: Path):
+    from core.export import MARK, NOTICE
+    from core.images import tensor_to_pil
+
+    s = _shortlisted_session(model)
+    out = s.export_shortlist(tmp_path / "leads")
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["mark"] == MARK and man["unmarked_copies"]["requested"] is False
+    for e in man["leads"]:
+        cand = s.candidates[e["recipe"]["id"]]
+        raw = tensor_to_pil(cand.image).convert("RGB")
+        lay = e["marked"]
+        assert lay["raw_size"] == list(raw.size) and "unmarked_copy" not in e
+        k, band = lay["scale"], lay["band_height"]
+        with Image.open(out / e["file"]) as im:
+            assert im.text["Description"] == NOTICE and im.text["varsr:mark"] == MARK
+            marked = im.convert("RGB")
+        # larger than the raw candidate by the two mark bands (after a whole-number enlargement)
+        assert marked.size == (raw.width * k, raw.height * k + 2 * band) and band > 8
+        assert marked.width >= 256
+        # the candidate's own pixels are untouched: crop the image box, undo the enlargement
+        inner = marked.crop(tuple(lay["image_box"])).resize(raw.size, Image.Resampling.NEAREST)
+        assert inner.tobytes() == raw.tobytes()
+        # the bands are not the candidate: their rows differ from the candidate's first and last rows
+        top = marked.crop((0, 0, marked.width, band))
+        first = marked.crop((0, band, marked.width, band + 1))
+        assert top.crop((0, 0, marked.width, 1)).tobytes() != first.tobytes()
+        assert len(top.getcolors(maxcolors=1 << 16) or []) > 2  # text drawn on the band, not a plain fill
+    assert not list(out.glob("*UNMARKED*"))
+    sheet = out / "contact_sheet.png"
+    assert man["contact_sheet"] == "contact_sheet.png" and sheet.is_file()
+    with Image.open(sheet) as im:
+        assert im.text["Description"] == NOTICE and im.text["varsr:mark"] == MARK
+        assert json.loads(im.text["varsr:leads"]) == [e.candidate_id for e in s.shortlist]
+        assert im.width > 300 and im.height > 200
+
+
+def test_unmarked_copies_only_on_request_and_recorded(model, tmp_path: Path):
+    import datetime as dt
+
+    from core.images import tensor_to_pil
+
+    s = _shortlisted_session(model)
+    out = s.export_shortlist(tmp_path / "leads", unmarked_copies=True)
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["unmarked_copies"]["requested"] is True and man["unmarked_copies"]["requested_by"] == "examiner"
+    assert len(list(out.glob("*UNMARKED*"))) == len(man["leads"]) == 2
+    for e in man["leads"]:
+        req = e["unmarked_copy_request"]
+        assert req["requested_by"] == "examiner"
+        assert dt.datetime.fromisoformat(req["requested_utc"]).utcoffset() == dt.timedelta(0)
+        raw = tensor_to_pil(s.candidates[e["recipe"]["id"]].image)
+        with Image.open(out / e["unmarked_copy"]) as im:
+            assert im.size == raw.size and im.tobytes() == raw.tobytes()
+            assert im.text["Description"] == core.LEAD_NOTICE
+            assert im.text["varsr:unmarked_copy_requested_utc"] == req["requested_utc"]
+        assert e["file"] != e["unmarked_copy"]

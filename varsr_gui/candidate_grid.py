@@ -5,8 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
+from core.export import MARK
 from core.session import Candidate, CandidateSet
-from varsr_gui.qt_images import THUMB, CandidateImages
+from varsr_gui.qt_images import THUMB, CandidateImages, marked_size
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -21,8 +22,9 @@ class CandidateGrid(QListWidget):
         super().__init__(parent)
         self.images = images if images is not None else CandidateImages()
         self.setViewMode(QListView.ViewMode.IconMode)
-        self.setIconSize(QSize(THUMB, THUMB))
-        self.setGridSize(QSize(THUMB + 40, THUMB + 44))
+        icon = marked_size(THUMB)
+        self.setIconSize(icon)
+        self.setGridSize(QSize(THUMB + 40, icon.height() + 44))
         self.setResizeMode(QListView.ResizeMode.Adjust)
         self.setMovement(QListView.Movement.Static)
         self.setWordWrap(True)
@@ -42,7 +44,7 @@ class CandidateGrid(QListWidget):
             c = candidates[cid]
             it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), f"{cid}\n{c.scores}")
             it.setData(ID_ROLE, cid)
-            it.setToolTip(f"{cid}: synthetic candidate ({c.kind})\nconsistency with the input: "
+            it.setToolTip(f"{cid}: {MARK} ({c.kind})\nconsistency with the input: "
                           f"mean |LR - degrade(candidate)| = {c.l1:.2f} / 255, LR-PSNR {c.lr_psnr:.1f} dB")
             self.addItem(it)
             self._items[cid] = it

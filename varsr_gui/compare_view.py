@@ -8,6 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from core.export import MARK
 from varsr_gui.qt_images import scaled_nearest
 from varsr_gui.zoom_view import ZoomView
 
@@ -36,7 +37,7 @@ class CompareView(QWidget):
             cap = QLabel()
             cap.setWordWrap(True)
             cap.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
-            cap.setFixedHeight(5 * cap.fontMetrics().height())
+            cap.setFixedHeight(6 * cap.fontMetrics().height())
             view = ZoomView()
             view.setMinimumSize(120, 120)
             view.zoom_changed.connect(lambda z, v=view: self._sync_zoom(v, z))
@@ -63,8 +64,7 @@ class CompareView(QWidget):
             p = panels[i]
             img = p.image if (p.image.width(), p.image.height()) == (w, h) else scaled_nearest(p.image, w, h)
             view.set_image(img, fit=False)
-            cap.setText(p.caption + ("<br><b style='color:#e67e22'>SYNTHETIC \u2014 lead, not evidence</b>"
-                                     if p.synthetic else ""))
+            cap.setText(p.caption + (f"<br><b style='color:#e67e22'>{MARK}</b>" if p.synthetic else ""))
         if panels and (first or self.views[0].auto_fit):
             self.fit()
 

@@ -30,6 +30,7 @@ from varsr_gui.about_dialog import AboutDialog
 from varsr_gui.candidate_grid import CandidateGrid
 from varsr_gui.compare_view import CompareView, Panel
 from varsr_gui.evidence_view import EvidenceView
+from varsr_gui.export_dialog import ExportDialog
 from varsr_gui.input_panel import InputPanel
 from varsr_gui.qt_images import CandidateImages, pil_to_qimage, qimage_to_pil, tensor_to_qimage
 from varsr_gui.shortlist_dock import ShortlistDock
@@ -111,6 +112,7 @@ class MainWindow(QMainWindow):
         self._task = None
         self.about_dialog: AboutDialog | None = None
         self.error_dialog: QMessageBox | None = None
+        self.export_options: ExportDialog | None = None
         self.setWindowTitle("VarSR Studio \u2014 synthetic leads, not evidence")
         self.setAcceptDrops(True)
         self._build_ui()
@@ -324,6 +326,11 @@ class MainWindow(QMainWindow):
             ev = self.session.open_file(path)
         except (VarSRError, OSError) as e:
             self.show_message(f"Could not open the image: {e}")
+            self.show_error_dialog("Could not open the image",
+                                   f"The image {Path(path).name} could not be opened: it is not a readable "
+                                   "image (PNG, JPEG, BMP, TIFF or WebP), or it is damaged or missing.",
+                                   f"{e}\n\nNothing was changed: the file was only read, never modified. "
+                                   "Choose another file.")
             return False
         self.settings.setValue("last_dir", str(Path(path).resolve().parent))
         self.add_recent(Path(path).resolve())
@@ -501,6 +508,10 @@ class MainWindow(QMainWindow):
             msg = next((m for m in self.session.missing_models() if f"'{name}'" in m),
                        f"No model '{name}' installed.")
             self.show_message(msg)
+            self.show_error_dialog("Model missing",
+                                   f"Cannot generate: the model '{name}' is not installed.",
+                                   f"{msg}.\nInstall its bundle (see the README), then use File > Reload "
+                                   "models (F5), or pick an installed model in the model list.")
             return
         path = self.session.model_path(name)
         self.statusBar().showMessage(f"Loading model {name}\u2026")
@@ -510,7 +521,14 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Model {name} loaded", 5000)
             then(model)
 
-        self.runner.submit(f"Loading {name}", lambda ctx: core.load_model(path), loaded, self.show_message)
+        def failed(text: str) -> None:
+            self.show_message(text)
+            self.show_error_dialog("Model could not be loaded",
+                                   f"Cannot generate: the model '{name}' could not be loaded.",
+                                   f"{text}\nReinstall its bundle (see the README), then use File > Reload "
+                                   "models (F5).")
+
+        self.runner.submit(f"Loading {name}", lambda ctx: core.load_model(path), loaded, failed)
 
     def generate(self) -> None:
         if self.session.evidence is None:
@@ -739,8 +757,11 @@ class MainWindow(QMainWindow):
         """G(I_L, E_H(reference)) for the selected candidate's input (or the current crop)."""
         try:
             ref = S.load_evidence(path)
-        except VarSRError as e:
+        except (VarSRError, OSError) as e:
             self.show_message(f"Could not open the reference: {e}")
+            self.show_error_dialog("Could not open the reference",
+                                   f"The reference image {Path(path).name} could not be opened.",
+                                   f"{e}\n\nChoose another file.")
             return
         c = self.current
         name = c.recipe.get("model", "") if c is not None else self.session.chosen_model()
@@ -828,20 +849,28 @@ class MainWindow(QMainWindow):
         if self.current is not None and self.preview is None:
             self._show_compare()
 
-    def export_dialog(self) -> None:
+    def export_dialog(self) -> ExportDialog | None:
+        """Ask for the folder and whether to add unmarked copies (off by default); non-modal-blocking."""
         if not self.session.shortlist:
             self.show_message("The shortlist is empty: star candidates (S) first.", error=False)
-            return
+            return None
         start = str(self.settings.value("export_dir", self.settings.value("last_dir", "")))
-        folder = QFileDialog.getExistingDirectory(self, "Export the shortlist into a new or empty folder",
-                                                  start)
-        if folder:
-            self.export_to(folder)
+        if self.export_options is not None:
+            self.export_options.close()
+        dlg = ExportDialog(start, len(self.session.shortlist), self)
+        dlg.setWindowModality(Qt.WindowModality.WindowModal)
+        dlg.accepted.connect(lambda: self.export_to(dlg.chosen_folder(), unmarked_copies=dlg.unmarked_copies()))
+        dlg.open()
+        self.export_options = dlg
+        return dlg
 
-    def export_to(self, folder: str | Path) -> Path | None:
-        """Export the shortlist; any failure gives a dialog (never a traceback) and writes nothing."""
+    def export_to(self, folder: str | Path, unmarked_copies: bool = False) -> Path | None:
+        """Export the shortlist; any failure gives a dialog (never a traceback) and writes nothing.
+
+        ``unmarked_copies``: the examiner's explicit request for unmarked copies (recorded in the manifest).
+        """
         try:
-            out = self.session.export_shortlist(folder)
+            out = self.session.export_shortlist(folder, unmarked_copies=unmarked_copies)
         except VarSRError as e:
             self.show_message(f"Export failed: {e}")
             self.show_error_dialog("Export failed", f"The shortlist was not exported: {e}")
@@ -852,8 +881,9 @@ class MainWindow(QMainWindow):
             self.show_error_dialog("Export failed", text, detail)
             return None
         self.settings.setValue("export_dir", str(Path(out).parent))
-        self.statusBar().showMessage(f"Exported {len(self.session.shortlist)} lead(s) to {out} "
-                                     "(each marked: synthetic lead, not evidence)", 10000)
+        extra = " plus unmarked copies, on your request (recorded in the manifest)" if unmarked_copies else ""
+        self.statusBar().showMessage(f"Exported {len(self.session.shortlist)} lead(s) and a contact sheet to {out} "
+                                     f"(each marked: {S.MARK}){extra}", 10000)
         return out
 
     # -- settings ------------------------------------------------------------------------------------

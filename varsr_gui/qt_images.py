@@ -17,16 +17,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 from PIL import Image
-from PySide6.QtCore import QRect, Qt
-from PySide6.QtGui import QColor, QFont, QIcon, QImage, QPainter, QPixmap
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QImage, QPainter, QPixmap
 
 from core.degrade import upsample_bicubic
+from core.export import MARK
 from core.images import tensor_to_pil, to_uint8
 
 if TYPE_CHECKING:
     from core.session import Candidate
 
 SYNTHETIC_COLOUR = QColor(230, 126, 34)
+MARK_BAND_COLOUR = QColor(122, 31, 31)
 #: Side of the grid's thumbnails (the shortlist scales them down).
 THUMB = 88
 
@@ -83,31 +85,53 @@ def thumbnail(q: QImage, size: int) -> QImage:
     return out
 
 
-def mark_thumbnail(thumb: QImage, starred: bool = False) -> QImage:
-    """A copy of ``thumb`` with the 'SYNTHETIC' band (and a star when shortlisted); any thread."""
-    out = thumb.convertToFormat(QImage.Format.Format_RGB32)
-    p = QPainter(out)
-    size = max(out.width(), out.height())
+def _mark_font(width: int) -> QFont:
     font = QFont()
-    font.setPixelSize(max(8, size // 10))
+    font.setPixelSize(max(7, round(width / 9.5)))
     font.setBold(True)
+    return font
+
+
+MARK_FLAGS = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+
+
+def mark_band_height(width: int) -> int:
+    """Height of the band under a ``width``-wide thumbnail that carries :data:`MARK` (wrapped)."""
+    fm = QFontMetrics(_mark_font(width))
+    return fm.boundingRect(QRect(0, 0, max(1, width - 2), 1000), MARK_FLAGS, MARK).height() + 4
+
+
+def marked_size(size: int) -> QSize:
+    """The size of a marked ``size`` x ``size`` thumbnail (the band is added below it)."""
+    return QSize(size, size + mark_band_height(size))
+
+
+def mark_thumbnail(thumb: QImage, starred: bool = False) -> QImage:
+    """A copy of ``thumb`` with a band below it carrying :data:`MARK` (the candidate's pixels are not
+    covered), and a star when shortlisted; any thread."""
+    w, h = thumb.width(), thumb.height()
+    band = mark_band_height(w)
+    out = QImage(w, h + band, QImage.Format.Format_RGB32)
+    out.fill(MARK_BAND_COLOUR)
+    p = QPainter(out)
+    p.drawImage(0, 0, thumb)
+    font = _mark_font(w)
     p.setFont(font)
-    band = QRect(0, out.height() - font.pixelSize() - 3, out.width(), font.pixelSize() + 3)
-    p.fillRect(band, QColor(0, 0, 0, 150))
-    p.setPen(SYNTHETIC_COLOUR)
-    p.drawText(band, Qt.AlignmentFlag.AlignCenter, "SYNTHETIC")
+    p.setPen(QColor(255, 255, 255))
+    p.drawText(QRect(1, h + 2, w - 2, band - 4), MARK_FLAGS, MARK)
     if starred:
+        size = max(w, h)
         font.setPixelSize(max(12, size // 5))
         p.setFont(font)
         p.setPen(QColor(255, 215, 0))
-        p.drawText(QRect(0, 0, out.width() - 3, font.pixelSize() + 4),
+        p.drawText(QRect(0, 0, w - 3, font.pixelSize() + 4),
                    Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop, "\u2605")
     p.end()
     return out
 
 
 def candidate_icon(t: torch.Tensor, size: int, starred: bool = False) -> QIcon:
-    """A thumbnail with a 'SYNTHETIC' tag (and a star when shortlisted), built on the spot."""
+    """A thumbnail with the mark band (and a star when shortlisted), built on the spot."""
     return true_colour_icon(mark_thumbnail(thumbnail(tensor_to_qimage(t), size), starred))
 
 
@@ -119,7 +143,7 @@ class Rendered:
     lr: QImage
     bicubic: QImage
     thumb: QImage  # THUMB-sized, unmarked
-    icon_image: QImage  # ``thumb`` with the SYNTHETIC band
+    icon_image: QImage  # ``thumb`` with the mark band below it
 
 
 def _qimages(ts: list[torch.Tensor]) -> list[QImage]:

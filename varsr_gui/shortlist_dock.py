@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.export import MARK
 from core.session import Session
-from varsr_gui.qt_images import CandidateImages
+from varsr_gui.qt_images import CandidateImages, marked_size
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 56
@@ -39,7 +40,7 @@ class ShortlistDock(QDockWidget):
         body = QWidget()
         lay = QVBoxLayout(body)
         self.list = QListWidget()
-        self.list.setIconSize(QSize(THUMB, THUMB))
+        self.list.setIconSize(marked_size(THUMB))
         self.list.setDragDropMode(QAbstractItemView.DragDropMode.InternalMove)
         self.list.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         lay.addWidget(self.list, 1)
@@ -82,7 +83,8 @@ class ShortlistDock(QDockWidget):
         self.list.clear()
         for rank, e in enumerate(self.session.shortlist, start=1):
             c = self.session.candidates[e.candidate_id]
-            it = QListWidgetItem(self.images.icon(c, THUMB, True), f"{rank}. {c.id}  {c.scores}")
+            it = QListWidgetItem(self.images.icon(c, THUMB, True), f"{rank}. {c.id}  {c.scores}\n{MARK}")
+            it.setToolTip(f"{c.id}: {MARK}")
             it.setData(ID_ROLE, c.id)
             self.list.addItem(it)
             if c.id == current:

@@ -11,6 +11,7 @@ from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 import core
+import core.export
 
 WAIT_MS = 15000
 
@@ -113,8 +114,12 @@ def test_roi_generate_steer_star_export(make_window, qtbot, gui_models: Path, tm
     assert man["leads"][1]["note"] == "matches the witness: short hair"
     assert rec["source"]["evidence"]["sha256"] == w.session.evidence.sha256
     for e in man["leads"]:
+        assert e["marked"]["raw_size"] == [64, 64] and e["mark"] == core.export.MARK
         with Image.open(out / e["file"]) as im:
-            assert im.size == (64, 64) and im.text["Description"] == core.LEAD_NOTICE
+            assert im.size == tuple(e["marked"]["marked_size"]) and im.text["Description"] == core.LEAD_NOTICE
+            assert im.width >= 64 and im.height > 64 * e["marked"]["scale"]  # the mark bands
+        assert "unmarked_copy" not in e
+    assert not list(out.glob("*UNMARKED*")) and (out / "contact_sheet.png").is_file()
     assert w.export_to(out) is None and "not empty" in w.message_label.text()
 
 
