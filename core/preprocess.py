@@ -27,7 +27,8 @@ def prepare_lr(img: Image.Image, cfg: ModelConfig) -> tuple[torch.Tensor, list[s
         notes.append(f"crop aspect {iw}x{ih} differs from the model's {w}x{h}: it is stretched")
     ratio = max(iw / w, ih / h)
     if ratio > 4:
-        notes.append(f"crop is {ratio:.0f}x larger than the model's {w}x{h} input: consider the next model up")
+        notes.append(f"crop is {ratio:.0f}x larger than the model's {w}x{h} input: the model discards that detail "
+                     "(use a model with a larger input, if there is one)")
     elif ratio < 1:
         notes.append(f"crop {iw}x{ih} is smaller than the model's {w}x{h} input: it is enlarged")
     lr = img.resize((w, h), Image.BOX) if (iw, ih) != (w, h) else img
