@@ -102,6 +102,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         if start.config.hr_size != cfg.hr_size or start.config.latent_dim != cfg.latent_dim:
             raise BundleError(f"{init}: its architecture does not match the run config")
         model.load_state_dict(start.state_dict())
+        run.model.training = {"init_from": str(init), "init_training": start.config.training}
     critic = Critic(cfg.channels, cfg.hr_size, cfg.critic_width).to(dev).to(memory_format=channels_last)
     opt_g = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=tc.lr, betas=tc.betas)
@@ -260,6 +261,8 @@ def export_bundle(model: VarSR, run: RunConfig, data: ImageSet, folder: Path, st
     cfg = model.config
     cfg.data = data.source
     cfg.training = {
+        **({"init_from": run.model.training["init_from"], "init_training": run.model.training["init_training"]}
+           if "init_from" in run.model.training else {}),
         "steps": step, "seconds": round(seconds, 1), "hardware": hardware,
         "n_train_images": len(data), "seed": run.train.seed, "train": asdict(run.train),
         "sources": run.data.sources, "random_degradation": run.data.random_degradation,
