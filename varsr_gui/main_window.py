@@ -232,12 +232,12 @@ class MainWindow(QMainWindow):
 
         mb = self.menuBar()
         f = mb.addMenu("&File")
-        act(f, "&Open evidence\u2026", self.open_dialog, QKeySequence.StandardKey.Open)
+        a_open = act(f, "&Open evidence\u2026", self.open_dialog, QKeySequence.StandardKey.Open)
         self.recent_menu = f.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
         act(f, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
-        act(f, "&Export shortlist\u2026", self.export_dialog, "Ctrl+E")
+        a_export = act(f, "&Export shortlist\u2026", self.export_dialog, "Ctrl+E")
         act(f, "Reload &models", self.refresh_models, "F5")
         f.addSeparator()
         act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -257,15 +257,19 @@ class MainWindow(QMainWindow):
         v.addAction(self.slider_dock.toggleViewAction())
         v.addAction(self.shortlist_dock.toggleViewAction())
         c = mb.addMenu("&Candidates")
-        act(c, "&Generate", self.generate, "Ctrl+Return")
-        act(c, "&Cancel", self.cancel, "Esc")
-        act(c, "&Star / unstar", self.toggle_star, "S")
-        act(c, "&More like this", self.more_like_this, "M")
+        a_gen = act(c, "&Generate", self.generate, "Ctrl+Return")
+        a_cancel = act(c, "&Cancel", self.cancel, "Esc")
+        a_star = act(c, "&Star / unstar", self.toggle_star, "S")
+        a_more = act(c, "&More like this", self.more_like_this, "M")
         act(c, "&Next", lambda: self._step_candidate(1), "]")
         act(c, "&Previous", lambda: self._step_candidate(-1), "[")
         act(c, "&Reset sliders", self.slider_dock.reset, "R")
         act(c, "Reference &transfer\u2026", self.reference_dialog, "Ctrl+R",
             "Generate G(I_L, E_H(reference)) from a high-resolution reference face (paper Fig. 4b)")
+        bar = self.addToolBar("Main")
+        bar.setObjectName("main_toolbar")  # so saveState() restores it
+        for a in (a_open, a_gen, a_cancel, a_more, a_star, a_export):
+            bar.addAction(a)
         h = mb.addMenu("&Help")
         act(h, "About the &candidates", lambda: self.show_message(core.LEAD_NOTICE, error=False))
         act(h, "&About VarSR Studio\u2026", self.show_about,
