@@ -50,11 +50,17 @@ def save_packed(data: ImageSet, path: str | Path, quality: int | None = None) ->
 
 
 def load_packed(path: str | Path) -> ImageSet:
+    """Read a set written by :func:`save_packed`; :class:`DataError` on anything else."""
     try:
-        z = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path}: not a packed image set ({e})") from e
-    with z:
+        return _load(path)
+    except DataError:
+        raise
+    except (OSError, ValueError, KeyError, EOFError) as e:
+        raise DataError(f"{path}: not a packed image set ({e.__class__.__name__}: {e})") from e
+
+
+def _load(path: str | Path) -> ImageSet:
+    with np.load(path, allow_pickle=False) as z:
         if int(z["version"]) > PACK_VERSION:
             raise DataError(f"{path}: packed by a newer version")
         c, h, w = (int(v) for v in z["shape"])
