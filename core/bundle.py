@@ -58,6 +58,11 @@ def resolve(name_or_path: str | Path) -> Path:
 
 
 def read_config(folder: Path) -> ModelConfig:
+    return _read_config(folder)[0]
+
+
+def _read_config(folder: Path) -> tuple[ModelConfig, dict]:
+    """The validated config and the recorded hashes (``weights_sha256``, ``attributes_sha256``)."""
     path = folder / CONFIG
     if not path.is_file():
         raise BundleError(f"{folder}: not a model bundle (no {CONFIG})")
@@ -65,18 +70,17 @@ def read_config(folder: Path) -> ModelConfig:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: not valid JSON ({e})") from e
+    hashes = {}
     if isinstance(raw, dict):
         raw = dict(raw)
-        raw.pop("weights_sha256", None)
-        raw.pop("attributes_sha256", None)
-    return ModelConfig.from_dict(raw)
+        hashes = {k: raw.pop(k, None) for k in ("weights_sha256", "attributes_sha256")}
+    return ModelConfig.from_dict(raw), hashes
 
 
 def load_model(name_or_path: str | Path, device: str = "cpu") -> VarSR:
     """Load a bundle by name (``face-8``) or folder path, checked, in eval mode."""
     folder = resolve(name_or_path)
-    cfg = read_config(folder)
-    raw = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+    cfg, raw = _read_config(folder)
     weights = folder / WEIGHTS
     if not weights.is_file():
         raise BundleError(f"{folder}: the weights file {WEIGHTS} is missing")
@@ -105,6 +109,7 @@ def load_model(name_or_path: str | Path, device: str = "cpu") -> VarSR:
                 raise BundleError(f"{attrs}: direction {k} is not a {cfg.latent_dim}-vector")
         model.attributes = {k: v.float() for k, v in a.items()}
     model.bundle_path = folder
+    model.weights_sha256 = expected
     return model.to(device).eval()
 
 

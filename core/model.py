@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -38,6 +39,9 @@ class VarSR(nn.Module):
         else:
             self.enc_lr = self.enc_hr = None
         self.attributes: dict[str, torch.Tensor] = {}
+        #: Set by :func:`core.bundle.load_model`: the bundle folder and the weights' recorded SHA-256.
+        self.bundle_path: Path | None = None
+        self.weights_sha256: str | None = None
         self.fast = True
 
     # -- the public API ---------------------------------------------------------------------

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from core.bundle import CONFIG, list_models, models_dir, read_config
+from core.bundle import list_models, models_dir, read_config
 from core.config import ModelConfig
 from core.errors import BundleError, ImageLoadError, VarSRError
 from core.export import MARK, NOTICE, SheetTile, contact_sheet, marked_image, save_png
@@ -266,17 +266,6 @@ def suggest_model(domain: str, crop_size: tuple[int, int], installed: dict[str, 
     return min(sizes, key=lambda n: (abs(math.log(side / max(sizes[n]))), n))
 
 
-def weights_sha256(model: VarSR) -> str | None:
-    """The weights' SHA-256 recorded in the model's bundle (None for an in-memory model)."""
-    folder = getattr(model, "bundle_path", None)
-    if folder is None:
-        return None
-    try:
-        return json.loads((Path(folder) / CONFIG).read_text(encoding="utf-8")).get("weights_sha256")
-    except (OSError, ValueError):
-        return None
-
-
 # -- candidates ------------------------------------------------------------------------------------
 @dataclass
 class Candidate:
@@ -321,7 +310,7 @@ class CandidateSet:
 def _base_recipe(model: VarSR, kind: str, **kw: Any) -> dict[str, Any]:
     cfg = model.config
     d: dict[str, Any] = {"kind": kind, "model": cfg.name, "domain": cfg.domain,
-                         "weights_sha256": weights_sha256(model), "lr_size": list(cfg.lr_size),
+                         "weights_sha256": model.weights_sha256, "lr_size": list(cfg.lr_size),
                          "hr_size": list(cfg.hr_size), "scale": cfg.scale}
     d.update(kw)
     return d

@@ -21,6 +21,9 @@ def test_round_trip_gives_identical_candidates(tiny_bundle: Path) -> None:
     lr = torch.rand(3, 8, 8)
     assert torch.equal(m.sample(lr, 4, seed=1), again.sample(lr, 4, seed=1))
     assert list_models(tiny_bundle.parent) == ["copy", "face-8"]
+    recorded = json.loads((tiny_bundle / "config.json").read_text())["weights_sha256"]
+    assert m.bundle_path == tiny_bundle and m.weights_sha256 == recorded
+    assert VarSR(m.config).weights_sha256 is None  # an in-memory model has no bundle
 
 
 def test_weights_altered_after_saving_are_refused(tiny_bundle: Path) -> None:

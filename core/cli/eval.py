@@ -57,7 +57,7 @@ def find_det(model: Any) -> Any:
     """The ``<name>-det`` bundle next to the model's bundle folder, if there is one."""
     import core
 
-    folder = getattr(model, "bundle_path", None)
+    folder = model.bundle_path
     if model.config.latent_dim == 0 or folder is None:
         return None
     for name in dict.fromkeys([f"{Path(folder).name}-det", f"{model.config.name}-det"]):

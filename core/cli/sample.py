@@ -50,7 +50,6 @@ def sample_to_folder(args: argparse.Namespace) -> int:
     cands = model.sample(lr, args.n, args.seed, args.temperature)
     l1, lr_psnr = consistency(cands, lr, cfg.scale)
     args.out.mkdir(parents=True, exist_ok=True)
-    bundle_cfg = json.loads((model.bundle_path / "config.json").read_text(encoding="utf-8"))
     entries = []
     for i, img in enumerate(cands):
         name = f"candidate_{i:03d}.png"
@@ -62,7 +61,7 @@ def sample_to_folder(args: argparse.Namespace) -> int:
     manifest = {
         "notice": core.LEAD_NOTICE,
         "input": {"path": str(args.input), "sha256": sha256_file(args.input), "size": list(image.size)},
-        "model": {"name": cfg.name, "weights_sha256": bundle_cfg.get("weights_sha256"),
+        "model": {"name": cfg.name, "weights_sha256": model.weights_sha256,
                   "lr_size": list(cfg.lr_size), "hr_size": list(cfg.hr_size)},
         "seed": args.seed, "temperature": args.temperature, "n": args.n,
         "notes": notes,
