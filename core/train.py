@@ -280,15 +280,8 @@ def save_sample_grid(model: VarSR, hr: torch.Tensor, path: Path, n: int = 4) -> 
     model.eval()
     s = model.config.scale
     lr = degrade(hr, s)
-    rows = [hr, upsample_nearest(lr, s)]
-    if model.config.latent_dim:
-        mu, logvar = model.encode_lr(lr)
-        g = torch.Generator(device="cpu").manual_seed(0)
-        for _ in range(n):
-            eps = torch.randn(mu.shape, generator=g).to(mu.device)
-            rows.append(model.generator(lr, mu + torch.exp(0.5 * logvar) * eps).clamp(0, 1))
-    else:
-        rows.append(model.generator(lr, None).clamp(0, 1))
+    samples = model.sample(lr, n if model.config.latent_dim else 1, seed=0)  # (B, n, C, H, W), eq. 4
+    rows = [hr, upsample_nearest(lr, s), *samples.transpose(0, 1)]
     grid = torch.cat([torch.cat(list(r.float().cpu()), dim=-1) for r in rows], dim=-2)
     path.parent.mkdir(parents=True, exist_ok=True)
     tensor_to_pil(grid).resize((grid.shape[-1] * 2, grid.shape[-2] * 2), Image.NEAREST).save(path)
