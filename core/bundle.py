@@ -8,8 +8,6 @@ tensor's name and shape must match the network the config describes.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
@@ -18,6 +16,7 @@ from safetensors.torch import load_file, save_file
 
 from core.config import ModelConfig
 from core.errors import BundleError
+from core.fileio import atomic_write
 from core.images import sha256_file
 from core.model import VarSR
 
@@ -126,27 +125,14 @@ def save_bundle(model: VarSR, folder: str | Path, half: bool = False) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu().contiguous()
              for k, v in model.state_dict().items()}
-    _atomic(folder / WEIGHTS, lambda p: save_file(state, str(p)))
+    atomic_write(folder / WEIGHTS, lambda p: save_file(state, str(p)))
     meta = model.config.to_dict()
     meta["weights_sha256"] = sha256_file(folder / WEIGHTS)
     if model.attributes:
         attrs = {k: v.detach().float().cpu().contiguous() for k, v in model.attributes.items()}
-        _atomic(folder / ATTRIBUTES, lambda p: save_file(attrs, str(p)))
+        atomic_write(folder / ATTRIBUTES, lambda p: save_file(attrs, str(p)))
         meta["attributes_sha256"] = sha256_file(folder / ATTRIBUTES)
     text = json.dumps(meta, indent=2, sort_keys=True) + "\n"
-    _atomic(folder / CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
+    atomic_write(folder / CONFIG, lambda p: p.write_text(text, encoding="utf-8"))
     return folder
 
-
-def _atomic(target: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        write(tmp_path)
-        os.chmod(tmp_path, 0o644)  # mkstemp's 0600 would hide shared bundles from other users
-        with open(tmp_path, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)

@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from core.bundle import _atomic
 from core.errors import VarSRError
+from core.fileio import atomic_write
 from core.images import sha256_file
 
 TENSORS = "checkpoint.safetensors"
@@ -53,9 +53,9 @@ def save_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optims: d
     groups = {name: _flatten_optimizer(name, o, tensors) for name, o in optims.items()}
     for k, v in rng.items():
         tensors[f"rng.{k}"] = v.detach().cpu().contiguous()
-    _atomic(folder / TENSORS, lambda p: save_file(tensors, str(p)))
+    atomic_write(folder / TENSORS, lambda p: save_file(tensors, str(p)))
     full = dict(meta, param_groups=groups, tensors_sha256=sha256_file(folder / TENSORS))
-    _atomic(folder / META, lambda p: p.write_text(json.dumps(full, indent=1), encoding="utf-8"))
+    atomic_write(folder / META, lambda p: p.write_text(json.dumps(full, indent=1), encoding="utf-8"))
 
 
 def load_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optims: dict[str, torch.optim.Optimizer]

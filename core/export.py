@@ -9,8 +9,6 @@ gets a :func:`contact_sheet` with the mark and the notice as its header.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import torch
 from PIL import Image, ImageDraw, ImageFont, PngImagePlugin
 
+from core.fileio import atomic_write
 from core.images import tensor_to_pil
 
 NOTICE = (
@@ -43,13 +42,7 @@ def save_png(img: torch.Tensor | Image.Image, path: str | Path, extra: dict[str,
     for k, v in (extra or {}).items():
         info.add_text(f"varsr:{k}", v)
     pil = img if isinstance(img, Image.Image) else tensor_to_pil(img)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        pil.save(tmp, "PNG", pnginfo=info)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: pil.save(tmp, "PNG", pnginfo=info))
 
 
 def font(px: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:

@@ -31,6 +31,7 @@ def sample_to_folder(args: argparse.Namespace) -> int:
     import core
     from core.errors import VarSRError
     from core.export import save_png
+    from core.fileio import atomic_write
     from core.images import load_image, sha256_file
     from core.perf import tune_cpu
     from core.preprocess import consistency, prepare_lr
@@ -69,9 +70,7 @@ def sample_to_folder(args: argparse.Namespace) -> int:
         "versions": {"varsr_studio": core.__version__},
         "candidates": entries,
     }
-    tmp = args.out / "manifest.json.tmp"
-    tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
-    tmp.replace(args.out / "manifest.json")
+    atomic_write(args.out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
     print(f"wrote {args.n} candidates to {args.out}", file=sys.stderr)
     return 0
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 import zipfile
 from pathlib import Path
@@ -20,6 +19,7 @@ from core.data.imageset import ImageSet
 from core.data.mnist import load_mnist
 from core.data.plates import load_plate_chars
 from core.data.utkface import load_utkface
+from core.fileio import atomic_write
 
 #: Bump when any loader's output changes, so cached sets are rebuilt.
 LOADER_VERSION = 2
@@ -110,13 +110,11 @@ def save_npz(s: ImageSet, path: Path) -> None:
     if s.attrs is not None:
         arrays["attrs"] = s.attrs.numpy()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(path, write)
 
 
 def load_npz(path: Path) -> ImageSet:
