@@ -1,0 +1,191 @@
+"""Plate search dock: ranked plate strings, each position's alternatives and registry records.
+
+It reads the selected plate row's per-cell candidates (given by ``cells()``), and loads the
+registry, reads and searches in the worker (:mod:`core.search.plates`); the GUI thread only shows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDockWidget,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.search.plate_registry import PlateRegistry, load_registry
+from core.search.plates import (
+    STRING_NOTICE,
+    PlateSearchResult,
+    load_plate_classifier,
+    position_probabilities,
+    search_plate,
+)
+from varsr_gui.workers import TaskContext, TaskRunner
+
+NO_CELLS = ("Select a plate row first: choose the Plate domain, set the number of characters, generate, "
+            "then select a row in the grid.")
+CSV_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
+CellsProvider = Callable[[], Sequence[Sequence[Any]] | None]
+
+
+def _stack(cell: Sequence[Any]) -> torch.Tensor:
+    """A cell's candidates (session Candidates or image tensors) as ``(K, C, H, W)``."""
+    return torch.stack([c.image if hasattr(c, "image") else c for c in cell])
+
+
+def _item(text: str) -> QTableWidgetItem:
+    it = QTableWidgetItem(text)
+    it.setToolTip(text)
+    return it
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    t = QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    t.verticalHeader().setVisible(False)
+    t.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    t.horizontalHeader().setStretchLastSection(True)
+    return t
+
+
+class PlateSearchDock(QDockWidget):
+    """Read the selected plate row's cells, rank strings, and match them against a registry CSV."""
+
+    def __init__(self, runner: TaskRunner, cells: CellsProvider, parent: QWidget | None = None) -> None:
+        super().__init__("Plate search", parent)
+        self.setObjectName("plate_search_dock")
+        self.runner = runner
+        self.cells = cells
+        self.registry: PlateRegistry | None = None
+        self.result: PlateSearchResult | None = None
+        self._classifier: Any = None
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        notice = QLabel(STRING_NOTICE)
+        notice.setWordWrap(True)
+        notice.setStyleSheet("color:#b06060;")
+        lay.addWidget(notice)
+        row = QHBoxLayout()
+        self.load_button = QPushButton("Load registry\u2026")
+        self.load_button.setToolTip("A CSV with a plate column (plate, registration, ...) and any other columns")
+        self.registry_label = QLabel("No registry loaded: strings only.")
+        self.registry_label.setWordWrap(True)
+        row.addWidget(self.load_button)
+        row.addWidget(self.registry_label, 1)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        self.pattern = QLineEdit()
+        self.pattern.setPlaceholderText("Pattern (optional): ? any, [8B] one of, e.g. AB?1[8B]23")
+        self.top = QSpinBox()
+        self.top.setRange(1, 1000)
+        self.top.setValue(10)
+        self.top.setPrefix("top ")
+        self.search_button = QPushButton("Read && search")
+        self.search_button.setToolTip("Classify each cell's candidates, rank plate strings, match the registry")
+        row.addWidget(self.pattern, 1)
+        row.addWidget(self.top)
+        row.addWidget(self.search_button)
+        lay.addLayout(row)
+        self.positions_label = QLabel("")
+        self.positions_label.setWordWrap(True)
+        self.positions_label.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(self.positions_label)
+        self.strings_table = _table(["Rank", "Plate", "log P", "P"])
+        lay.addWidget(self.strings_table, 1)
+        self.matches_table = _table(["Match", "Plate", "log P", "Rank", "Record"])
+        lay.addWidget(self.matches_table, 1)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        self.setWidget(body)
+        self.load_button.clicked.connect(self.choose_registry)
+        self.search_button.clicked.connect(self.search)
+        self.pattern.returnPressed.connect(self.search)
+
+    # -- registry ------------------------------------------------------------------------------------
+    def choose_registry(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a plate registry", "", CSV_FILTER)
+        if path:
+            self.load_registry_file(path)
+
+    def load_registry_file(self, path: str | Path, column: str | None = None) -> None:
+        """Read the CSV in the worker; the label says what was loaded or why not."""
+        self.registry_label.setText(f"Loading {Path(path).name}\u2026")
+        self.runner.submit("Loading registry", lambda ctx: load_registry(path, column), self._registry_loaded,
+                           self._registry_failed)
+
+    def _registry_loaded(self, reg: PlateRegistry) -> None:
+        self.registry = reg
+        name = reg.path.name if reg.path else "registry"
+        skipped = f", {reg.skipped} rows without a plate skipped" if reg.skipped else ""
+        self.registry_label.setText(f"{name}: {len(reg)} records, plate column '{reg.column}'{skipped}")
+
+    def _registry_failed(self, text: str) -> None:
+        self.registry_label.setText(f"Registry not loaded: {text}")
+
+    # -- search --------------------------------------------------------------------------------------
+    def search(self) -> None:
+        cells = self.cells()
+        if not cells:
+            self.status.setText(NO_CELLS)
+            return
+        registry, pattern, top = self.registry, self.pattern.text().strip() or None, self.top.value()
+        self.search_button.setEnabled(False)
+        self.status.setText("Reading the cells\u2026")
+
+        def work(ctx: TaskContext) -> PlateSearchResult:
+            if self._classifier is None:
+                self._classifier = load_plate_classifier()
+            reading = position_probabilities(self._classifier, [_stack(c) for c in cells])
+            return search_plate(reading, registry, top=top, pattern=pattern)
+
+        def failed(text: str) -> None:
+            self.search_button.setEnabled(True)
+            self.status.setText(f"Plate search failed: {text}")
+
+        self.runner.submit("Plate search", work, self.show_result, failed)
+
+    def show_result(self, result: PlateSearchResult) -> None:
+        """Fill the tables from a search result."""
+        self.search_button.setEnabled(True)
+        self.result = result
+        self.positions_label.setText("Positions: " + "   ".join(
+            f"{p.index + 1}: {p.label} ({'/'.join(f'{q:.2f}' for _, q in p.alternatives)})"
+            for p in result.positions) + f"\nPlausible pattern: {result.pattern} ({result.pattern_source})")
+        st = self.strings_table
+        st.setRowCount(len(result.strings))
+        for r, (text, score) in enumerate(result.strings):
+            for c, v in enumerate((str(r + 1), text, f"{score:.3f}", f"{math.exp(score):.3g}")):
+                st.setItem(r, c, _item(v))
+        hits = result.exact + result.wildcard + result.ranked
+        mt = self.matches_table
+        mt.setRowCount(len(hits))
+        for r, h in enumerate(hits):
+            record = "; ".join(f"{k}={v}" for k, v in h.record.items())
+            for c, v in enumerate((h.kind, h.plate, f"{h.score:.3f}", str(h.rank), record)):
+                mt.setItem(r, c, _item(v))
+        if result.registry is None:
+            self.status.setText(f"{len(result.strings)} strings; load a registry to match records.")
+        else:
+            self.status.setText(f"{len(result.exact)} exact, {result.n_wildcard} wildcard ({result.pattern}); "
+                                f"{result.n_scored} records of this length ranked, {result.n_other} of other "
+                                "lengths or characters not scored.")
