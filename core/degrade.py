@@ -51,13 +51,58 @@ def upsample_bicubic(lr: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def project_consistent(sr: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The smallest (L2) change to ``sr`` such that ``degrade(result) == lr`` (before clamping).
+    """The nearest (L2) image to ``sr`` in [0, 1] whose :func:`degrade` equals ``lr`` (clamped to [0, 1]).
 
-    For a box filter the correction is spread evenly over each block. Clamping to [0, 1] can
-    leave a residual where the block is saturated.
+    The box filter's blocks do not overlap, so the problem splits per block: move every pixel of a
+    block by the same amount ``t`` and clamp to [0, 1], with ``t`` chosen so that the block's mean is
+    its LR value. Where nothing saturates that is the closed form ``t = lr - mean(block)``; blocks that
+    would leave [0, 1] get ``t`` from :func:`_solve_clamped_shift` (exact, in float64).
+    ``(C, H, W)`` or ``(N, C, H, W)``; the result has ``sr``'s dtype.
     """
-    residual = lr - degrade(sr, scale)
-    return (sr + upsample_nearest(residual, scale)).clamp(0, 1)
+    one = sr.dim() == 3
+    x = (sr[None] if one else sr).double()
+    target = (lr[None] if one else lr).double().clamp(0, 1)
+    n, c, hh, ww = x.shape
+    h, w = hh // scale, ww // scale
+    if (h * scale, w * scale) != (hh, ww) or tuple(target.shape[-2:]) != (h, w):
+        raise ValueError(f"sizes do not match: {ww}x{hh} is not {scale} x the LR {target.shape[-1]}x{target.shape[-2]}")
+    blocks = x.reshape(n, c, h, scale, w, scale).permute(0, 1, 2, 4, 3, 5).reshape(n, c, h, w, scale * scale)
+    t = target[..., None]
+    shift = t - blocks.mean(-1, keepdim=True)
+    out = blocks + shift
+    bad = ((out < 0) | (out > 1)).any(-1)
+    if bad.any():
+        out[bad] = _solve_clamped_shift(blocks[bad], t[bad])
+    out = out.clamp(0, 1).reshape(n, c, h, w, scale, scale).permute(0, 1, 2, 4, 3, 5).reshape(n, c, hh, ww)
+    out = out.to(sr.dtype)
+    return out[0] if one else out
+
+
+def _solve_clamped_shift(b: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per row of ``b (m, k)``: ``clamp(b + t, 0, 1)`` with ``t`` such that the row's mean is ``target (m, 1)``.
+
+    ``f(t) = sum(clamp(b + t, 0, 1))`` is non-decreasing and linear between the breakpoints ``-b_i``
+    and ``1 - b_i``: evaluate it at every breakpoint (sorted pixels and prefix sums), find the
+    segment that reaches ``k * target`` and interpolate on it. Exact, no iteration.
+    """
+    m, k = b.shape
+    goal = target * k
+    bs = b.sort(-1).values.contiguous()
+    cs = torch.cat([b.new_zeros(m, 1), bs.cumsum(-1)], -1)
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        n_low = torch.searchsorted(bs, (-t).contiguous(), right=True)  # pixels at 0
+        n_below_top = torch.searchsorted(bs, (1 - t).contiguous())  # pixels not at 1
+        n_mid = n_below_top - n_low
+        return (k - n_below_top) + cs.gather(-1, n_below_top) - cs.gather(-1, n_low) + t * n_mid
+
+    bp = torch.cat([-bs, 1 - bs], -1).sort(-1).values.contiguous()
+    fb = f(bp)
+    j = torch.searchsorted(fb.contiguous(), goal.contiguous()).clamp(1, 2 * k - 1)
+    t0, t1 = bp.gather(-1, j - 1), bp.gather(-1, j)
+    f0, f1 = fb.gather(-1, j - 1), fb.gather(-1, j)
+    t = torch.where(f1 > f0, t0 + (goal - f0) * (t1 - t0) / (f1 - f0).clamp_min(1e-300), t1)
+    return (b + t).clamp(0, 1)
 
 
 @dataclass

@@ -15,3 +15,7 @@ class BundleError(VarSRError):
 
 class DataError(VarSRError):
     """A data set folder is missing or does not have the expected layout."""
+
+
+class CaseError(VarSRError):
+    """A case folder is missing, malformed, from a newer format, or points outside itself."""

@@ -10,7 +10,10 @@ Per method, averaged over images:
 * ``lpips_best``: the smallest LPIPS (AlexNet, v0.1; small images enlarged, see :mod:`core.lpips`).
 * ``diversity``: mean pairwise LPIPS among one input's candidates (0 for one-candidate methods).
 * ``consistency_l1``: mean |LR - degrade(candidate)| on the 0-255 scale, averaged over candidates;
-  ``lr_psnr``: PSNR of degrade(candidate) against LR, averaged over candidates (capped at 100 dB).
+  ``lr_psnr``: PSNR of degrade(candidate) against LR, averaged over candidates (capped at 100 dB);
+  ``lr_psnr_enforced``: the same after the optional "enforce consistency" step
+  (:func:`core.degrade.project_consistent`) and 8-bit rounding, i.e. of the candidate as it would be
+  saved (the NTIRE 2021 "learning the SR space" bar is 45 dB).
 * ``identity_best``: smallest (1 - cosine) between face embeddings of candidate and HR, when an
   ``embedder`` is given; ``None`` otherwise.
 * ``acc_best``: share of images with at least one correctly classified candidate; ``acc_mean``:
@@ -31,7 +34,7 @@ import torch
 from core import metrics
 from core.classifier import CharClassifier, map_labels
 from core.data.imageset import ImageSet
-from core.degrade import degrade, upsample_bicubic
+from core.degrade import degrade, project_consistent, upsample_bicubic
 from core.errors import VarSRError
 from core.lpips import LPIPS, load_lpips
 
@@ -44,6 +47,7 @@ METRIC_KEYS = (
     "diversity",
     "consistency_l1",
     "lr_psnr",
+    "lr_psnr_enforced",
     "identity_best",
     "acc_best",
     "acc_mean",
@@ -129,6 +133,12 @@ def distinct_counts(pred: torch.Tensor) -> torch.Tensor:
     return 1 + (s[:, 1:] != s[:, :-1]).sum(1)
 
 
+def lr_psnr_enforced(cands: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """LR-PSNR of candidates ``(N, C, H, W)`` after the consistency projection and 8-bit rounding."""
+    saved = project_consistent(cands.float(), lr.float(), scale).mul(255).round().div(255)
+    return metrics.psnr(degrade(saved, scale), lr.float())
+
+
 def score_candidates(
     cands: torch.Tensor,
     hr: torch.Tensor,
@@ -169,6 +179,7 @@ def score_candidates(
         "diversity": _pairwise_mean(lp, feats, b, k),
         "consistency_l1": metrics.l1_255(down, lr_rep).reshape(b, k).mean(1),
         "lr_psnr": metrics.psnr(down, lr_rep).reshape(b, k).mean(1),
+        "lr_psnr_enforced": lr_psnr_enforced(flat, lr_rep, scale).reshape(b, k).mean(1),
     }
     if embedder is not None:
         e_hr = torch.nn.functional.normalize(embedder(hr).float(), dim=1)
@@ -362,6 +373,7 @@ def to_markdown(r: dict[str, Any]) -> str:
             ("Diversity (mean pairwise LPIPS)", "diversity", 4),
             ("Consistency (L1, 0-255)", "consistency_l1", 3),
             ("LR-PSNR (dB)", "lr_psnr", 2),
+            ("LR-PSNR after enforcing consistency, 8-bit (dB)", "lr_psnr_enforced", 2),
         ],
         m,
     )

@@ -32,7 +32,7 @@ from core.bundle import list_models, models_dir, read_config
 from core.config import ModelConfig
 from core.errors import BundleError, ImageLoadError, VarSRError
 from core.export import MARK, NOTICE, SheetTile, contact_sheet, marked_image, save_png
-from core.images import load_image, pil_to_tensor, sha256_file, tensor_to_pil, to_mode
+from core.images import open_image, pil_to_tensor, sha256_file, tensor_to_pil, to_mode
 from core.model import VarSR
 from core.preprocess import consistency, prepare_lr
 
@@ -60,6 +60,10 @@ class ExportError(VarSRError):
 
 class GenerationCancelled(VarSRError):
     """Raised inside a generation function when its ``cancelled()`` callback turns true."""
+
+
+class ExportCancelled(ExportError):
+    """An export was cancelled part-way: everything it had written was removed."""
 
 
 class Event:
@@ -90,6 +94,8 @@ class SessionEvents:
     settings_changed: Event = field(default_factory=Event)
     candidates_added: Event = field(default_factory=Event)
     shortlist_changed: Event = field(default_factory=Event)
+    #: ``(sets, candidates)``: the oldest sets dropped to bound memory, and the candidates freed with them.
+    sets_dropped: Event = field(default_factory=Event)
 
 
 # -- evidence and regions -------------------------------------------------------------------------
@@ -101,21 +107,35 @@ class Evidence:
     sha256: str
     path: Path | None = None
     source: str = "file"
+    #: How the pixels were made from the file (format, EXIF orientation applied, frames, notes).
+    load_info: dict[str, Any] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
         return self.path.name if self.path else f"{self.source} image {self.sha256[:8]}"
 
+    @property
+    def notes(self) -> list[str]:
+        """What the analyst should know about how the file was read (first frame only, rotated...)."""
+        return list(self.load_info.get("notes", []))
+
     def to_dict(self) -> dict[str, Any]:
-        return {"path": str(self.path) if self.path else None, "source": self.source,
-                "sha256": self.sha256, "size": list(self.image.size)}
+        d = {"path": str(self.path) if self.path else None, "source": self.source,
+             "sha256": self.sha256, "size": list(self.image.size)}
+        if self.load_info:
+            d["load"] = dict(self.load_info)
+        return d
 
 
 def load_evidence(path: str | Path) -> Evidence:
-    """Read an image file (never written to); :class:`ImageLoadError` when unreadable."""
+    """Read an image file (never written to); :class:`ImageLoadError` when unreadable.
+
+    The EXIF orientation applied, the frame used and any conversion are recorded in ``load_info``.
+    """
     path = Path(path)
-    image = load_image(path, "RGB")
-    return Evidence(image=image, sha256=sha256_file(path), path=path.resolve(), source="file")
+    loaded = open_image(path, "RGB")
+    return Evidence(image=loaded.image, sha256=sha256_file(path), path=path.resolve(), source="file",
+                    load_info=loaded.info())
 
 
 def evidence_from_image(image: Image.Image, source: str = "clipboard") -> Evidence:
@@ -163,8 +183,54 @@ def faces_module() -> Any | None:
     return faces if ok else None
 
 
+#: A straightened quad may be at most this many times the image's longer side in either direction.
+MAX_REGION_FACTOR = 4
+
+
+def region_notes(image: Image.Image, region: Region) -> list[str]:
+    """Check ``region`` against ``image``: :class:`VarSRError` when it cannot be cropped (invalid
+    coordinates, empty, wholly outside the image, absurdly large); else notes for the analyst
+    (e.g. a region reaching past the image's edge)."""
+    w, h = image.size
+    pts: list[Point] = []
+    if region.kind == "box" and region.box:
+        x0, y0, x1, y1 = region.box
+        pts = [(x0, y0), (x1, y1)]
+    elif region.kind == "eyes" and region.eyes:
+        pts = list(region.eyes)
+    elif region.kind == "quad" and region.quad:
+        pts = list(region.quad)
+    else:
+        raise VarSRError(f"incomplete region: {region.kind}")
+    try:
+        coords = [float(v) for p in pts for v in p]
+    except (TypeError, ValueError) as e:
+        raise VarSRError(f"the {region.kind} region has invalid coordinates") from e
+    if len(coords) != 2 * len(pts) or not all(math.isfinite(v) for v in coords):
+        raise VarSRError(f"the {region.kind} region has invalid coordinates (not finite numbers)")
+    xs, ys = coords[0::2], coords[1::2]
+    if max(xs) <= 0 or max(ys) <= 0 or min(xs) >= w or min(ys) >= h:
+        raise VarSRError("the selected region is empty or outside the image")
+    inside = min(xs) >= 0 and min(ys) >= 0 and max(xs) <= w and max(ys) <= h
+    if region.kind == "eyes":
+        if not inside:
+            raise VarSRError("both eyes must lie inside the image: place the eye markers on the face")
+        if math.dist(*region.eyes) < 1:
+            raise VarSRError("the two eye markers are on the same spot: place one on each eye")
+        return []
+    if region.kind == "quad":
+        side = MAX_REGION_FACTOR * max(w, h)
+        if max(xs) - min(xs) > side or max(ys) - min(ys) > side:
+            raise VarSRError(f"the region is far larger than the image ({w}x{h}): draw it around the plate")
+        return [] if inside else ["part of the region lies outside the image: that part is filled with black"]
+    if not inside:
+        return ["the region reaches past the image's edge: it is clipped to the image"]
+    return []
+
+
 def crop_region(image: Image.Image, region: Region) -> Image.Image:
-    """The analyst's crop at the evidence's own resolution."""
+    """The analyst's crop at the evidence's own resolution (see :func:`region_notes` for what is refused)."""
+    region_notes(image, region)
     if region.kind == "box" and region.box:
         x0, y0, x1, y1 = (round(v) for v in region.box)
         x0, y0 = max(0, x0), max(0, y0)
@@ -351,8 +417,9 @@ def generate_candidates(model: VarSR, lr: torch.Tensor, n: int = 16, seed: int =
         n = 1
     z = None if deterministic else model.latents(lr[None], n, seed, temperature)[0].float()
     images = _generate_chunked(model, lr, z, n, chunk, progress, cancelled)
-    recipes = [_base_recipe(model, "sample", seed=int(seed), index=i, temperature=float(temperature),
-                            sliders={}, parent=None, source=source or {}) for i in range(n)]
+    recipes = [_base_recipe(model, "sample", seed=int(seed), index=i, n=int(n), chunk=int(chunk),
+                            temperature=float(temperature), sliders={}, parent=None, source=source or {})
+               for i in range(n)]
     zs = [z[i] if z is not None else None for i in range(n)]
     return _scored(model, images, lr, zs, recipes)
 
@@ -393,7 +460,7 @@ def more_like_this(model: VarSR, base: Candidate, n: int = 16, seed: int = 0, te
     z = base.z.float()[None] + float(temperature) * std[None] * eps
     images = _generate_chunked(model, base.lr, z, n, 16, progress, cancelled)
     recipes = [{**base.recipe, "kind": "more-like-this", "parent": base.id or None, "seed": int(seed),
-                "index": i, "temperature": float(temperature)} for i in range(n)]
+                "index": i, "n": int(n), "chunk": 16, "temperature": float(temperature)} for i in range(n)]
     return _scored(model, images, base.lr, [z[i] for i in range(n)], recipes)
 
 
@@ -414,7 +481,7 @@ def align_reference(reference: Image.Image, cfg: ModelConfig,
         out = faces.align_by_eyes(ref, left, right, faces.FRAME)
         if out.size != (w, h):
             out = out.resize((w, h), Image.Resampling.LANCZOS)
-        return out, {"method": "eyes", "eyes": [[round(v, 2) for v in left], [round(v, 2) for v in right]],
+        return out, {"method": "eyes", "eyes": [[float(v) for v in left], [float(v) for v in right]],  # exact: replayed
                      "reference_size": list(reference.size)}
     if ref.size == (w, h):
         return ref, {"method": "as given", "reference_size": list(reference.size)}
@@ -480,10 +547,20 @@ class ShortlistEntry:
     note: str = ""
 
 
-class Session:
-    """Everything an investigator has open, observed through :attr:`events`."""
+#: A session keeps at most this many candidates in its sets; the oldest sets beyond it are dropped
+#: (starred candidates are always kept), so an hours-long session's memory stays bounded.
+MAX_CANDIDATES = 1024
 
-    def __init__(self, models_root: str | Path | None = None) -> None:
+
+class Session:
+    """Everything an investigator has open, observed through :attr:`events`.
+
+    The candidate history is bounded: once the sets hold more than :attr:`max_candidates`
+    candidates, the oldest sets are dropped (announced by ``events.sets_dropped``); starred
+    candidates stay in :attr:`candidates` for the shortlist and export.
+    """
+
+    def __init__(self, models_root: str | Path | None = None, max_candidates: int = MAX_CANDIDATES) -> None:
         self.models_root = Path(models_root) if models_root else models_dir()
         self.events = SessionEvents()
         self.evidence: Evidence | None = None
@@ -495,7 +572,10 @@ class Session:
         self.candidates: dict[str, Candidate] = {}
         self.sets: list[CandidateSet] = []
         self.shortlist: list[ShortlistEntry] = []
+        self.max_candidates = max(1, int(max_candidates))
+        self.dropped_sets: list[str] = []
         self._next_candidate = 1
+        self._next_set = 1
         self.installed: dict[str, ModelConfig] = {}
         self.refresh_models()
 
@@ -573,7 +653,8 @@ class Session:
 
     def prepare(self, cfg: ModelConfig) -> tuple[list[torch.Tensor], list[str]]:
         """LR tensors exactly as the model sees them, and the analyst's notes."""
-        lrs, notes = [], []
+        lrs: list[torch.Tensor] = []
+        notes = region_notes(self.evidence.image, self.region) if self.evidence and self.region else []
         cells = self.cells()
         for cell in cells:
             lr, n = prepare_lr(cell, cfg)
@@ -587,7 +668,7 @@ class Session:
         return {"evidence": self.evidence.to_dict() if self.evidence else None,
                 "region": self.region.to_dict() if self.region else {"kind": "whole image"},
                 "crop_size": list(crop.size) if crop else None,
-                "cells": {"n": self.n_cells, "bounds": [round(b, 4) for b in self.cell_bounds]}
+                "cells": {"n": self.n_cells, "bounds": [float(b) for b in self.cell_bounds]}  # exact: replayed
                 if self.domain != "face" else None}
 
     # candidates
@@ -601,10 +682,27 @@ class Session:
 
     def add_set(self, title: str, cands: list[Candidate]) -> CandidateSet:
         ids = [self.add_candidate(c) for c in cands]
-        s = CandidateSet(id=f"S{len(self.sets) + 1}", title=title, candidate_ids=ids)
+        s = CandidateSet(id=f"S{self._next_set}", title=title, candidate_ids=ids)
+        self._next_set += 1
         self.sets.append(s)
         self.events.candidates_added.emit(s)
+        self._bound_history()
         return s
+
+    def _bound_history(self) -> None:
+        """Drop the oldest sets while the sets hold more than ``max_candidates`` (the newest always stays)."""
+        total = sum(len(s.candidate_ids) for s in self.sets)
+        dropped: list[CandidateSet] = []
+        while len(self.sets) > 1 and total > self.max_candidates:
+            old = self.sets.pop(0)
+            dropped.append(old)
+            total -= len(old.candidate_ids)
+        if not dropped:
+            return
+        keep = {e.candidate_id for e in self.shortlist} | {cid for s in self.sets for cid in s.candidate_ids}
+        freed = [self.candidates.pop(cid) for cid in [c for c in self.candidates if c not in keep]]
+        self.dropped_sets.extend(s.id for s in dropped)
+        self.events.sets_dropped.emit(dropped, freed)
 
     # shortlist
     def is_starred(self, cid: str) -> bool:
@@ -651,10 +749,11 @@ class Session:
     def note(self, cid: str) -> str:
         return next((e.note for e in self.shortlist if e.candidate_id == cid), "")
 
-    def export_shortlist(self, folder: str | Path, unmarked_copies: bool = False) -> Path:
+    def export_shortlist(self, folder: str | Path, unmarked_copies: bool = False, *,
+                         progress: Progress | None = None, cancelled: CancelCheck | None = None) -> Path:
         """Export the shortlist (see :func:`export_shortlist`); unmarked copies only when asked for."""
         return export_shortlist([(self.candidates[e.candidate_id], e.note) for e in self.shortlist], folder,
-                                unmarked_copies=unmarked_copies)
+                                unmarked_copies=unmarked_copies, progress=progress, cancelled=cancelled)
 
 
 CONTACT_SHEET = "contact_sheet.png"
@@ -686,7 +785,8 @@ def _detail(cand: Candidate) -> str:
     return " \u00b7 ".join(bits)
 
 
-def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unmarked_copies: bool = False) -> Path:
+def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unmarked_copies: bool = False,
+                     *, progress: Progress | None = None, cancelled: CancelCheck | None = None) -> Path:
     """Write each lead as a marked PNG (+ the LR it came from), ``manifest.json`` and
     ``contact_sheet.png``, atomically.
 
@@ -698,6 +798,10 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unm
 
     The folder must not exist or be empty: nothing is ever overwritten. Every PNG carries the
     notice in its metadata, the manifest and ``NOTICE.txt`` state it too.
+
+    Everything is written to a hidden ``.<name>.*.partial`` folder beside the target, renamed to
+    ``folder`` only once complete: a full disk, a read-only folder (``OSError``) or ``cancelled()``
+    turning true (:class:`ExportCancelled`) removes it and leaves no folder that looks like an export.
     """
     if not leads:
         raise ExportError("the shortlist is empty: star candidates first")
@@ -712,6 +816,7 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unm
         entries = []
         tiles = []
         for rank, (cand, note) in enumerate(leads, start=1):
+            _check_export_cancel(cancelled)
             stem = f"lead_{rank:02d}_{cand.id}_synthetic"
             recipe = cand.recipe_json()
             raw = tensor_to_pil(cand.image)
@@ -737,6 +842,9 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unm
             entries.append(entry)
             tiles.append(SheetTile(label=f"{rank}. {cand.id}", image=raw, input_lr=tensor_to_pil(cand.lr),
                                    scores=cand.scores, note=note, detail=_detail(cand)))
+            if progress:
+                progress(rank, len(leads) + 1)
+        _check_export_cancel(cancelled)
         save_png(contact_sheet(tiles), tmp / CONTACT_SHEET,
                  {"role": "contact sheet of the shortlist, in order", "mark": MARK,
                   "leads": json.dumps([c.id for c, _ in leads])})
@@ -753,19 +861,29 @@ def export_shortlist(leads: list[tuple[Candidate, str]], folder: str | Path, unm
                     "contact_sheet": CONTACT_SHEET, "leads": entries}
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
         (tmp / "NOTICE.txt").write_text(NOTICE + "\n" + MARK + "\n", encoding="utf-8")
+        _check_export_cancel(cancelled)
         if folder.exists():
             folder.rmdir()
         os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if progress:
+        progress(len(leads) + 1, len(leads) + 1)
     return folder
 
 
+def _check_export_cancel(cancelled: CancelCheck | None) -> None:
+    if cancelled and cancelled():
+        raise ExportCancelled("export cancelled: nothing was exported (the partly written files were removed)")
+
+
 __all__ = [
-    "BANNER", "CONTACT_SHEET", "MARK", "Candidate", "CandidateSet", "Event", "Evidence", "ExportError",
+    "BANNER", "CONTACT_SHEET", "MARK", "Candidate", "CandidateSet", "Event", "Evidence", "ExportCancelled",
+    "ExportError",
     "GenerationCancelled",
     "ImageLoadError", "Region", "Session", "ShortlistEntry", "align_reference", "assemble_row", "crop_region",
     "derive_with_sliders", "evidence_from_image", "export_shortlist", "generate_candidates", "generate_cells",
+    "region_notes",
     "load_evidence", "more_like_this", "reference_transfer", "split_cells", "suggest_model",
 ]

@@ -30,6 +30,7 @@ class CandidateGrid(QListWidget):
         self.setWordWrap(True)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
         self._items: dict[str, QListWidgetItem] = {}
+        self._headers: dict[str, QListWidgetItem] = {}
         self._starred: set[str] = set()
         self.currentItemChanged.connect(self._on_current)
         self.itemActivated.connect(lambda it: self._emit_activated(it))
@@ -40,6 +41,7 @@ class CandidateGrid(QListWidget):
         header.setFlags(Qt.ItemFlag.NoItemFlags)
         header.setToolTip(cset.title)
         self.addItem(header)
+        self._headers[cset.id] = header
         for cid in cset.candidate_ids:
             c = candidates[cid]
             it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), f"{cid}\n{c.scores}")
@@ -48,6 +50,20 @@ class CandidateGrid(QListWidget):
                           f"mean |LR - degrade(candidate)| = {c.l1:.2f} / 255, LR-PSNR {c.lr_psnr:.1f} dB")
             self.addItem(it)
             self._items[cid] = it
+
+    def remove_set(self, cset: CandidateSet) -> None:
+        """Take a set's section (its header and thumbnails) out of the grid."""
+        for it in [self._headers.pop(cset.id, None), *(self._items.pop(c, None) for c in cset.candidate_ids)]:
+            if it is not None:
+                self.takeItem(self.row(it))
+        self._starred -= set(cset.candidate_ids)
+
+    def remove_all(self) -> None:
+        """Remove every set and thumbnail (another case is opened); not ``reset``, which Qt's views call."""
+        self.clear()
+        self._items.clear()
+        self._headers.clear()
+        self._starred.clear()
 
     def candidate_ids(self) -> list[str]:
         return list(self._items)

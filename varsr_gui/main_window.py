@@ -26,20 +26,23 @@ import core
 from core import session as S
 from core.errors import VarSRError
 from core.model import VarSR
+from varsr_gui import none_guard
 from varsr_gui.about_dialog import AboutDialog
 from varsr_gui.candidate_grid import CandidateGrid
+from varsr_gui.case_actions import CaseActions
 from varsr_gui.compare_view import CompareView, Panel
 from varsr_gui.evidence_view import EvidenceView
 from varsr_gui.export_dialog import ExportDialog
 from varsr_gui.input_panel import InputPanel
+from varsr_gui.plate_search_panel import PlateSearchDock
 from varsr_gui.qt_images import CandidateImages, pil_to_qimage, qimage_to_pil, tensor_to_qimage
 from varsr_gui.shortlist_dock import ShortlistDock
 from varsr_gui.slider_dock import SliderDock
 from varsr_gui.workers import TaskContext, TaskRunner
 
 MAX_RECENT = 10
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp);;All files (*)"
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
 BANNER_STYLE = "background:#7a1f1f; color:white; font-weight:bold; padding:6px; font-size:14px;"
 INFO_STYLE = "background:#4a3b12; color:#ffd27a; padding:4px;"
 ERROR_STYLE = "background:#3a1414; color:#ff9b9b; padding:4px;"
@@ -99,6 +102,7 @@ class MainWindow(QMainWindow):
 
     def __init__(self, models_root: str | Path | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
+        none_guard.install(QGuiApplication.instance())  # PySide6 6.12 + Python 3.11 would crash long sessions
         self.session = S.Session(models_root)
         self.settings = settings if settings is not None else QSettings("VarSR Studio", "varsr-gui")
         self.runner = TaskRunner(self)
@@ -123,9 +127,11 @@ class MainWindow(QMainWindow):
         ev.settings_changed.connect(self._on_input_changed)
         ev.candidates_added.connect(self._on_set_added)
         ev.shortlist_changed.connect(self._on_shortlist)
+        ev.sets_dropped.connect(self._on_sets_dropped)
         self._restore_settings()
         self.refresh_models()
         self._on_input_changed()
+        self.case_actions = CaseActions(self)  # File > New/Open/Save case, the Case menu
 
     @property
     def preview(self) -> S.Candidate | None:
@@ -197,6 +203,11 @@ class MainWindow(QMainWindow):
         self.shortlist_dock = ShortlistDock(self.session, self, self.images)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.slider_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.shortlist_dock)
+        self.plate_dock = PlateSearchDock(  # reads the selected plate row's per-cell candidates
+            self.runner, lambda: self.row_cells.get(self.current.id) if self.current is not None else None, self)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plate_dock)
+        self.tabifyDockWidget(self.shortlist_dock, self.plate_dock)
+        self.shortlist_dock.raise_()
         device = "GPU" if torch.cuda.is_available() else "CPU"
         self.statusBar().addPermanentWidget(QLabel(f"Runs on the {device} \u00b7 synthetic leads only"))
 
@@ -256,6 +267,7 @@ class MainWindow(QMainWindow):
         act(v, "&Fit", self.view.fit, "0")
         v.addAction(self.slider_dock.toggleViewAction())
         v.addAction(self.shortlist_dock.toggleViewAction())
+        v.addAction(self.plate_dock.toggleViewAction())
         c = mb.addMenu("&Candidates")
         a_gen = act(c, "&Generate", self.generate, "Ctrl+Return")
         a_cancel = act(c, "&Cancel", self.cancel, "Esc")
@@ -332,12 +344,15 @@ class MainWindow(QMainWindow):
             self.show_message(f"Could not open the image: {e}")
             self.show_error_dialog("Could not open the image",
                                    f"The image {Path(path).name} could not be opened: it is not a readable "
-                                   "image (PNG, JPEG, BMP, TIFF or WebP), or it is damaged or missing.",
+                                   "image (PNG, JPEG, BMP, TIFF, WebP or GIF), or it is damaged or missing.",
                                    f"{e}\n\nNothing was changed: the file was only read, never modified. "
                                    "Choose another file.")
             return False
         self.settings.setValue("last_dir", str(Path(path).resolve().parent))
         self.add_recent(Path(path).resolve())
+        if ev.notes:  # first frame only, EXIF rotation applied, bit depth reduced...: say so
+            self.show_message(f"{ev.label}: " + "; ".join(ev.notes) + " (recorded with every candidate).",
+                              error=False)
         self.statusBar().showMessage(f"Opened {ev.label} ({ev.image.width}x{ev.image.height}, "
                                      f"SHA-256 {ev.sha256[:12]}\u2026); the file is never modified", 10000)
         return True
@@ -600,6 +615,18 @@ class MainWindow(QMainWindow):
         self.grid.add_set(cset, self.session.candidates, starred)
         if cset.candidate_ids:
             self.grid.select(cset.candidate_ids[0])
+
+    def _on_sets_dropped(self, sets: list[S.CandidateSet], freed: list[S.Candidate]) -> None:
+        """The session dropped its oldest sets (bounded memory): clear them from the grid and caches."""
+        for cset in sets:
+            self.grid.remove_set(cset)
+        for c in freed:
+            self.images.discard(c)  # re-rendered on demand if still shown
+            self.row_cells.pop(c.id, None)
+        names = ", ".join(s.id for s in sets)
+        self.statusBar().showMessage(
+            f"Cleared the oldest candidate set(s) {names} to keep memory bounded (at most "
+            f"{self.session.max_candidates} candidates are kept; starred ones always stay).", 10000)
 
     # -- the selected candidate ------------------------------------------------------------------
     def show_candidate(self, cid: str) -> None:
@@ -885,6 +912,8 @@ class MainWindow(QMainWindow):
             self.show_error_dialog("Export failed", text, detail)
             return None
         self.settings.setValue("export_dir", str(Path(out).parent))
+        self.case_actions.record("shortlist_exported", folder=Path(out).name, unmarked_copies=unmarked_copies,
+                                 leads=[e.candidate_id for e in self.session.shortlist])
         extra = " plus unmarked copies, on your request (recorded in the manifest)" if unmarked_copies else ""
         self.statusBar().showMessage(f"Exported {len(self.session.shortlist)} lead(s) and a contact sheet to {out} "
                                      f"(each marked: {S.MARK}){extra}", 10000)
@@ -923,5 +952,6 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         self.save_settings()
+        self.case_actions.shutdown()  # unsaved case work goes to its recovery file
         self.runner.shutdown()
         super().closeEvent(event)

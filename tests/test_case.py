@@ -1,0 +1,407 @@
+"""Case files (core/case.py, core/audit.py): save/open, audit chain, atomic saves, recovery, path safety."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+import core
+from core import audit as A
+from core import case as K
+from core import session as S
+from core.enforce import enforce_consistency
+from core.errors import CaseError
+from core.images import sha256_file
+from tests.conftest import REPO, tiny_config
+
+
+@pytest.fixture
+def models_root(tmp_path: Path) -> Path:
+    """Tiny untrained face-8 (with attribute directions) and plate-char bundles."""
+    from core.bundle import save_bundle
+    from core.model import VarSR
+
+    torch.set_num_threads(1)
+    root = tmp_path / "models"
+    torch.manual_seed(0)
+    face = VarSR(tiny_config("face-8"))
+    face.attributes = {"mean/Male": torch.randn(16), "diff/Smiling": torch.randn(16)}
+    save_bundle(face, root / "face-8")
+    save_bundle(VarSR(tiny_config("plate-char")), root / "plate-char")
+    return root
+
+
+@pytest.fixture
+def evidence_png(tmp_path: Path) -> Path:
+    img = Image.new("RGB", (48, 40), (70, 90, 110))
+    img.paste((220, 180, 150), (16, 10, 32, 30))
+    img.paste((30, 30, 30), (19, 16, 22, 18))
+    p = tmp_path / "incoming" / "evidence.png"
+    p.parent.mkdir()
+    img.save(p)
+    return p
+
+
+def generate(session: S.Session, model, n: int = 4, seed: int = 0, t: float = 1.0) -> S.CandidateSet:
+    """What the app's Generate does: the session's crop, prepared for the model, sampled."""
+    lrs, notes = session.prepare(model.config)
+    source = {**session.source(), "notes": notes}
+    if len(lrs) == 1:
+        return session.add_set(f"{model.config.name} seed {seed}",
+                               S.generate_candidates(model, lrs[0], n, seed, t, source=source))
+    cells = S.generate_cells(model, lrs, n, seed, t, source=source)
+    rows = [S.assemble_row(model, cells, [k] * len(cells)) for k in range(n)]
+    return session.add_set("rows", rows)
+
+
+def do_work(session: S.Session, evidence: Path, tmp_path: Path) -> dict[str, str]:
+    """Every kind of candidate the app makes, each shortlisted: sample, sliders, more like this,
+    consistency enforced, reference transfer, and a plate row. Returns kind -> candidate id."""
+    face = core.load_model(session.models_root / "face-8")
+    session.open_file(evidence)
+    session.set_region(S.Region.from_box(16, 10, 32, 30))
+    s1 = generate(session, face, 4, seed=3, t=0.8)
+    base = session.candidates[s1.candidate_ids[1]]
+    slid = session.add_set("sliders", [S.derive_with_sliders(face, base, {"mean/Male": 1.5, "diff/Smiling": -0.5})])
+    more = session.add_set("more", S.more_like_this(face, base, 4, seed=2, temperature=0.3))
+    cons = session.add_set("consistent", [enforce_consistency(base)])
+    ref_path = tmp_path / "incoming" / "reference.png"
+    Image.new("RGB", (120, 100), (150, 120, 100)).save(ref_path)
+    ref = S.load_evidence(ref_path)
+    src = {**base.recipe["source"], "reference": ref.to_dict()}
+    refc = session.add_set("reference", [S.reference_transfer(face, base.lr, ref.image, ref.sha256, source=src,
+                                                              eyes=((40.123456789, 45.5), (80.987654321, 46.25)))])
+    session.set_domain("plate")
+    session.set_cells(3)
+    plate = core.load_model(session.models_root / "plate-char")
+    rows = generate(session, plate, 4, seed=7)
+    ids = {"sample": s1.candidate_ids[1], "sliders": slid.candidate_ids[0], "more": more.candidate_ids[2],
+           "consistent": cons.candidate_ids[0], "reference": refc.candidate_ids[0], "row": rows.candidate_ids[1]}
+    for cid in ids.values():
+        session.star(cid)
+    session.set_note(ids["sample"], "closest to the witness account")
+    return ids
+
+
+@pytest.fixture
+def saved_case(models_root: Path, evidence_png: Path, tmp_path: Path) -> tuple[K.Case, dict[str, str]]:
+    session = S.Session(models_root)
+    case = K.Case.create(tmp_path / "cases" / "CASE-1", session, "Examiner A")
+    ids = do_work(session, evidence_png, tmp_path)
+    case.save()
+    return case, ids
+
+
+# -- save and open ------------------------------------------------------------------------------------------
+def test_save_reopen_roundtrip(saved_case, evidence_png: Path, tmp_path: Path) -> None:
+    case, ids = saved_case
+    folder = case.folder
+    m = json.loads((folder / K.MANIFEST).read_text())
+    assert m["format"] == K.FORMAT and m["format_version"] == K.FORMAT_VERSION and m["examiner"] == "Examiner A"
+    assert str(tmp_path) not in (folder / K.MANIFEST).read_text()  # only paths relative to the case
+    ev = next(o for o in m["originals"] if o["role"] == "evidence")
+    copy = folder / ev["file"]
+    assert ev["sha256"] == sha256_file(evidence_png) == sha256_file(copy)
+    assert copy.read_bytes() == evidence_png.read_bytes() and (copy.stat().st_mode & 0o222) == 0  # read-only
+    assert {o["role"] for o in m["originals"]} == {"evidence", "reference"}
+    assert {x["name"] for x in m["models"]} == {"face-8", "plate-char"}
+    assert all(len(x["weights_sha256"]) == 64 for x in m["models"])
+    assert m["requests"][0]["seed"] == 3 and m["requests"][0]["n"] == 4 and m["requests"][0]["temperature"] == 0.8
+    assert m["software"]["torch"] == torch.__version__ and m["saved_utc"].endswith("+00:00")
+
+    reopened = K.open_case(folder)
+    s, old = reopened.session, case.session
+    assert reopened.audit_check.ok and reopened.warnings == [] and reopened.examiner == "Examiner A"
+    assert list(s.candidates) == list(old.candidates)
+    for cid, c in old.candidates.items():
+        d = s.candidates[cid]
+        assert torch.equal(c.image, d.image) and torch.equal(c.lr, d.lr) and d.l1 == c.l1
+        assert (c.z is None) == (d.z is None) and (c.z is None or torch.equal(c.z, d.z))
+    assert [e.candidate_id for e in s.shortlist] == list(ids.values())
+    assert s.note(ids["sample"]) == "closest to the witness account"
+    assert s.region is not None and s.region.box == (16, 10, 32, 30)
+    assert (s.domain, s.n_cells) == ("plate", 3)
+    assert s.evidence.sha256 == old.evidence.sha256 and s.evidence.image.tobytes() == old.evidence.image.tobytes()
+    assert [cs.id for cs in s.sets] == [cs.id for cs in old.sets]
+    actions = [e["action"] for e in reopened.log.entries()]
+    for a in ("case_created", "evidence_loaded", "original_copied", "region_set", "candidates_generated",
+              "shortlist_changed", "note_set", "case_saved", "case_opened"):
+        assert a in actions, a
+    # opening alone is not an unsaved change; new candidate ids continue after the restored ones
+    assert not reopened.has_unsaved_changes()
+    assert s._next_candidate == old._next_candidate
+
+
+def test_new_case_refuses_a_folder_in_use(tmp_path: Path, models_root: Path) -> None:
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "x.txt").write_text("x")
+    with pytest.raises(CaseError, match="not empty"):
+        K.Case.create(tmp_path / "used", S.Session(models_root), "E")
+
+
+# -- the audit log --------------------------------------------------------------------------------------
+def _lines(folder: Path) -> list[str]:
+    return (folder / K.AUDIT).read_text().splitlines()
+
+
+def _write(folder: Path, lines: list[str]) -> None:
+    (folder / K.AUDIT).write_text("".join(x + "\n" for x in lines))
+
+
+def test_intact_log_verifies(saved_case) -> None:
+    case, _ = saved_case
+    check = K.open_case(case.folder).audit_check
+    assert check.ok and check.unsaved_tail == 0 and "intact" in check.summary()
+
+
+def test_edited_line_is_detected(saved_case) -> None:
+    case, _ = saved_case
+    lines = _lines(case.folder)
+    i = next(k for k, x in enumerate(lines) if '"box":[16' in x)
+    lines[i] = lines[i].replace('"box":[16', '"box":[17', 1)  # a moved crop box
+    _write(case.folder, lines)
+    check = K.open_case(case.folder).audit_check
+    assert not check.ok and any(f"line {i + 2} does not follow line {i + 1}" in p for p in check.problems)
+
+
+def test_edited_last_line_is_detected(saved_case) -> None:
+    case, _ = saved_case
+    lines = _lines(case.folder)
+    lines[-1] = lines[-1].replace("case_saved", "case_saveD")
+    _write(case.folder, lines)
+    check = K.open_case(case.folder).audit_check
+    assert not check.ok and any("does not match the hash recorded" in p for p in check.problems)
+
+
+@pytest.mark.parametrize("where", ["middle", "last"])
+def test_deleted_line_is_detected(saved_case, where: str) -> None:
+    case, _ = saved_case
+    lines = _lines(case.folder)
+    del lines[len(lines) // 2 if where == "middle" else -1]
+    _write(case.folder, lines)
+    opened = K.open_case(case.folder)
+    assert not opened.audit_check.ok
+    assert any(("deleted" in p) for p in opened.audit_check.problems)
+    # the problem found is itself logged, so the next save keeps it
+    assert opened.log.entries()[-1]["action"] == "case_opened"
+    assert opened.log.entries()[-1]["details"]["problems"] == opened.audit_check.problems
+
+
+def test_verify_lines_chain() -> None:
+    log = A.AuditLog()
+    for i in range(4):
+        log.append("step", {"i": i}, "E")
+    assert A.verify_lines(log.lines, 4, log.head).ok
+    assert not A.verify_lines(log.lines[1:]).ok  # the first entry gone
+    swapped = [log.lines[0], log.lines[2], log.lines[1], log.lines[3]]
+    assert not A.verify_lines(swapped).ok
+    assert not A.verify_lines(log.lines[:3] + ["{not json"]).ok
+
+
+def test_log_is_not_overwritten_when_changed_on_disk(saved_case) -> None:
+    case, _ = saved_case
+    lines = _lines(case.folder)
+    _write(case.folder, lines[:-1])
+    case.record("something", x=1)
+    with pytest.raises(CaseError, match="changed on disk"):
+        case.save()
+    assert _lines(case.folder) == lines[:-1]
+
+
+# -- atomic saves -----------------------------------------------------------------------------------------
+def _state(case: K.Case) -> tuple:
+    s = case.session
+    return list(s.candidates), [(e.candidate_id, e.note) for e in s.shortlist]
+
+
+def _more_work(case: K.Case) -> None:
+    s = case.session
+    model = core.load_model(s.models_root / "plate-char")
+    cset = generate(s, model, 4, seed=11)
+    s.star(cset.candidate_ids[0])
+    s.set_note(cset.candidate_ids[0], "added after the first save")
+
+
+@pytest.mark.parametrize("fail_at", [2, "last"])
+def test_interrupted_save_leaves_the_previous_case(saved_case, monkeypatch: pytest.MonkeyPatch, fail_at) -> None:
+    case, _ = saved_case
+    before = _state(K.open_case(case.folder))
+    files_before = {p: p.read_bytes() for p in (case.folder / K.MANIFEST, case.folder / K.AUDIT)}
+    _more_work(case)
+    calls = []
+    real = K.atomic_write
+
+    def flaky(target, write):
+        calls.append(Path(target).name)
+        if (fail_at == "last" and Path(target).name == K.MANIFEST) or len(calls) == fail_at:
+            def half(p: Path) -> None:
+                write(p)
+                raise OSError(28, "No space left on device")  # the temporary file is written, then the disk fills
+            return real(target, half)
+        return real(target, write)
+
+    monkeypatch.setattr(K, "atomic_write", flaky)
+    monkeypatch.setattr(A, "atomic_write", flaky)
+    with pytest.raises(OSError):
+        case.save()
+    monkeypatch.undo()
+    assert len(calls) >= 2, calls
+    assert (case.folder / K.MANIFEST).read_bytes() == files_before[case.folder / K.MANIFEST]
+    assert not list(case.folder.rglob("*.tmp"))  # no half-written file left behind
+    reopened = K.open_case(case.folder)
+    assert _state(reopened) == before and reopened.warnings == []
+    assert reopened.audit_check.ok
+    if fail_at == "last":  # the log was written, the manifest not: the extra entries are kept and named
+        assert reopened.audit_check.unsaved_tail > 0 and "interrupted save" in reopened.audit_check.summary()
+    else:
+        assert (case.folder / K.AUDIT).read_bytes() == files_before[case.folder / K.AUDIT], calls
+    # the session still holds the work: saving again succeeds
+    case.save()
+    assert len(K.open_case(case.folder).session.candidates) > len(before[0])
+
+
+KILL_SCRIPT = r"""
+import os, signal, sys
+from pathlib import Path
+import torch
+torch.set_num_threads(1)
+import core
+from core import audit as A, case as K, session as S
+from tests.test_case import generate
+root, folder = Path(sys.argv[1]), Path(sys.argv[2])
+case = K.open_case(folder, models_root=root)
+generate(case.session, core.load_model(root / "plate-char"), 4, seed=11)
+calls = []
+real = K.atomic_write
+def dying(target, write):
+    calls.append(target)
+    if len(calls) == 2:
+        def half(p):
+            write(p)
+            os.kill(os.getpid(), signal.SIGKILL)  # the power goes while the 2nd file is being written
+        return real(target, half)
+    return real(target, write)
+K.atomic_write = A.atomic_write = dying
+case.save()
+print("not killed")
+"""
+
+
+def test_killed_mid_save_leaves_the_previous_case(saved_case, models_root: Path) -> None:
+    case, _ = saved_case
+    before = _state(K.open_case(case.folder))
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", KILL_SCRIPT, str(models_root), str(case.folder)], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == -signal.SIGKILL, out.stderr
+    reopened = K.open_case(case.folder)
+    assert _state(reopened) == before and reopened.audit_check.ok and reopened.warnings == []
+
+
+# -- autosave and recovery --------------------------------------------------------------------------------
+def test_autosave_and_recovery(saved_case) -> None:
+    case, _ = saved_case
+    assert not case.needs_autosave()
+    _more_work(case)
+    assert case.needs_autosave()
+    case.autosave()
+    assert (case.folder / K.AUTOSAVE).is_file() and not case.needs_autosave()
+    # the app "crashes" here; the saved case is unchanged, the unsaved work is offered
+    plain = K.open_case(case.folder)
+    assert plain.recovery is not None and plain.recovery.usable and plain.recovery.pending_entries > 0
+    assert len(plain.session.candidates) < len(case.session.candidates)
+    rec = K.open_case(case.folder, recover=True)
+    assert _state(rec) == _state(case) and rec.recovered and rec.audit_check.ok
+    assert rec.has_unsaved_changes()
+    assert any(e["action"] == "note_set" and e["details"]["note"] == "added after the first save"
+               for e in rec.log.entries())
+    rec.save()
+    assert not (case.folder / K.AUTOSAVE).exists()
+    again = K.open_case(case.folder)
+    assert again.recovery is None and again.audit_check.ok and _state(again) == _state(case)
+
+
+def test_stale_autosave_is_not_offered(saved_case) -> None:
+    case, _ = saved_case
+    _more_work(case)
+    case.autosave()
+    data = json.loads((case.folder / K.AUTOSAVE).read_text())
+    data["autosaved_utc"] = "2000-01-01T00:00:00.000+00:00"
+    (case.folder / K.AUTOSAVE).write_text(json.dumps(data))
+    opened = K.open_case(case.folder)
+    assert opened.recovery is not None and not opened.recovery.usable
+    with pytest.raises(CaseError, match="no usable unsaved work"):
+        K.open_case(case.folder, recover=True)
+
+
+# -- what opening refuses ---------------------------------------------------------------------------------
+def _edit_manifest(folder: Path, fn) -> None:
+    p = folder / K.MANIFEST
+    m = json.loads(p.read_text())
+    fn(m)
+    p.write_text(json.dumps(m))
+
+
+@pytest.mark.parametrize("bad", ["../outside.png", "originals/../../outside.png", "/etc/passwd", "C:\\x\\y.png"])
+def test_paths_outside_the_case_are_refused(saved_case, bad: str) -> None:
+    case, _ = saved_case
+    _edit_manifest(case.folder, lambda m: m["originals"][0].update(file=bad))
+    with pytest.raises(CaseError, match="outside|absolute"):
+        K.open_case(case.folder)
+
+
+def test_symlink_leading_outside_is_refused(saved_case, tmp_path: Path) -> None:
+    case, _ = saved_case
+    secret = tmp_path / "secret.safetensors"
+    secret.write_bytes(b"x")
+    link = case.folder / "candidates" / "link.safetensors"
+    link.symlink_to(secret)
+    _edit_manifest(case.folder, lambda m: m["sets"][0].update(file="candidates/link.safetensors"))
+    with pytest.raises(CaseError, match="link that leads outside"):
+        K.open_case(case.folder)
+
+
+def test_newer_format_is_refused(saved_case) -> None:
+    case, _ = saved_case
+    _edit_manifest(case.folder, lambda m: m.update(format_version=K.FORMAT_VERSION + 1))
+    with pytest.raises(CaseError, match="newer VarSR Studio"):
+        K.open_case(case.folder)
+
+
+def test_not_a_case(tmp_path: Path) -> None:
+    with pytest.raises(CaseError, match="not a case folder"):
+        K.open_case(tmp_path)
+    (tmp_path / K.MANIFEST).write_text("{broken")
+    with pytest.raises(CaseError, match="not readable JSON"):
+        K.open_case(tmp_path)
+
+
+def test_failed_open_leaves_the_session_alone(saved_case, models_root: Path, evidence_png: Path) -> None:
+    case, _ = saved_case
+    _edit_manifest(case.folder, lambda m: m.update(format_version=99))
+    s = S.Session(models_root)
+    s.open_file(evidence_png)
+    with pytest.raises(CaseError):
+        K.open_case(case.folder, s)
+    assert s.evidence is not None and s.evidence.path == evidence_png.resolve()
+
+
+def test_changed_original_is_reported(saved_case) -> None:
+    case, _ = saved_case
+    o = next(o for o in case.originals.values() if o.role == "evidence")
+    p = case.folder / o.file
+    os.chmod(p, 0o644)
+    img = Image.open(p).convert("RGB")
+    img.putpixel((0, 0), (0, 0, 0))
+    img.save(p)
+    opened = K.open_case(case.folder)
+    assert any("no longer matches its SHA-256" in w for w in opened.warnings)
+    assert any("no longer matches" in w for w in opened.check_originals())
