@@ -2,7 +2,8 @@
 
 Loading never unpickles: the config is JSON validated against :class:`ModelConfig`, tensors come
 from safetensors, the weights' SHA-256 must match the one recorded in the config, and every
-tensor's name and shape must match the network the config describes.
+tensor's name and shape (read from the safetensors header, before any tensor is loaded or the
+network allocated) must match the network the config describes.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from core.config import ModelConfig
@@ -23,6 +24,8 @@ from core.model import VarSR
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
 ATTRIBUTES = "attributes.safetensors"
+#: A config.json larger than this is refused unread (a real one is a few kB).
+MAX_CONFIG_BYTES = 1 << 20
 
 
 def resources_dir() -> Path:
@@ -65,14 +68,21 @@ def _read_config(folder: Path) -> tuple[ModelConfig, dict]:
     path = folder / CONFIG
     if not path.is_file():
         raise BundleError(f"{folder}: not a model bundle (no {CONFIG})")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise BundleError(f"{path}: {path.stat().st_size} bytes is far too large for a {CONFIG}")
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise BundleError(f"{path}: not valid JSON ({e})") from e
+    except RecursionError as e:
+        raise BundleError(f"{path}: not a {CONFIG} (nested too deeply)") from e
     hashes = {}
     if isinstance(raw, dict):
         raw = dict(raw)
         hashes = {k: raw.pop(k, None) for k in ("weights_sha256", "attributes_sha256")}
+        for k, v in hashes.items():
+            if v is not None and not (isinstance(v, str) and len(v) == 64):
+                raise BundleError(f"{path}: {k} must be a 64-character hex SHA-256")
     return ModelConfig.from_dict(raw), hashes
 
 
@@ -84,38 +94,52 @@ def load_model(name_or_path: str | Path, device: str = "cpu") -> VarSR:
     if not weights.is_file():
         raise BundleError(f"{folder}: the weights file {WEIGHTS} is missing")
     expected = raw.get("weights_sha256")
-    if expected and sha256_file(weights) != expected:
+    actual = sha256_file(weights)
+    if expected and actual != expected.lower():
         raise BundleError(f"{weights}: SHA-256 does not match the one recorded in {CONFIG} (altered or corrupt)")
-    model = VarSR(cfg)
-    state = _load_tensors(weights)
-    own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    extra = sorted(set(state) - set(own))
+    with torch.device("meta"):  # the shapes the config implies, without allocating the network
+        own = {k: tuple(v.shape) for k, v in VarSR(cfg).state_dict().items()}
+    header = _tensor_shapes(weights)
+    missing = sorted(set(own) - set(header))
+    extra = sorted(set(header) - set(own))
     if missing or extra:
         raise BundleError(f"{weights}: tensors do not match config.json (missing {missing[:3]}, extra {extra[:3]})")
-    for k, v in own.items():
-        if tuple(state[k].shape) != tuple(v.shape):
-            raise BundleError(f"{weights}: tensor {k} has shape {tuple(state[k].shape)}, config says {tuple(v.shape)}")
+    for k, shape in own.items():
+        if header[k] != shape:
+            raise BundleError(f"{weights}: tensor {k} has shape {header[k]}, config says {shape}")
+    state = _load_tensors(weights)
+    if any(not v.is_floating_point() for v in state.values()):
+        raise BundleError(f"{weights}: every tensor must be floating point")
+    model = VarSR(cfg)
     model.load_state_dict({k: v.float() for k, v in state.items()})
     attrs = folder / ATTRIBUTES
     if attrs.is_file():
         exp_a = raw.get("attributes_sha256")
-        if exp_a and sha256_file(attrs) != exp_a:
+        if exp_a and sha256_file(attrs) != exp_a.lower():
             raise BundleError(f"{attrs}: SHA-256 does not match the one recorded in {CONFIG}")
-        a = _load_tensors(attrs)
-        for k, v in a.items():
-            if v.ndim != 1 or v.shape[0] != cfg.latent_dim:
+        for k, shape in _tensor_shapes(attrs).items():
+            if shape != (cfg.latent_dim,):
                 raise BundleError(f"{attrs}: direction {k} is not a {cfg.latent_dim}-vector")
+        a = _load_tensors(attrs)
         model.attributes = {k: v.float() for k, v in a.items()}
     model.bundle_path = folder
-    model.weights_sha256 = expected
+    model.weights_sha256 = actual  # what the recipes record: the weights actually used
     return model.to(device).eval()
+
+
+def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Names and shapes from a safetensors file's header only (no tensor data is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise BundleError(f"{path}: not a readable safetensors file ({e})") from e
 
 
 def _load_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise BundleError(f"{path}: not a readable safetensors file ({e})") from e
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from core.errors import VarSRError
@@ -64,10 +65,16 @@ def load_checkpoint(folder: Path, modules: dict[str, torch.nn.Module], optims: d
     meta_path, tensors_path = folder / META, folder / TENSORS
     if not meta_path.is_file() or not tensors_path.is_file():
         raise VarSRError(f"{folder}: no checkpoint to resume from")
-    meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    if sha256_file(tensors_path) != meta.get("tensors_sha256"):
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise VarSRError(f"{meta_path}: not a readable checkpoint record ({e.__class__.__name__})") from e
+    if not isinstance(meta, dict) or sha256_file(tensors_path) != meta.get("tensors_sha256"):
         raise VarSRError(f"{tensors_path}: does not match {META} (interrupted or altered save)")
-    tensors = load_file(str(tensors_path))
+    try:
+        tensors = load_file(str(tensors_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise VarSRError(f"{tensors_path}: not a readable safetensors file ({e})") from e
     for name, m in modules.items():
         sub = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
         m.load_state_dict(sub)

@@ -385,7 +385,10 @@ def _base_recipe(model: VarSR, kind: str, **kw: Any) -> dict[str, Any]:
 def _scored(model: VarSR, images: torch.Tensor, lr: torch.Tensor, zs: list[torch.Tensor | None],
             recipes: list[dict[str, Any]]) -> list[Candidate]:
     l1, psnr = consistency(images, lr, model.config.scale)
-    return [Candidate(image=images[i].cpu(), lr=lr.cpu(), z=zs[i], recipe=recipes[i], l1=float(l1[i]),
+    images = images.detach().cpu()
+    # each candidate owns its pixels: a view would keep the whole batch alive as long as any one
+    # candidate of it is (a starred one, say) after the session has let the others go
+    return [Candidate(image=images[i].clone(), lr=lr.cpu(), z=zs[i], recipe=recipes[i], l1=float(l1[i]),
                       lr_psnr=float(psnr[i])) for i in range(images.shape[0])]
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import threading
 import traceback
+import weakref
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from core.errors import VarSRError
 from core.session import GenerationCancelled
@@ -42,12 +43,15 @@ class TaskContext:
         return self._cancel.is_set()
 
 
-class Task(QRunnable):
-    """One unit of background work; connect to :attr:`signals` before submitting."""
+class Task:
+    """One unit of background work; connect to :attr:`signals` before submitting.
+
+    A plain object whose :meth:`run` is handed to the pool as a callable: a ``QRunnable`` subclass
+    with auto-delete off stays referenced by the pool for ever, and with it everything its work
+    function holds (candidates and their tensors: a steady leak over a long session).
+    """
 
     def __init__(self, name: str, fn: Callable[[TaskContext], Any]) -> None:
-        super().__init__()
-        self.setAutoDelete(False)
         self.name = name
         self.fn = fn
         self.signals = TaskSignals()
@@ -98,14 +102,17 @@ class TaskRunner(QObject):
             task.signals.progress.connect(on_progress)
         if on_cancel:
             task.signals.cancelled.connect(on_cancel)
-        task.signals.done.connect(lambda t=task: self._finished(t))
+        # weakly: a slot holding the task would make a cycle through Qt's connection (invisible to the
+        # garbage collector) and keep every finished task, and all its closures hold, alive for ever
+        ref = weakref.ref(task)
+        task.signals.done.connect(lambda: self._finished(ref()))
         self.active.append(task)
         self.busy_changed.emit(True)
-        self.pool.start(task)
+        self.pool.start(task.run)  # a callable: the pool lets go of it once it has run
         return task
 
-    def _finished(self, task: Task) -> None:
-        if task in self.active:
+    def _finished(self, task: Task | None) -> None:
+        if task is not None and task in self.active:
             self.active.remove(task)
         if not self.active:
             self.busy_changed.emit(False)

@@ -96,6 +96,9 @@ def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise VarSRError("--limit must be at least 1")
     tune_cpu()
+    from core.images import quiet_native_decoders
+
+    quiet_native_decoders()  # libtiff's own stderr lines: each skipped file gets one warning line instead
     model = core.load_model(args.model)
     cfg = model.config
     det = core.load_model(args.det) if args.det else find_det(model)
@@ -128,12 +131,12 @@ def run(args: argparse.Namespace) -> int:
     )
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     md = to_markdown(result)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text, encoding="utf-8")
-    if args.markdown:
-        args.markdown.parent.mkdir(parents=True, exist_ok=True)
-        args.markdown.write_text(md, encoding="utf-8")
+    from core.fileio import atomic_write
+
+    for path, content in ((args.json, text), (args.markdown, md)):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda p, c=content: p.write_text(c, encoding="utf-8"))
     print(md)
     return 0
 

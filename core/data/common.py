@@ -27,7 +27,9 @@ class DataWarning(UserWarning):
 
 
 def warn_skip(what: str | Path, reason: str) -> None:
-    """Warn that one item was skipped."""
+    """Warn that one item was skipped (the reason's own leading ``<what>: `` is not repeated)."""
+    prefix = f"{what}: "
+    reason = reason[len(prefix):] if reason.startswith(prefix) else reason
     warnings.warn(f"skipped {what}: {reason}", DataWarning, stacklevel=3)
 
 
