@@ -56,7 +56,7 @@ def fmt(v) -> str:
 
 def metrics_table(ev: dict) -> str:
     keys = ["psnr_best", "psnr_mean", "ssim_best", "mse_best", "lpips_best", "diversity", "consistency_l1",
-            "lr_psnr", "acc_best", "acc_mean"]
+            "lr_psnr", "lr_psnr_enforced", "acc_best", "acc_mean"]
     methods = [m for m in ("bicubic", "det", "varsr") if m in ev["methods"]]
     rows = ["| metric | " + " | ".join(methods) + " |", "|---" * (len(methods) + 1) + "|"]
     for k in keys:
@@ -114,6 +114,24 @@ def demographics(data) -> str:
     lines.append("Race labels exist only for UTKFace (CelebA has none); 'Young' is CelebA's annotation or "
                  "UTKFace age < 35.")
     return "\n".join(lines)
+
+
+def provenance(t: dict) -> str:
+    """Where the weights started: a fine-tune names the run it continued, GPU runs say they shared the card."""
+    text = ""
+    first = t
+    if t.get("init_from"):
+        first = t.get("init_training") or {}
+        src = Path(str(t["init_from"]))
+        text += (f"Fine-tuned from `{src.parent.name if src.name == 'bundle' else src.name}` "
+                 f"(itself {first.get('steps')} steps in {first.get('seconds', 0) / 60:.1f} min on "
+                 f"{first.get('hardware')}, lambda_KL {first.get('train', {}).get('lambda_kl')}). ")
+        if first.get("init_from"):
+            text += "That run was itself a fine-tune of an earlier bundle. "
+    if "NVIDIA" in str(first.get("hardware", "")):
+        text += ("The GPU runs trained nine models at once on one card for the same wall-clock budget, so a "
+                 "model and its baseline did not get the same number of steps. ")
+    return text
 
 
 def main() -> int:
@@ -191,8 +209,7 @@ betas {t.get('train', {}).get('betas')}, lambda_pixel {t.get('train', {}).get('l
 lambda_KL {t.get('train', {}).get('lambda_kl')} (KL mean over latent dims), lambda_adv
 {t.get('train', {}).get('lambda_adv')} from step {t.get('train', {}).get('adv_start')}, lambda_perceptual
 (LPIPS) {t.get('train', {}).get('lambda_perceptual')}, lr decayed x{t.get('train', {}).get('lr_decay')} at step
-{t.get('train', {}).get('decay_at')}. Nine runs trained at once on one GPU for the same wall-clock
-budget, so this run and its baseline did not get the same number of steps. {args.notes}
+{t.get('train', {}).get('decay_at')}. {provenance(t)}{args.notes}
 
 ## Held-out figures (`varsr-eval`, {ev['n_images']} test images, {ev['n_samples']} samples each, seed {ev['seed']})
 {metrics_table(ev)}
