@@ -14,8 +14,10 @@ The classifier (:mod:`core.attribute_classifier`, trained on HR training faces) 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -143,3 +145,45 @@ def to_markdown(report: dict[str, Any]) -> str:
                  f"and +-k candidates; two independent samples of one input are "
                  f"{ctx['sample_identity_distance']:.3f} apart.")
     return "\n".join(rows) + f"\n\n{note}\n\nBetter kind per attribute (higher success rate): {kinds}.\n"
+
+
+def load_report(bundle: str | Path | None) -> dict[str, Any] | None:
+    """A bundle's ``edits.json`` (written by tools/measure_attribute_edits.py), or None if absent/unreadable."""
+    if bundle is None:
+        return None
+    path = Path(bundle) / "edits.json"
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return report if isinstance(report, dict) and isinstance(report.get("scores"), list) else None
+
+
+def slider_notes(report: dict[str, Any] | None) -> dict[str, str]:
+    """Per direction key, one line an analyst can read: how reliably it edits and what else it moves."""
+    notes: dict[str, str] = {}
+    if not report:
+        return notes
+    for sc in report["scores"]:
+        try:
+            text = (f"measured at k = +-{report['context']['k']:g} on held-out faces: +k raises "
+                    f"{sc['attribute'].replace('_', ' ')} in {sc['up_rate']:.0%}, -k lowers it in "
+                    f"{sc['down_rate']:.0%}; largest side effect {sc['side_attribute'].replace('_', ' ')} "
+                    f"(mean |dP| {sc['side_delta']:.2f})")
+            if sc.get("identity_drift") is not None:
+                text += f"; identity drift {sc['identity_drift']:.2f}"
+        except (KeyError, TypeError, ValueError):
+            continue
+        notes[str(sc.get("direction"))] = text
+    return notes
+
+
+def slider_order(keys: list[str], report: dict[str, Any] | None) -> list[str]:
+    """Directions sorted by attribute, the measured better kind of each attribute first."""
+    better = (report or {}).get("better_kind", {})
+
+    def rank(key: str) -> tuple[str, int, str]:
+        kind, _, att = key.partition("/")
+        return (att, 0 if better.get(att, "diff") == kind else 1, kind)
+
+    return sorted(keys, key=rank)

@@ -115,3 +115,19 @@ def test_measure_edits_finds_effect_and_side_effect():
     report = to_json(scores, ctx, bundle="stub", embedder="identity")
     md = to_markdown(report)
     assert "`mean/Bright`" in md and "100%" in md and "Red" in md
+
+
+def test_slider_notes_and_order_from_a_bundle_report(tmp_path):
+    from core.attribute_edits import load_report, slider_notes, slider_order
+
+    scores, ctx = measure_edits(_BrightnessModel(), _ReadBack(), torch.zeros(20, 3, 1, 1),
+                                ["diff/Bright", "mean/Bright", "diff/Red"], k=2.0)
+    (tmp_path / "edits.json").write_text(__import__("json").dumps(to_json(scores, ctx)))
+    report = load_report(tmp_path)
+    notes = slider_notes(report)
+    assert "raises Bright in 100%" in notes["diff/Bright"] and "side effect" in notes["mean/Bright"]
+    assert slider_order(["mean/Bright", "diff/Red", "diff/Bright"], report) == ["diff/Bright", "mean/Bright",
+                                                                                  "diff/Red"]
+    assert load_report(tmp_path / "missing") is None and slider_notes(None) == {}
+    (tmp_path / "edits.json").write_text("{not json")
+    assert load_report(tmp_path) is None

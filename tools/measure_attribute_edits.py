@@ -41,17 +41,15 @@ from core.train import load_training_data  # noqa: E402
 
 def face_embedder():  # noqa: ANN201 - optional, from the search package when it exists
     """The bundled face embedder as ``images (N,3,64,64) -> (N,128)``, or None with the reason printed."""
+    from core.errors import VarSRError
+    from core.search.embedders import load_embedder
+
     try:
-        from core.search.embedders import load_default_embedder
-    except ImportError:
-        print("identity drift: no face embedder in this build (core.search.embedders)")
-        return None, None
-    try:
-        emb = load_default_embedder()
-    except Exception as e:  # noqa: BLE001 - report and go on without identity drift
+        emb = load_embedder()
+    except VarSRError as e:
         print(f"identity drift: embedder unavailable ({e})")
         return None, None
-    return emb.embed_canonical, emb.name
+    return emb, emb.name
 
 
 def section(report: dict, cfg_scale: float, names: list[str]) -> str:

@@ -87,8 +87,11 @@ class SliderDock(QDockWidget):
         self.all_button.clicked.connect(self.apply_all_clicked.emit)
         self.set_attributes([], NO_CANDIDATE)
 
-    def set_attributes(self, keys: list[str], empty_text: str = NO_DIRECTIONS) -> None:
-        """One slider per key; ``empty_text`` says why there are none."""
+    def set_attributes(self, keys: list[str], empty_text: str = NO_DIRECTIONS,
+                       notes: dict[str, str] | None = None) -> None:
+        """One slider per key (in the given order); ``notes``: measured effect per key, shown as its tooltip;
+        ``empty_text`` says why there are none."""
+        notes = notes or {}
         self.empty.setText(empty_text)
         self.empty.setVisible(not keys)
         self.scroll.setVisible(bool(keys))
@@ -107,12 +110,14 @@ class SliderDock(QDockWidget):
             s.setPageStep(50)
             s.setTickInterval(STEPS)
             s.setTickPosition(QSlider.TickPosition.TicksBelow)
-            s.setToolTip(f"{key}: k from -2 to 2 (z + k\u00b7s\u00b7Z_att)")
+            tip = f"{key}: k from -2 to 2 (z + k\u00b7s\u00b7Z_att)"
+            s.setToolTip(f"{tip}\n{notes[key]}" if key in notes else f"{tip}\nnot measured for this model")
             val = QLabel("+0.00")
             val.setMinimumWidth(40)
             s.valueChanged.connect(lambda v, lab=val: self._moved(lab, v))
             name = QLabel(attribute_label(key))
             name.setWordWrap(True)
+            name.setToolTip(s.toolTip())
             self.grid.addWidget(name, 2 * row, 0, 1, 2)
             self.grid.addWidget(s, 2 * row + 1, 0)
             self.grid.addWidget(val, 2 * row + 1, 1)
