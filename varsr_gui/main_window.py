@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 import core
+from core import attribute_edits
 from core import session as S
 from core.errors import VarSRError
 from core.model import VarSR
@@ -36,6 +37,7 @@ from varsr_gui.export_dialog import ExportDialog
 from varsr_gui.input_panel import InputPanel
 from varsr_gui.plate_search_panel import PlateSearchDock
 from varsr_gui.qt_images import CandidateImages, pil_to_qimage, qimage_to_pil, tensor_to_qimage
+from varsr_gui.search_dock import FaceSearchDock
 from varsr_gui.shortlist_dock import ShortlistDock
 from varsr_gui.slider_dock import SliderDock
 from varsr_gui.workers import TaskContext, TaskRunner
@@ -207,6 +209,10 @@ class MainWindow(QMainWindow):
             self.runner, lambda: self.row_cells.get(self.current.id) if self.current is not None else None, self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plate_dock)
         self.tabifyDockWidget(self.shortlist_dock, self.plate_dock)
+        self.face_search_dock = FaceSearchDock(self.runner, self.session, self.images, self)  # shortlist -> gallery
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.face_search_dock)
+        self.tabifyDockWidget(self.shortlist_dock, self.face_search_dock)
+        self.face_search_dock.candidate_selected.connect(self.show_candidate)
         self.shortlist_dock.raise_()
         device = "GPU" if torch.cuda.is_available() else "CPU"
         self.statusBar().addPermanentWidget(QLabel(f"Runs on the {device} \u00b7 synthetic leads only"))
@@ -268,6 +274,7 @@ class MainWindow(QMainWindow):
         v.addAction(self.slider_dock.toggleViewAction())
         v.addAction(self.shortlist_dock.toggleViewAction())
         v.addAction(self.plate_dock.toggleViewAction())
+        v.addAction(self.face_search_dock.toggleViewAction())
         c = mb.addMenu("&Candidates")
         a_gen = act(c, "&Generate", self.generate, "Ctrl+Return")
         a_cancel = act(c, "&Cancel", self.cancel, "Esc")
@@ -461,7 +468,12 @@ class MainWindow(QMainWindow):
         notes: list[str] = []
         lr_img = None
         cfg = s.installed.get(name)
-        if crop is None:
+        if crop is None and s.evidence is not None and s.region is not None:
+            try:  # say why the region cannot be used (outside the image, empty, invalid)
+                s.crop()
+            except VarSRError as e:
+                notes.append(f"{e}: drag a new box.")
+        elif crop is None:
             notes.append("Open an image (Ctrl+O, drop or paste) and drag a box around the face, "
                          "plate or digits.")
         elif cfg is None:
@@ -648,7 +660,9 @@ class MainWindow(QMainWindow):
             self.slider_dock.set_attributes([], f"Model '{c.recipe.get('model', '?')}' has no attribute "
                                                 "directions.")
         else:
-            self.slider_dock.set_attributes(sorted(model.attributes))
+            report = attribute_edits.load_report(model.bundle_path)
+            self.slider_dock.set_attributes(attribute_edits.slider_order(list(model.attributes), report),
+                                            notes=attribute_edits.slider_notes(report))
         self._show_compare()
         self._show_cell_chooser()
 

@@ -1,0 +1,145 @@
+"""Face search from candidates: what the CLI, the app and the benchmark call. No Qt.
+
+Candidates are face images in the canonical frame of :mod:`core.faces` (the models' 64x64
+outputs, or any square image framed the same way). They are embedded with the index's own
+embedder, optionally thinned to a diverse pick, and ranked against the index (:mod:`core.search.rank`).
+Every hit is an investigative lead, never an identification.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.data.common import image_files
+from core.errors import ImageLoadError
+from core.images import load_image, pil_to_tensor
+from core.search.diverse import farthest_point_pick
+from core.search.embedders import ChipEmbedder, load_embedder
+from core.search.errors import EmbedderError, SearchError
+from core.search.gallery import FaceIndex
+from core.search.rank import Hit, RecordTable, rank
+
+#: Shown with every result.
+HIT_NOTICE = ("Ranked gallery records come from synthetic candidates: investigative leads to check by other "
+              "means, never an identification and never evidence.")
+#: Files a candidate folder may hold that are not candidates (varsr-sample writes input_lr.png).
+NOT_CANDIDATES = ("input_lr.png",)
+
+
+def embedder_for_index(index: FaceIndex, weights: str | Path | None = None) -> ChipEmbedder:
+    """The embedder the index was built with (the same weights, by SHA-256), or an EmbedderError."""
+    name, version = index.embedder["name"], index.embedder["version"]
+    emb = load_embedder(name, weights)
+    if emb.version != version:
+        raise EmbedderError(f"{index.folder} was built with {name} weights {version[:12]}, these are "
+                            f"{emb.version[:12]}: re-index the gallery, or pass the same weights")
+    return emb
+
+
+def read_candidate_folder(folder: str | Path) -> tuple[list[str], torch.Tensor]:
+    """Candidate names and images ``(N, 3, S, S)`` in [0, 1] from a folder.
+
+    A ``manifest.json`` from ``varsr-sample`` lists the candidates; otherwise every image except
+    ``input_lr.png`` is one. Each must be square (the canonical face frame); sizes may differ and
+    are resized to the largest.
+    """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        raise SearchError(f"{folder}: not a folder of candidates")
+    files: list[Path] = []
+    manifest = folder / "manifest.json"
+    if manifest.is_file():
+        try:
+            m = json.loads(manifest.read_text(encoding="utf-8"))
+            files = [folder / c["file"] for c in m.get("candidates", []) if isinstance(c, dict) and "file" in c]
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError):
+            files = []
+    if not files:
+        files = [f for f in image_files(folder) if f.name not in NOT_CANDIDATES]
+    if not files:
+        raise SearchError(f"{folder}: no candidate images")
+    images = []
+    for f in files:
+        try:
+            img = load_image(f, "RGB")
+        except ImageLoadError as e:
+            raise SearchError(str(e)) from e
+        if img.width != img.height:
+            raise SearchError(f"{f}: {img.width}x{img.height} is not a face candidate in the square canonical "
+                              "frame (e.g. a 64x64 varsr-sample output)")
+        images.append(img)
+    side = max(im.width for im in images)
+    frames = torch.stack([pil_to_tensor(im if im.width == side else im.resize((side, side))) for im in images])
+    return [f.name for f in files], frames
+
+
+@dataclass
+class FaceSearchResult:
+    """Hits plus what produced them (JSON-ready through :meth:`to_dict`)."""
+
+    hits: list[Hit]
+    candidate_ids: list[str]
+    used: list[int]
+    mode: str
+    k: int
+    index: FaceIndex
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        hits = []
+        for h in self.hits:
+            d = h.to_dict()
+            d["candidate"] = self.candidate_ids[self.used[h.candidate]]
+            d["photo"] = str(self.index.photo_path(h.row))
+            entry = self.index.entries[h.row]
+            d["photo_sha256"] = entry["sha256"]
+            d["face_found"] = entry.get("face") is not None
+            del d["row"]
+            hits.append(d)
+        return {
+            "notice": HIT_NOTICE,
+            "index": str(self.index.folder),
+            "embedder": self.index.embedder["name"],
+            "mode": self.mode,
+            "k": self.k if self.mode == "knn" else None,
+            "candidates": [self.candidate_ids[i] for i in self.used],
+            "records_searched": len(set(self.index.record_ids)),
+            "notes": self.notes,
+            "hits": hits,
+        }
+
+
+def search_embeddings(index: FaceIndex, query: np.ndarray, candidate_ids: list[str], *, mode: str = "min",
+                      k: int = 3, top: int = 20, diverse: int | None = None,
+                      table: RecordTable | None = None) -> FaceSearchResult:
+    """Rank ``index`` against candidate embeddings ``query`` ``(N, D)`` (optionally a diverse pick of them)."""
+    if len(candidate_ids) != len(query):
+        raise SearchError(f"{len(candidate_ids)} candidate ids for {len(query)} embeddings")
+    used = list(range(len(query)))
+    notes = []
+    if diverse is not None and diverse < len(query):
+        used = farthest_point_pick(query, diverse).indices
+        notes.append(f"diverse pick: {len(used)} of {len(query)} candidates (farthest-point selection)")
+    hits = rank(query[used], index.embeddings, table if table is not None else index.record_ids,
+                mode=mode, k=k, top=top)
+    return FaceSearchResult(hits, list(candidate_ids), used, mode, k, index, notes)
+
+
+def search_frames(index: FaceIndex, frames: torch.Tensor, candidate_ids: list[str],
+                  embedder: ChipEmbedder | None = None, **kw: Any) -> FaceSearchResult:
+    """Embed canonical-frame candidates ``(N, 3, H, W)`` with the index's embedder and rank."""
+    if frames.ndim != 4 or len(frames) == 0:
+        raise SearchError("no face candidates to search with")
+    if frames.shape[1] not in (1, 3):
+        raise SearchError("face candidates must be RGB or grey images")
+    embedder = embedder if embedder is not None else embedder_for_index(index)
+    if (embedder.name, embedder.version) != (index.embedder["name"], index.embedder["version"]):
+        raise EmbedderError(f"{index.folder} was built with {index.embedder['name']}, not these "
+                            f"{embedder.name} weights")
+    return search_embeddings(index, embedder.embed_frames(frames), candidate_ids, **kw)
