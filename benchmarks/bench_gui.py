@@ -23,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks import qt_loop
+
 TICK_MS = 5
 STALL_LIMIT_MS = 100.0
 
@@ -89,7 +91,7 @@ def _p99(xs: list[float]) -> float:
 
 def run(model: str, n: int, reps: int, idle_ms: int) -> list[dict]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from core import session as S
@@ -108,22 +110,7 @@ def run(model: str, n: int, reps: int, idle_ms: int) -> list[dict]:
         win.show()
 
         def run_until(cond, timeout_s: float = 600.0) -> None:
-            """Run the real event loop (not processEvents) until ``cond()`` holds."""
-            loop = QEventLoop()
-            end = time.perf_counter() + timeout_s
-
-            def check() -> None:
-                if cond() or time.perf_counter() > end:
-                    loop.quit()
-
-            poll = QTimer()
-            poll.setInterval(1)
-            poll.timeout.connect(check)
-            poll.start()
-            loop.exec()
-            poll.stop()
-            if not cond():
-                raise TimeoutError("the GUI did not finish in time")
+            qt_loop.run_until(cond, timeout_s, "the GUI")
 
         def settle(ms: int) -> None:
             end = time.perf_counter() + ms / 1000

@@ -25,8 +25,9 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+from benchmarks import qt_loop
 
 SAMPLE_EVERY = 50
 UNSTAR_AFTER = 10
@@ -120,7 +121,7 @@ def soak_widgets(models_root: Path, model_name: str, evidence: Path, cycles: int
                  max_candidates: int) -> dict[str, float]:
     """The same cycles through the main window offscreen: Generate button, slider dock, star action."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QEventLoop, QSettings, QTimer
+    from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
     from core import session as S
@@ -134,22 +135,8 @@ def soak_widgets(models_root: Path, model_name: str, evidence: Path, cycles: int
         win.resize(1400, 900)
         win.show()
 
-        def run_until(cond: Callable[[], bool], timeout_s: float = 120.0) -> None:
-            loop = QEventLoop()
-            end = time.perf_counter() + timeout_s
-
-            def check() -> None:
-                if cond() or time.perf_counter() > end:
-                    loop.quit()
-
-            poll = QTimer()
-            poll.setInterval(1)
-            poll.timeout.connect(check)
-            poll.start()
-            loop.exec()
-            poll.stop()
-            if not cond():
-                raise TimeoutError("the window did not finish in time")
+        def run_until(cond, timeout_s: float = 120.0) -> None:
+            qt_loop.run_until(cond, timeout_s, "the window")
 
         win.open_path(evidence)
         win.session.set_region(S.Region.from_box(64, 40, 96, 80))
