@@ -60,6 +60,13 @@ class AuditCheck:
         return f"audit log intact: {len(self.entries)} entries, hash chain verified{tail}"
 
 
+def _well_formed(e: Any) -> bool:
+    """An entry with every key, each of the type this program writes (anything else is a damaged line)."""
+    return (isinstance(e, dict) and all(k in e for k in KEYS) and isinstance(e["seq"], int)
+            and not isinstance(e["seq"], bool) and isinstance(e["details"], dict)
+            and all(isinstance(e[k], str) for k in ("action", "actor", "prev_sha256", "utc")))
+
+
 def verify_lines(lines: list[str], expected_count: int | None = None, expected_head: str | None = None
                  ) -> AuditCheck:
     """Check the chain of ``lines`` and, when given, the count and head hash the manifest recorded."""
@@ -69,9 +76,9 @@ def verify_lines(lines: list[str], expected_count: int | None = None, expected_h
         n = i + 1
         try:
             e = json.loads(line)
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, or nested too deep to read
             e = None
-        if not isinstance(e, dict) or any(k not in e for k in KEYS):
+        if not _well_formed(e):
             problems.append(f"line {n} is not a valid log entry (edited or damaged)")
             entries.append({"seq": i, "utc": "?", "actor": "?", "action": "(unreadable line)", "details": {},
                             "prev_sha256": "?"})
@@ -131,7 +138,13 @@ class AuditLog:
         """The lines of a log file (an absent file is an empty log)."""
         if not path.exists():
             return []
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise CaseError(f"{path.name} is not UTF-8 text (an undecodable byte at offset {e.start}): the audit log "
+                            "is damaged; nothing was changed") from e
+        except OSError as e:
+            raise CaseError(f"{path.name} cannot be read ({e.strerror or e.__class__.__name__})") from e
         lines = text.split("\n")
         if lines and lines[-1] == "":
             lines.pop()

@@ -15,7 +15,8 @@ Per method, averaged over images:
   (:func:`core.degrade.project_consistent`) and 8-bit rounding, i.e. of the candidate as it would be
   saved (the NTIRE 2021 "learning the SR space" bar is 45 dB).
 * ``identity_best``: smallest (1 - cosine) between face embeddings of candidate and HR, when an
-  ``embedder`` is given; ``None`` otherwise.
+  ``embedder`` is given (``varsr-eval`` uses the bundled ``dlib-face-resnet`` for face models);
+  ``None`` otherwise. ``meta.identity`` names the embedder, the distance and its cost in seconds.
 * ``acc_best``: share of images with at least one correctly classified candidate; ``acc_mean``:
   accuracy of the argmax of the candidates' *mean softmax* (the paper's "average softmax values");
   ``distinct_classes``: ``{"k": share of images whose candidates got k distinct predicted classes}``.
@@ -149,11 +150,13 @@ def score_candidates(
     classifier: CharClassifier | None = None,
     embedder: Embedder | None = None,
     hr_feats: list[torch.Tensor] | None = None,
+    hr_embedding: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Per-image metrics of candidates ``(B, k, C, H, W)`` for HR images ``(B, C, H, W)``.
 
     ``labels`` are classifier class indices (-1: unknown); the classification entries (``acc_best``,
-    ``acc_mean``, ``distinct``) cover only the labelled images.
+    ``acc_mean``, ``distinct``) cover only the labelled images. ``hr_feats`` / ``hr_embedding``: the HR
+    images' LPIPS features / L2-normalised embeddings when already computed (shared by the methods).
     """
     b, k = cands.shape[:2]
     flat = cands.flatten(0, 1).float()
@@ -182,8 +185,8 @@ def score_candidates(
         "lr_psnr_enforced": lr_psnr_enforced(flat, lr_rep, scale).reshape(b, k).mean(1),
     }
     if embedder is not None:
-        e_hr = torch.nn.functional.normalize(embedder(hr).float(), dim=1)
-        e = torch.nn.functional.normalize(embedder(flat).float(), dim=1).reshape(b, k, -1)
+        e_hr = hr_embedding if hr_embedding is not None else _unit(embedder(hr))
+        e = _unit(embedder(flat)).reshape(b, k, -1)
         out["identity_best"] = (1 - (e * e_hr[:, None]).sum(-1)).min(1).values
     if classifier is not None and labels is not None:
         p = classifier.probs(flat).reshape(b, k, -1)
@@ -193,6 +196,38 @@ def score_candidates(
         out["acc_mean"] = (p.mean(1).argmax(-1) == labels)[ok]
         out["distinct"] = distinct_counts(pred)[ok]
     return out
+
+
+def _unit(e: torch.Tensor) -> torch.Tensor:
+    return torch.nn.functional.normalize(e.float(), dim=1)
+
+
+def _timed(embedder: Embedder, spent: list[float]) -> Embedder:
+    """``embedder``, adding the seconds each call takes to ``spent[0]`` (the identity metric's cost)."""
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        t = time.perf_counter()
+        try:
+            return embedder(x)
+        finally:
+            spent[0] += time.perf_counter() - t
+
+    return call
+
+
+def identity_meta(embedder: Embedder | None, seconds: float | None = None) -> dict[str, Any] | None:
+    """What the JSON says about ``identity_best``: the embedder and the distance (None without one)."""
+    if embedder is None:
+        return None
+    return {
+        "embedder": getattr(embedder, "name", type(embedder).__name__),
+        "weights_sha256": getattr(embedder, "version", None),
+        "metric": "identity_best = smallest 1 - cos(e(candidate), e(HR)) over a method's candidates, e the "
+        "embedder's face descriptor (compared after L2 normalisation; 0 = same direction, 2 = opposite); "
+        "lower is closer. This is not the Euclidean distance the face search ranks by.",
+        "frames": "candidates and HR images in the canonical face frame, warped by the eyes to the embedder's chip",
+        "seconds": None if seconds is None else round(seconds, 2),
+    }
 
 
 def _summary(acc: _Acc, n_samples: int, has_embedder: bool, has_classifier: bool) -> dict[str, Any]:
@@ -252,6 +287,8 @@ def evaluate(
         if (classifier.info.channels, ch, cw) != (cfg.channels, h, w):
             raise VarSRError(f"the classifier takes {cw}x{ch} images, the model makes {w}x{h}")
     lp = lpips or load_lpips()
+    spent = [0.0]
+    timed = _timed(embedder, spent) if embedder is not None else None
     batch = max(1, min(batch, MAX_CANDIDATES // n_samples))  # bounds memory; results do not change
     methods = [varsr_method(model, n_samples, temperature)]
     if det is not None:
@@ -271,6 +308,7 @@ def evaluate(
         seeds = [seed + start + i for i in range(len(hr))]
         with torch.inference_mode():
             hr_feats = _embed(lp, hr)
+            hr_embedding = _unit(timed(hr)) if timed is not None else None
             labels = labels_all[start : start + batch] if labels_all is not None else None
             if classifier is not None and labels is not None:
                 ok = labels >= 0
@@ -285,8 +323,9 @@ def evaluate(
                         lp,
                         labels=labels,
                         classifier=classifier,
-                        embedder=embedder,
+                        embedder=timed,
                         hr_feats=hr_feats,
+                        hr_embedding=hr_embedding,
                     )
                 )
     seconds = time.perf_counter() - t0
@@ -316,6 +355,7 @@ def evaluate(
             "ssim": "scikit-image defaults: 7x7 uniform window, data range 1, mean over channels",
             "acc_mean": "accuracy of the argmax of the candidates' mean softmax",
             "psnr_cap_db": metrics.PSNR_CAP,
+            "identity": identity_meta(embedder, spent[0]),
             "seconds": round(seconds, 2),
         },
     }

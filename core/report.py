@@ -2,7 +2,8 @@
 
 :func:`build_report` collects the originals and their hashes, every step of the audit log, the
 models with their cards' data and limits, the shortlist with scores and notes, the regeneration
-check when given, and the plain statement that the candidates are synthetic investigative leads,
+check when given, the database searches recorded in the case (query and first hits, leads only),
+and the plain statement that the candidates are synthetic investigative leads,
 not evidence and not an identification. :meth:`Report.html` renders it as one self-contained HTML
 file (images inline); the app prints the same HTML to PDF with Qt (its ``src`` names the images).
 """
@@ -27,6 +28,7 @@ from core.export import MARK, NOTICE, marked_image
 from core.fileio import atomic_write
 from core.images import tensor_to_pil
 from core.regenerate import RegenResult, summary
+from core.search.case_search import SEARCH_NOTICE, hits_of, query_line, short_sha, strings_of, summary_line
 
 STATEMENT = (
     "The candidate images in this report are synthetic. A machine-learning model generated them from a very "
@@ -35,6 +37,8 @@ STATEMENT = (
     "vehicle or object."
 )
 DOT = " \u00b7 "
+#: Hits of each recorded search listed in the report.
+REPORT_HITS = 10
 CARD_SECTIONS = ("Data and licences", "Known failure modes")
 STYLE = """
 body { font-family: 'DejaVu Sans', Arial, sans-serif; font-size: 10pt; color: #111; }
@@ -123,7 +127,17 @@ def _geo(region: dict[str, Any]) -> str:
 
 
 def describe(entry: dict[str, Any]) -> str:
-    """One readable line for an audit entry."""
+    """One readable line for an audit entry (its raw JSON when its details are not what this program writes:
+    a log from a newer version, or edited)."""
+    try:
+        return _describe(entry)
+    except Exception:  # noqa: BLE001 - any malformed detail: show the entry as it is, never fail the listing
+        text = json.dumps(entry.get("details"), ensure_ascii=False, default=str)
+        more = "\u2026" if len(text) > 300 else ""
+        return f"{str(entry.get('action', '?')).replace('_', ' ')}: {text[:300]}{more}"
+
+
+def _describe(entry: dict[str, Any]) -> str:
     a, d = entry.get("action", "?"), entry.get("details") or {}
     if a == "case_created":
         version = (d.get("software") or {}).get("varsr_studio")
@@ -173,6 +187,8 @@ def describe(entry: dict[str, Any]) -> str:
                                                            if d.get("warnings") else "")
     if a == "regeneration_verified":
         return f"regeneration verified: {d.get('summary')}"
+    if a == "search_run":
+        return summary_line(d)
     text = json.dumps(d, ensure_ascii=False)
     more = "\u2026" if len(text) > 300 else ""
     return f"{a.replace('_', ' ')}: {text[:300]}{more}"
@@ -324,9 +340,47 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
     else:
         P("<p>Not run for this report. Run <code>varsr-sample --case CASE --verify</code> or Case \u2192 Verify "
           "regeneration.</p>")
+    _searches(case, P)
     P("<h2>Statement</h2>")
     P(_statement())
     return rep
+
+
+def _searches(case: Case, P: Callable[[str], None]) -> None:
+    """Section 6: each database search recorded in the case, its query and its first hits."""
+    P("<h2>6. Database searches</h2>")
+    P(f"<p class='statement'>{_e(SEARCH_NOTICE)}</p>")
+    if not case.searches:
+        P("<p>No face gallery or plate registry search was recorded in this case.</p>")
+        return
+    P("<p>Each search used the candidates named below; the index or registry is named with the SHA-256 it had "
+      f"when searched. The first {REPORT_HITS} hits of each are listed (all are in the case file). A hit only says "
+      "that a record resembles synthetic candidates.</p>")
+    for rec in case.searches:
+        kind = "Face gallery search" if rec.get("kind") == "faces" else "Plate registry search"
+        P(f"<h3>{_e(rec.get('id'))}: {kind}, {_e(str(rec.get('utc', ''))[:19].replace('T', ' '))} UTC</h3>")
+        P(f"<p>{_e(query_line(rec))}</p>")
+        if strings_of(rec):
+            P("<p>Ranked plate strings: " + _e(", ".join(f"{x.get('text')} ({x.get('score')})"
+                                                        for x in strings_of(rec)[:REPORT_HITS])) + "</p>")
+        hits = hits_of(rec)
+        if not hits:
+            P("<p>No record was found.</p>")
+            continue
+        if rec.get("kind") == "faces":
+            head, rows = ("rank", "record", "distance", "matched candidate", "gallery photo (SHA-256)"), [
+                (h.get("rank"), h.get("record_id"), h.get("distance"), h.get("candidate"),
+                 f"{h.get('photo')} ({short_sha(h.get('photo_sha256'))})"
+                 + ("" if h.get("face_found", True) else ", no face found")) for h in hits[:REPORT_HITS]]
+        else:
+            head, rows = ("match", "rank", "plate", "log P", "registry line", "record"), [
+                (h.get("kind"), h.get("rank"), h.get("record_id"), h.get("score"), h.get("line"),
+                 "; ".join(f"{k}={v}" for k, v in rec_cols.items()) if isinstance(rec_cols := h.get("record"), dict)
+                 else "") for h in hits[:REPORT_HITS]]
+        P('<table class="grid"><tr>' + "".join(f"<th>{_e(x)}</th>" for x in head) + "</tr>"
+          + "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in row) + "</tr>" for row in rows) + "</table><br/>")
+        if isinstance(rec.get("notes"), list) and rec["notes"]:
+            P(f"<p class='small'>{_e('; '.join(map(str, rec['notes'])))}</p>")
 
 
 def write_report_html(case: Case, path: str | Path, regeneration: list[RegenResult] | None = None,

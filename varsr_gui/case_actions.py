@@ -1,5 +1,6 @@
-"""Case files in the app: File > New / Open / Save case, autosave and recovery, and the Case menu
-(audit log, verify regeneration, enforce consistency, export report, check the originals).
+"""Case files in the app: File > New / Open / Save case, autosave and recovery, the Case menu
+(audit log, verify regeneration, enforce consistency, export report, check the originals), and the
+face and plate searches, whose queries and hits go into the open case.
 
 Thin over :mod:`core.case`: the window's session is bound to a :class:`core.case.Case`, which logs
 every step; torch work (regeneration, the consistency projection) runs in the window's workers.
@@ -22,6 +23,7 @@ from core.fileio import atomic_write
 from core.images import sha256_file
 from core.regenerate import RegenResult, summary, verify_case
 from core.report import build_report
+from core.search.case_search import face_entry, plate_entry
 from varsr_gui.audit_dialog import AuditDialog
 from varsr_gui.report_pdf import write_pdf
 from varsr_gui.workers import TaskContext
@@ -61,6 +63,7 @@ class CaseActions(QObject):
         window.statusBar().addPermanentWidget(self.case_label)
         self._build_actions()
         window.session.events.evidence_changed.connect(lambda _ev: self._watch())
+        self._connect_searches()
 
     # -- menus -----------------------------------------------------------------------------------
     def _action(self, text: str, slot: Any, key: str | None = None, tip: str = "") -> QAction:
@@ -147,13 +150,14 @@ class CaseActions(QObject):
 
     def open_case(self, folder: str | Path, recover: bool | None = None) -> K.Case | None:
         """Open a case (asking about unsaved work found beside it unless ``recover`` says); None on failure."""
+        bound = self.w.session.max_candidates  # a huge case's oldest sets stay on disk (kept by every save)
         try:
-            data = K.read_case(folder)
+            data = K.read_case(folder, max_candidates=bound)
             if data.recovery is not None and data.recovery.usable:
                 if recover is None:
                     recover = self._ask_recover(data.recovery)
                 if recover:
-                    data = K.read_case(folder, recover=True)
+                    data = K.read_case(folder, recover=True, max_candidates=bound)
         except (VarSRError, OSError) as e:
             self._error("The case could not be opened", str(e), "Nothing was changed.")
             return None
@@ -169,6 +173,11 @@ class CaseActions(QObject):
                         "\n".join(problems) + "\n\nThese findings are recorded in the audit log.")
         else:
             extra = " (unsaved work recovered: save to keep it)" if case.recovered else ""
+            if case.archived_sets:
+                n = sum(len(e["candidates"]) for e in case.archived_sets)
+                extra += (f"; its {len(case.archived_sets)} oldest set(s) ({n} candidates) were left on disk to "
+                          f"keep memory bounded (at most {bound} are loaded; shortlisted ones always): they stay in "
+                          "the case")
             self.w.statusBar().showMessage(f"Opened case {case.name}: {case.audit_check.summary()}{extra}", 15000)
         return case
 
@@ -253,6 +262,42 @@ class CaseActions(QObject):
         s.candidates, s.sets, s.shortlist = {}, [], []
         s._next_candidate = 1
         s.events.shortlist_changed.emit()
+
+    # -- searches ----------------------------------------------------------------------------------
+    def _connect_searches(self) -> None:
+        """Every face or plate search the window's docks run goes into the open case."""
+        face = getattr(self.w, "face_search_dock", None)
+        if face is not None:
+            face.hits_found.connect(lambda out: self.record_search(face_entry(out)))
+        plate = getattr(self.w, "plate_dock", None)
+        if plate is not None:
+            plate.describe_cells = self.plate_rows
+            plate.hits_found.connect(lambda out: self.record_search(plate_entry(out)))
+
+    def plate_rows(self) -> dict[str, Any]:
+        """The selected plate row and every row drawn from the same cells (what the plate search reads)."""
+        cur = self.w.current
+        if cur is None:
+            return {}
+        cells = self.w.row_cells.get(cur.id)
+        rows = [cid for cid, c in self.w.row_cells.items() if cells is not None and c is cells]
+        sets = [cs.id for cs in self.w.session.sets if cur.id in cs.candidate_ids]
+        return {"row": cur.id, "set": sets[0] if sets else None, "rows": rows or [cur.id]}
+
+    def record_search(self, entry: dict[str, Any]) -> dict[str, Any] | None:
+        """Keep a search's query and ranked hits in the open case (manifest and audit log)."""
+        if self.case is None:
+            self.w.statusBar().showMessage("The search was not recorded: no case is open (File > New case records "
+                                           "every search)", 10000)
+            return None
+        try:
+            rec = self.case.record_search(entry)
+        except (TypeError, ValueError) as e:  # not JSON (a NaN score, say): the search stays on screen only
+            self._error("The search was not recorded in the case", str(e))
+            return None
+        self.w.statusBar().showMessage(f"{rec['id']} recorded in case {self.case.name}: the query and "
+                                       f"{len(rec.get('hits') or [])} hit(s), leads only", 10000)
+        return rec
 
     # -- the case menu -----------------------------------------------------------------------------
     def record(self, action: str, **details: Any) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QEventLoop, QSettings, Qt
 from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -40,7 +40,7 @@ from varsr_gui.qt_images import CandidateImages, pil_to_qimage, qimage_to_pil, t
 from varsr_gui.search_dock import FaceSearchDock
 from varsr_gui.shortlist_dock import ShortlistDock
 from varsr_gui.slider_dock import SliderDock
-from varsr_gui.workers import TaskContext, TaskRunner
+from varsr_gui.workers import Task, TaskContext, TaskRunner
 
 MAX_RECENT = 10
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
@@ -904,34 +904,89 @@ class MainWindow(QMainWindow):
             self.export_options.close()
         dlg = ExportDialog(start, len(self.session.shortlist), self)
         dlg.setWindowModality(Qt.WindowModality.WindowModal)
-        dlg.accepted.connect(lambda: self.export_to(dlg.chosen_folder(), unmarked_copies=dlg.unmarked_copies()))
+        dlg.accepted.connect(lambda: self.start_export(dlg.chosen_folder(), unmarked_copies=dlg.unmarked_copies()))
         dlg.open()
         self.export_options = dlg
         return dlg
 
-    def export_to(self, folder: str | Path, unmarked_copies: bool = False) -> Path | None:
-        """Export the shortlist; any failure gives a dialog (never a traceback) and writes nothing.
+    def start_export(self, folder: str | Path, unmarked_copies: bool = False,
+                     on_over: Callable[[Path | None], None] | None = None) -> Task | None:
+        """Export the shortlist in the worker, with progress and Cancel (Esc); any failure or a cancel gives
+        a message (never a traceback) and leaves nothing. ``on_over(folder or None)`` is called at the end.
 
         ``unmarked_copies``: the examiner's explicit request for unmarked copies (recorded in the manifest).
         """
-        try:
-            out = self.session.export_shortlist(folder, unmarked_copies=unmarked_copies)
-        except VarSRError as e:
-            self.show_message(f"Export failed: {e}")
-            self.show_error_dialog("Export failed", f"The shortlist was not exported: {e}")
+        if not self.session.shortlist:
+            self.show_message("The shortlist is empty: star candidates (S) first.", error=False)
             return None
-        except OSError as e:
-            text, detail = export_error_text(Path(folder), e)
+        leads = [(self.session.candidates[e.candidate_id], e.note) for e in self.session.shortlist]
+        ids, folder = [c.id for c, _ in leads], Path(folder)
+        complete: list[Path] = []  # a Cancel that comes after the export's last step cannot undo it
+
+        def work(ctx: TaskContext) -> Any:
+            try:
+                out = S.export_shortlist(leads, folder, unmarked_copies=unmarked_copies, progress=ctx.progress,
+                                         cancelled=ctx.cancelled)
+            except S.ExportCancelled:
+                return None  # the task reports it as cancelled
+            except OSError as e:
+                return e  # worded on the GUI thread
+            complete.append(out)
+            return out
+
+        def finished(result: Any) -> None:
+            if isinstance(result, OSError):
+                text, detail = export_error_text(folder, result)
+                self.show_message(f"Export failed: {text}")
+                self.show_error_dialog("Export failed", text, detail)
+                result = None
+            else:
+                self._exported(result, ids, unmarked_copies)
+            if on_over is not None:
+                on_over(result)
+
+        def failed(text: str) -> None:
             self.show_message(f"Export failed: {text}")
-            self.show_error_dialog("Export failed", text, detail)
-            return None
+            self.show_error_dialog("Export failed", f"The shortlist was not exported: {text}")
+            if on_over is not None:
+                on_over(None)
+
+        def cancelled() -> None:
+            if complete:
+                finished(complete[0])
+                return
+            self.statusBar().showMessage("Export cancelled: nothing was exported (the partly written files were "
+                                         "removed)", 10000)
+            if on_over is not None:
+                on_over(None)
+
+        self.statusBar().showMessage(f"Exporting {len(leads)} lead(s) to {folder}\u2026 (Esc cancels)")
+        self.input_panel.set_progress(0, len(leads) + 1)
+        return self.runner.submit("Exporting the shortlist", work, finished, failed, self.input_panel.set_progress,
+                                  cancelled)
+
+    def _exported(self, out: Path, ids: list[str], unmarked_copies: bool) -> None:
         self.settings.setValue("export_dir", str(Path(out).parent))
         self.case_actions.record("shortlist_exported", folder=Path(out).name, unmarked_copies=unmarked_copies,
-                                 leads=[e.candidate_id for e in self.session.shortlist])
+                                 leads=ids)
         extra = " plus unmarked copies, on your request (recorded in the manifest)" if unmarked_copies else ""
-        self.statusBar().showMessage(f"Exported {len(self.session.shortlist)} lead(s) and a contact sheet to {out} "
+        self.statusBar().showMessage(f"Exported {len(ids)} lead(s) and a contact sheet to {out} "
                                      f"(each marked: {S.MARK}){extra}", 10000)
-        return out
+
+    def export_to(self, folder: str | Path, unmarked_copies: bool = False) -> Path | None:
+        """:meth:`start_export` and wait for it to end (scripts and tests): the exported folder, or None."""
+        result: list[Path | None] = []
+        loop = QEventLoop()
+
+        def over(out: Path | None) -> None:
+            result.append(out)
+            loop.quit()
+
+        if self.start_export(folder, unmarked_copies, on_over=over) is None:
+            return None
+        if not result:
+            loop.exec()
+        return result[0]
 
     # -- settings ------------------------------------------------------------------------------------
     def _restore_settings(self) -> None:

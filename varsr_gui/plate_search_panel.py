@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDockWidget,
@@ -29,6 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from core.classifier import default_path
+from core.images import sha256_file
 from core.search.plate_registry import PlateRegistry, load_registry
 from core.search.plates import (
     STRING_NOTICE,
@@ -70,11 +72,18 @@ def _table(headers: list[str]) -> QTableWidget:
 class PlateSearchDock(QDockWidget):
     """Read the selected plate row's cells, rank strings, and match them against a registry CSV."""
 
+    #: the JSON-ready result of each search with ``top``, ``classifier`` and ``candidates`` (for the case
+    #: file: :func:`core.search.case_search.plate_entry`)
+    hits_found = Signal(object)
+
     def __init__(self, runner: TaskRunner, cells: CellsProvider, parent: QWidget | None = None) -> None:
         super().__init__("Plate search", parent)
         self.setObjectName("plate_search_dock")
         self.runner = runner
         self.cells = cells
+        #: Which candidates ``cells()`` holds (e.g. ``{"row": "C12", "rows": [...]}``), when the owner knows.
+        self.describe_cells: Callable[[], dict[str, Any]] | None = None
+        self._classifier_id: dict[str, str] | None = None
         self.registry: PlateRegistry | None = None
         self.result: PlateSearchResult | None = None
         self._classifier: Any = None
@@ -149,20 +158,29 @@ class PlateSearchDock(QDockWidget):
             self.status.setText(NO_CELLS)
             return
         registry, pattern, top = self.registry, self.pattern.text().strip() or None, self.top.value()
+        used = {**(self.describe_cells() if self.describe_cells is not None else {}), "cells": len(cells),
+                "k": [len(c) for c in cells]}
         self.search_button.setEnabled(False)
         self.status.setText("Reading the cells\u2026")
 
-        def work(ctx: TaskContext) -> PlateSearchResult:
+        def work(ctx: TaskContext) -> tuple[PlateSearchResult, dict[str, str]]:
             if self._classifier is None:
-                self._classifier = load_plate_classifier()
+                path = default_path("plate-char")
+                self._classifier = load_plate_classifier(path)
+                self._classifier_id = {"name": path.name, "sha256": sha256_file(path)}
             reading = position_probabilities(self._classifier, [_stack(c) for c in cells])
-            return search_plate(reading, registry, top=top, pattern=pattern)
+            return search_plate(reading, registry, top=top, pattern=pattern), dict(self._classifier_id or {})
+
+        def done(res: tuple[PlateSearchResult, dict[str, str]]) -> None:
+            result, classifier = res
+            self.show_result(result)
+            self.hits_found.emit({**result.to_dict(), "top": top, "classifier": classifier, "candidates": used})
 
         def failed(text: str) -> None:
             self.search_button.setEnabled(True)
             self.status.setText(f"Plate search failed: {text}")
 
-        self.runner.submit("Plate search", work, self.show_result, failed)
+        self.runner.submit("Plate search", work, done, failed)
 
     def show_result(self, result: PlateSearchResult) -> None:
         """Fill the tables from a search result."""

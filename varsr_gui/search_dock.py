@@ -55,7 +55,8 @@ class FaceSearchDock(QDockWidget):
     """Index a gallery (folder or CSV) or open an index; search it; list hits."""
 
     candidate_selected = Signal(str)
-    #: the JSON-ready result of each search (for the case file)
+    #: the JSON-ready result of each search, with ``top``, ``diverse``, ``source`` and ``candidates_offered``
+    #: (for the case file: :func:`core.search.case_search.face_entry`)
     hits_found = Signal(object)
 
     def __init__(self, runner: TaskRunner, session: Session, images: CandidateImages | None = None,
@@ -256,6 +257,7 @@ class FaceSearchDock(QDockWidget):
         ids = [c.id for c in cands]
         index, mode, k, top = self.index, self.mode.currentText(), self.k.value(), self.top.value()
         diverse = self.diverse.value() or None
+        source = self.source.currentText().lower()
 
         def work(ctx: TaskContext) -> Any:
             from core.search.faces import embedder_for_index, search_frames
@@ -265,6 +267,7 @@ class FaceSearchDock(QDockWidget):
                 emb = self._embedder = embedder_for_index(index)
             result = search_frames(index, frames, ids, emb, mode=mode, k=k, top=top, diverse=diverse)
             out = result.to_dict()
+            out.update(top=top, diverse=diverse, source=source, candidates_offered=ids)
             thumbs = []
             for h in out["hits"]:
                 try:

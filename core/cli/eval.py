@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=64,
         help="inputs per batch, each with n samples (default 64; lowered to keep <= 1024 candidates)",
     )
+    p.add_argument(
+        "--no-identity",
+        action="store_true",
+        help="face models: skip the identity metric (by default the bundled dlib-face-resnet embedder gives "
+        "identity_best = smallest 1 - cos between candidate and HR descriptors)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 
@@ -85,6 +91,20 @@ def find_classifier(domain: str, path: Path | None) -> Any:
     return load_classifier(path)
 
 
+def find_embedder(cfg: Any, skip: bool = False) -> Any:
+    """The bundled face embedder for a face model's identity metric (None, with a warning, when it is absent)."""
+    if skip or cfg.domain != "face" or cfg.channels != 3:
+        return None
+    from core.search.embedders import load_embedder
+    from core.search.errors import EmbedderError
+
+    try:
+        return load_embedder()
+    except EmbedderError as e:
+        _warn(f"{e}: identity_best is null")
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     import core
     from core.errors import VarSRError
@@ -105,6 +125,7 @@ def run(args: argparse.Namespace) -> int:
     if det is None:
         _warn("no deterministic model (pass --det NAME_OR_PATH): the det column is null")
     classifier = find_classifier(cfg.domain, args.classifier)
+    embedder = find_embedder(cfg, args.no_identity)
     from core.data.registry import load_dataset
 
     try:
@@ -126,6 +147,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         det=det,
         classifier=classifier,
+        embedder=embedder,
         batch=args.batch,
         progress=not args.quiet,
     )

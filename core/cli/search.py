@@ -2,6 +2,7 @@
 
     varsr-search faces index GALLERY --out INDEX        # a folder of photos, or a CSV of path,record_id
     varsr-search faces query INDEX CANDIDATES_DIR [--top 20] [--mode min|knn] [--k 3] [--diverse K]
+    varsr-search faces query INDEX --case CASE [--all] [--record]   # the case's shortlist (or all)
     varsr-search plates ...                              # plate registry search (core.search.plates)
 
 Results are printed as JSON on stdout; progress and errors go to stderr (one line, exit code 2).
@@ -49,7 +50,9 @@ def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     ix.set_defaults(func=run_index)
     q = sub.add_parser("query", help="ranked gallery records as JSON")
     q.add_argument("index", type=Path, help="an index folder made by 'faces index'")
-    q.add_argument("candidates", type=Path, help="folder of candidate images (e.g. varsr-sample output)")
+    q.add_argument("candidates", type=Path, nargs="?",
+                   help="folder of candidate images (e.g. varsr-sample output); or give --case")
+    add_case_args(q, "face candidates")
     q.add_argument("--top", type=int, default=20, help="records to list (default 20)")
     q.add_argument("--mode", choices=("min", "knn"), default="min",
                    help="record distance: min over candidates (default) or mean of the k nearest")
@@ -59,6 +62,54 @@ def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--out", type=Path, help="also write the JSON to this file")
     q.set_defaults(func=run_query)
     return p
+
+
+def add_case_args(q: argparse.ArgumentParser, what: str) -> None:
+    """``--case``, ``--all`` and ``--record`` for a query reading its candidates from a case folder."""
+    q.add_argument("--case", type=Path, help=f"a case folder: search with its shortlisted {what}")
+    q.add_argument("--all", action="store_true", help=f"with --case: every {what.rstrip('s')} of the case, "
+                   "not only the shortlist")
+    q.add_argument("--record", action="store_true",
+                   help="with --case: also record the search (query and hits) in the case and save it")
+
+
+def check_case_args(args: argparse.Namespace, given: bool, source: str) -> None:
+    """One-line errors for a wrong mix of candidate sources and case options."""
+    from core.errors import VarSRError
+
+    if args.case is not None and given:
+        raise VarSRError(f"give either {source} or --case CASE, not both")
+    if args.case is None and (args.all or args.record):
+        raise VarSRError(f"{'--all' if args.all else '--record'} needs --case CASE")
+    if args.case is not None and not args.case.is_dir():
+        raise VarSRError(f"{args.case}: no such case folder")
+
+
+def record_in_case(folder: Path, entry: dict) -> dict:
+    """Open the case, record the search in it and save it (refused while it has unrecovered unsaved work)."""
+    from core import case as K
+    from core.errors import CaseError
+    from core.session import Session
+
+    data = K.read_case(folder)
+    if data.recovery is not None and data.recovery.usable:
+        raise CaseError(f"case {folder.name} has unsaved work from the app ({K.AUTOSAVE}): open and save it in "
+                        "the app first, then record the search")
+    session = Session()
+    session.refresh_models()  # the manifest's model records keep what the installed bundles say
+    case = data.into(session)
+    rec = case.record_search(entry)
+    case.save()
+    print(f"{PROG}: recorded as {rec['id']} in case {folder.name} (audit log: {len(case.log)} entries)",
+          file=sys.stderr)
+    return rec
+
+
+def case_warnings(info: dict) -> None:
+    """Say on stderr when the case read for the query has an audit log that is not intact."""
+    audit = str(info.get("audit", ""))
+    if "NOT intact" in audit:
+        print(f"{PROG}: warning: case {info.get('case')}: {audit}", file=sys.stderr)
 
 
 def run_index(args: argparse.Namespace) -> int:
@@ -100,13 +151,31 @@ def run_query(args: argparse.Namespace) -> int:
         raise VarSRError(f"--k must be at least 1, not {args.k}")
     if args.diverse is not None and args.diverse < 1:
         raise VarSRError(f"--diverse must be at least 1, not {args.diverse}")
+    check_case_args(args, args.candidates is not None, "a candidates folder")
+    if args.case is None and args.candidates is None:
+        raise VarSRError("give a folder of candidates or --case CASE")
     index = load_index(args.index)
-    names, frames = read_candidate_folder(args.candidates)
+    if args.case is not None:
+        from core.search.case_search import ALL, SHORTLIST, case_face_candidates
+
+        names, frames, info = case_face_candidates(args.case, ALL if args.all else SHORTLIST)
+        case_warnings(info)
+    else:
+        names, frames = read_candidate_folder(args.candidates)
     embedder = embedder_for_index(index, args.weights)
     result = search_frames(index, frames, names, embedder, mode=args.mode, k=args.k, top=args.top,
                            diverse=args.diverse)
     out = result.to_dict()
-    out["candidates_folder"] = str(args.candidates)
+    out.update(top=args.top, diverse=args.diverse)
+    if args.case is not None:
+        out["case"] = info
+        out.update(source=f"case {info['selection']}", candidates_offered=names)
+        if args.record:
+            from core.search.case_search import face_entry
+
+            out["recorded_as"] = record_in_case(args.case, face_entry(out))["id"]
+    else:
+        out["candidates_folder"] = str(args.candidates)
     text = json.dumps(out, indent=1)
     if args.out:
         atomic_write(args.out, lambda p: p.write_text(text + "\n", encoding="utf-8"))

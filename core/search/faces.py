@@ -98,6 +98,7 @@ class FaceSearchResult:
             d["candidate"] = self.candidate_ids[self.used[h.candidate]]
             d["photo"] = str(self.index.photo_path(h.row))
             entry = self.index.entries[h.row]
+            d["photo_in_index"] = entry["path"]
             d["photo_sha256"] = entry["sha256"]
             d["face_found"] = entry.get("face") is not None
             del d["row"]
@@ -105,7 +106,9 @@ class FaceSearchResult:
         return {
             "notice": HIT_NOTICE,
             "index": str(self.index.folder),
+            "index_manifest_sha256": self.index.manifest_sha256 or None,
             "embedder": self.index.embedder["name"],
+            "embedder_weights_sha256": self.index.embedder["version"],
             "mode": self.mode,
             "k": self.k if self.mode == "knn" else None,
             "candidates": [self.candidate_ids[i] for i in self.used],

@@ -19,6 +19,7 @@ found the whole image is used as the face frame and the entry says so (``face: n
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import hashlib
@@ -26,6 +27,8 @@ import io
 import json
 import os
 import time
+import tokenize
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +121,8 @@ class FaceIndex:
     folder: Path
     manifest: dict[str, Any]
     embeddings: np.ndarray
+    #: SHA-256 of ``manifest.json`` when loaded (what a case records of the index it searched).
+    manifest_sha256: str = ""
 
     @property
     def entries(self) -> list[dict[str, Any]]:
@@ -173,7 +178,9 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
         raise _fail(folder, f"not a face index (no {MANIFEST})")
     try:
         m = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except OSError as e:
+        raise _fail(folder, f"{MANIFEST} cannot be read ({e.strerror or e.__class__.__name__})") from e
+    except (ValueError, RecursionError) as e:  # not UTF-8, not JSON, or nested too deep
         raise _fail(folder, f"{MANIFEST} is not valid JSON (truncated or damaged: {e})") from e
     if not isinstance(m, dict) or m.get("format") != INDEX_FORMAT:
         raise _fail(folder, f"{MANIFEST} is not a VarSR face index manifest")
@@ -185,15 +192,24 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
                             f"{INDEX_VERSION}): update the program, or index into another folder")
     emb, entries = m.get("embedder"), m.get("entries")
     if not isinstance(emb, dict) or not all(isinstance(emb.get(k), str) for k in ("name", "version")) \
-            or not isinstance(emb.get("dim"), int):
+            or not _count(emb.get("dim")) or emb["dim"] < 1:
         raise _fail(folder, f"{MANIFEST}: the embedder record is malformed")
     if not isinstance(entries, list) or not all(
             isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("record_id"), str)
-            and isinstance(e.get("sha256"), str) for e in entries):
+            and isinstance(e.get("sha256"), str) and (e.get("face") is None or isinstance(e["face"], dict))
+            and (e.get("note") is None or isinstance(e["note"], str)) for e in entries):
         raise _fail(folder, f"{MANIFEST}: the entries are malformed")
-    if not isinstance(m.get("embeddings"), dict) or not isinstance(m.get("gallery"), dict):
+    gallery, counts = m.get("gallery"), m.get("counts")
+    if not isinstance(m.get("embeddings"), dict) or not isinstance(gallery, dict) \
+            or not all(isinstance(gallery.get(k), str) for k in ("kind", "source", "base")):
         raise _fail(folder, f"{MANIFEST}: the embeddings or gallery record is missing")
+    if not isinstance(counts, dict) or not all(_count(counts.get(k)) for k in ("photos", "records", "no_face")):
+        raise _fail(folder, f"{MANIFEST}: the counts are malformed")
     return m
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def load_index(folder: str | Path) -> FaceIndex:
@@ -209,16 +225,37 @@ def load_index(folder: str | Path) -> FaceIndex:
         raise _fail(folder, f"the embeddings file {name} is missing")
     if sha256_file(path) != rec.get("sha256"):
         raise _fail(folder, f"{name} does not match the SHA-256 in {MANIFEST} (altered or truncated)")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise _fail(folder, f"{name} is not a readable .npy array ({e})") from e
-    n, dim = len(m["entries"]), m["embedder"]["dim"]
-    if arr.dtype != np.float32 or arr.shape != (n, dim):
-        raise _fail(folder, f"{name} holds {arr.dtype} {arr.shape}, the manifest says float32 ({n}, {dim})")
+    arr = _read_embeddings(folder, path, len(m["entries"]), m["embedder"]["dim"])
     if not np.isfinite(arr).all():
         raise _fail(folder, f"{name} contains NaN or infinite values")
-    return FaceIndex(folder, m, arr)
+    return FaceIndex(folder, m, arr, sha256_file(folder / MANIFEST))
+
+
+def _read_embeddings(folder: Path, path: Path, n: int, dim: int) -> np.ndarray:
+    """The ``(n, dim)`` float32 array of an index's ``.npy`` file. Its header is read and checked (an
+    ``.npy`` of version 1 or 2, little-endian float32, C order, that shape) before any data: an object
+    array, whose data would be a pickle, is refused unread, and so is a zip (``.npz``) under the name."""
+    name = path.name
+    try:
+        with open(path, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("error")  # a header numpy must repair (Python 2 style) is not one written here
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f".npy format version {version[0]}.{version[1]} is not one this program writes")
+            if dtype != np.dtype("<f4") or fortran or shape != (n, dim):
+                raise _fail(folder, f"{name} holds {dtype} {shape}{' (Fortran order)' if fortran else ''}, the "
+                                    f"manifest says float32 ({n}, {dim})")
+            data = f.read(n * dim * 4 + 1)
+    except (ValueError, TypeError, OSError, EOFError, SyntaxError, tokenize.TokenError, RecursionError,
+            Warning) as e:
+        raise _fail(folder, f"{name} is not a readable .npy array ({e.__class__.__name__}: {e})") from e
+    if len(data) != n * dim * 4:
+        raise _fail(folder, f"{name} holds {len(data)} bytes of data, not the {n * dim * 4} of ({n}, {dim}) float32")
+    return np.frombuffer(data, dtype="<f4").reshape(n, dim).astype(np.float32)
 
 
 # -- writing ---------------------------------------------------------------------------------------
@@ -336,19 +373,41 @@ def _write(out: Path, g: Gallery, embedder: Embedder, entries: list[dict[str, An
            report: IndexReport) -> None:
     import core
 
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, emb, allow_pickle=False)
     data = buf.getvalue()
     sha = hashlib.sha256(data).hexdigest()
     name = f"embeddings-{sha[:16]}.npy"
-    atomic_write(out / name, lambda p: p.write_bytes(data))
+    new_file = not (out / name).exists()
+    try:
+        atomic_write(out / name, lambda p: p.write_bytes(data))
+        _write_manifest(out, g, embedder, entries, emb, report, name, sha, core.__version__)
+    except BaseException:  # disk full, read-only, interrupted: the previous index stays as it was
+        if new_file:
+            (out / name).unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
+    for stale in out.glob("embeddings-*.npy"):
+        if stale.name != name:
+            try:
+                os.remove(stale)
+            except OSError:
+                pass
+
+
+def _write_manifest(out: Path, g: Gallery, embedder: Embedder, entries: list[dict[str, Any]], emb: np.ndarray,
+                    report: IndexReport, name: str, sha: str, version: str) -> None:
+    """The manifest, written last (atomically): the commit point of an index."""
     manifest = {
         "format": INDEX_FORMAT,
         "version": INDEX_VERSION,
         "notice": INDEX_NOTICE,
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "program": {"varsr_studio": core.__version__},
+        "program": {"varsr_studio": version},
         "embedder": {"name": embedder.name, "version": embedder.version, "dim": int(emb.shape[1])},
         "gallery": {"kind": g.kind, "source": str(g.source.resolve()), "base": str(g.base.resolve())},
         "embeddings": {"file": name, "sha256": sha, "dtype": "float32", "shape": list(emb.shape)},
@@ -359,9 +418,3 @@ def _write(out: Path, g: Gallery, embedder: Embedder, entries: list[dict[str, An
     }
     text = json.dumps(manifest, indent=1) + "\n"
     atomic_write(out / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
-    for stale in out.glob("embeddings-*.npy"):
-        if stale.name != name:
-            try:
-                os.remove(stale)
-            except OSError:
-                pass

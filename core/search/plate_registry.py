@@ -10,6 +10,7 @@ and counted.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,6 +50,8 @@ class PlateRegistry:
     keys: list[str]
     lines: list[int]
     skipped: int = 0
+    #: SHA-256 of the CSV file's bytes (set by :func:`load_registry`; empty for text parsed directly).
+    sha256: str = ""
     _codes: dict[tuple[tuple[str, ...], int], tuple[np.ndarray, np.ndarray]] = field(
         default_factory=dict, repr=False)
     _by_key: dict[str, list[int]] | None = field(default=None, repr=False)
@@ -173,4 +176,6 @@ def load_registry(path: str | Path, column: str | None = None) -> PlateRegistry:
         data = path.read_bytes()
     except OSError as e:
         raise RegistryError(f"{where}: cannot be read ({e.strerror or e})") from e
-    return parse_registry(_decode(data, where), column, where, path)
+    reg = parse_registry(_decode(data, where), column, where, path)
+    reg.sha256 = hashlib.sha256(data).hexdigest()
+    return reg

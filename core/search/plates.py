@@ -358,7 +358,8 @@ class PlateSearchResult:
         if self.registry is not None:
             reg = self.registry
             d["registry"] = {
-                "path": str(reg.path) if reg.path else None, "column": reg.column, "columns": reg.columns,
+                "path": str(reg.path) if reg.path else None, "sha256": reg.sha256 or None, "column": reg.column,
+                "columns": reg.columns,
                 "n_records": len(reg), "n_scored": self.n_scored, "n_other_length_or_chars": self.n_other,
                 "n_skipped_empty": reg.skipped, "n_wildcard": self.n_wildcard,
                 "exact": [h.to_dict() for h in self.exact],

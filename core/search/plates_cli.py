@@ -3,13 +3,16 @@
     varsr-search plates query REGISTRY.csv --cells-dir DIR        # DIR/<position>/*.png candidates
     varsr-search plates query REGISTRY.csv --image PLATE.png --cells 7 [-k 16 --seed 0]
     varsr-search plates query --image PLATE.png --cells 7 --model bicubic   # no registry: strings only
+    varsr-search plates query REGISTRY.csv --case CASE [--all | --set S3] [--record]   # a case's plate rows
     varsr-search plates check REGISTRY.csv                        # is the registry readable?
 
 ``--cells-dir``: one subfolder per position (in natural name order: 0, 1, ..., 10), each holding
 that cell's candidate images (a ``varsr-sample`` output folder works: its ``manifest.json`` names
 the candidates and ``input_lr.png`` is left out). ``--image``: a plate crop cut into ``--cells``
 equal cells (or at ``--bounds``), each given ``-k`` candidates by ``--model`` (cell ``i`` uses seed
-``seed + i``, as the app does); ``--model bicubic`` reads the bicubic upscale instead.
+``seed + i``, as the app does); ``--model bicubic`` reads the bicubic upscale instead. ``--case``:
+the plate rows of a case folder (its shortlisted rows, every row with ``--all``, or the rows of one
+set with ``--set``), each cut back into its cells; ``--record`` also records the search in the case.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 
 import torch
 
+from core.classifier import default_path
 from core.cli.common import run_cli
 from core.data.common import IMAGE_EXTS, resize
 from core.errors import VarSRError
@@ -122,11 +126,15 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
 
 def run_query(args: argparse.Namespace) -> int:
     """Read the plate, search the registry, print JSON (and write it to ``--out``)."""
+    from core.cli.search import case_warnings, check_case_args, record_in_case
     from core.fileio import atomic_write
     from core.perf import tune_cpu
 
-    if (args.cells_dir is None) == (args.image is None):
-        raise VarSRError("give exactly one of --cells-dir DIR or --image PLATE.png")
+    check_case_args(args, args.cells_dir is not None or args.image is not None, "--cells-dir or --image")
+    if args.set is not None and args.case is None:
+        raise VarSRError("--set needs --case CASE")
+    if args.case is None and (args.cells_dir is None) == (args.image is None):
+        raise VarSRError("give exactly one of --cells-dir DIR, --image PLATE.png or --case CASE")
     if args.image is not None and args.cells is None:
         raise VarSRError("--image needs --cells N (the number of characters)")
     if not 1 <= args.top <= 10000:
@@ -134,18 +142,32 @@ def run_query(args: argparse.Namespace) -> int:
     registry = load_registry(args.registry, args.column) if args.registry else None
     tune_cpu()
     clf = load_plate_classifier(args.classifier)
-    if args.cells_dir is not None:
+    info: dict[str, Any]
+    if args.case is not None:
+        from core.search.case_search import ALL, SHORTLIST, case_plate_cells
+
+        cells, info = case_plate_cells(args.case, ALL if args.all else SHORTLIST, args.set)
+        case_warnings(info)
+    elif args.cells_dir is not None:
         cells = load_cells_dir(args.cells_dir, clf.info.size)
-        info: dict[str, Any] = {"kind": "cells-dir", "path": str(args.cells_dir), "cells": len(cells),
-                                "k": [len(c) for c in cells]}
+        info = {"kind": "cells-dir", "path": str(args.cells_dir), "cells": len(cells), "k": [len(c) for c in cells]}
     else:
         cells, info = cells_from_image(args.image, args.cells, args.model, args.samples, args.seed,
                                        args.temperature, args.bounds)
     reading = position_probabilities(clf, cells)
     result = search_plate(reading, registry, top=args.top, beam=args.beam, pattern=args.pattern,
                           registry_top=args.registry_top, min_p=args.min_p)
+    clf_path = Path(args.classifier) if args.classifier else default_path("plate-char")
     out = {"input": info, "classifier": {"path": str(args.classifier or "plate-char (bundled)"),
+                                         "name": clf_path.name, "sha256": sha256_file(clf_path),
                                          "heldout_accuracy": clf.info.heldout_accuracy}, **result.to_dict()}
+    if args.case is not None:
+        out.update(top=args.top, candidates={k: info[k] for k in ("case", "selection", "set", "rows", "k")})
+        if args.record:
+            from core.search.case_search import plate_entry
+
+            entry = plate_entry({**out, "classifier": {"name": clf_path.name, "sha256": out["classifier"]["sha256"]}})
+            out["recorded_as"] = record_in_case(args.case, entry)["id"]
     text = json.dumps(out, indent=1, ensure_ascii=False)
     if args.out is not None:
         atomic_write(args.out, lambda p: p.write_text(text + "\n", encoding="utf-8"))
@@ -177,6 +199,11 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     src = q.add_argument_group("candidates (one of)")
     src.add_argument("--cells-dir", type=Path, help="folder with one subfolder of candidate images per position")
     src.add_argument("--image", type=Path, help="a plate crop to cut into --cells cells and sample")
+    src.add_argument("--case", type=Path, help="a case folder: its shortlisted plate rows, cut into cells")
+    q.add_argument("--all", action="store_true", help="with --case: every plate row of the case")
+    q.add_argument("--set", help="with --case: the plate rows of this candidate set (e.g. S3)")
+    q.add_argument("--record", action="store_true",
+                   help="with --case: also record the search (query and hits) in the case and save it")
     q.add_argument("--cells", type=int, help="number of characters in --image")
     q.add_argument("--bounds", help="interior cell boundaries as fractions of the width, e.g. 0.15,0.3,...")
     q.add_argument("--model", default="plate-char",

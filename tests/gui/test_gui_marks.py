@@ -73,6 +73,7 @@ def test_export_dialog_unmarked_copies_off_by_default(make_window, qtbot, gui_mo
     assert not ok.isEnabled()  # no folder yet
     dlg.folder.setText(str(tmp_path / "plain"))
     ok.click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=WAIT_MS)  # the export runs in the worker
     out = tmp_path / "plain"
     man = json.loads((out / "manifest.json").read_text())
     assert [e["recipe"]["id"] for e in man["leads"]] == [ids[1], ids[0]]
@@ -90,6 +91,7 @@ def test_export_dialog_unmarked_copies_off_by_default(make_window, qtbot, gui_mo
     dlg.folder.setText(str(tmp_path / "with_copies"))
     dlg.unmarked.setChecked(True)
     dlg.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=WAIT_MS)
     out = tmp_path / "with_copies"
     man = json.loads((out / "manifest.json").read_text())
     assert man["unmarked_copies"]["requested"] is True
