@@ -106,20 +106,27 @@ def align_by_eyes(img: Image.Image, left_eye: Point, right_eye: Point, size: int
         right_eye = (right_eye[0] / k, right_eye[1] / k)
         native /= k
     work = max(size, math.ceil(native))
-    # Similarity as complex numbers: out = a * (src - l) + cl  <=>  src = (out - cl) / a + l.
-    l_src, r_src = complex(*left_eye), complex(*right_eye)
     f = work / FRAME
-    cl, cr = complex(*LEFT_EYE) * f, complex(*RIGHT_EYE) * f
-    inv = (r_src - l_src) / (cr - cl)  # 1 / a
-    off = l_src - cl * inv
+    dst = ((LEFT_EYE[0] * f, LEFT_EYE[1] * f), (RIGHT_EYE[0] * f, RIGHT_EYE[1] * f))
+    out = warp_similarity(img, (left_eye, right_eye), dst, work)
+    return out if work == size else out.resize((size, size), Image.Resampling.LANCZOS)
+
+
+def warp_similarity(img: Image.Image, src: tuple[Point, Point], dst: tuple[Point, Point], size: int) -> Image.Image:
+    """A ``size`` x ``size`` image in which the points ``src`` land on ``dst`` (rotation, uniform scale,
+    shift; bicubic); areas outside the source repeat its edge pixels. The points must differ."""
+    # Similarity as complex numbers: out = a * (s - l_src) + l_dst  <=>  s = (out - l_dst) / a + l_src.
+    l_src, r_src = complex(*src[0]), complex(*src[1])
+    l_dst, r_dst = complex(*dst[0]), complex(*dst[1])
+    inv = (r_src - l_src) / (r_dst - l_dst)  # 1 / a
+    off = l_src - l_dst * inv
     # PIL AFFINE maps an output point (x, y) to the input point (a x + b y + c, d x + e y + f).
     coeffs = (inv.real, -inv.imag, off.real, inv.imag, inv.real, off.imag)
-    pad = _edge_pad_for(img.size, coeffs, work)
+    pad = _edge_pad_for(img.size, coeffs, size)
     if pad:
         img = _pad_edge(img, pad, pad, pad, pad)
         coeffs = (coeffs[0], coeffs[1], coeffs[2] + pad, coeffs[3], coeffs[4], coeffs[5] + pad)
-    out = img.transform((work, work), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BICUBIC)
-    return out if work == size else out.resize((size, size), Image.Resampling.LANCZOS)
+    return img.transform((size, size), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BICUBIC)
 
 
 def _edge_pad_for(src_size: tuple[int, int], coeffs: tuple[float, ...], work: int) -> int:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from core.faces import FRAME, LEFT_EYE, RIGHT_EYE, _edge_pad_for, _pad_edge
+from core.faces import FRAME, LEFT_EYE, RIGHT_EYE, warp_similarity
 
 Point = tuple[float, float]
 
@@ -81,14 +81,7 @@ def warp_eyes(img: Image.Image, src: tuple[Point, Point], dst: tuple[Point, Poin
     if k > 1:  # shrinking more than 2x: reduce first (box filter), then warp
         img = img.reduce(k)
         l_src, r_src = l_src / k, r_src / k
-    inv = (r_src - l_src) / (r_dst - l_dst)  # output -> source: src = (out - l_dst) * inv + l_src
-    off = l_src - l_dst * inv
-    coeffs = (inv.real, -inv.imag, off.real, inv.imag, inv.real, off.imag)
-    pad = _edge_pad_for(img.size, coeffs, size)
-    if pad:
-        img = _pad_edge(img, pad, pad, pad, pad)
-        coeffs = (coeffs[0], coeffs[1], coeffs[2] + pad, coeffs[3], coeffs[4], coeffs[5] + pad)
-    return img.transform((size, size), Image.Transform.AFFINE, coeffs, resample=Image.Resampling.BICUBIC)
+    return warp_similarity(img, ((l_src.real, l_src.imag), (r_src.real, r_src.imag)), dst, size)
 
 
 def frame_to_chip(frame: Image.Image, chip_eyes: tuple[Point, Point], size: int) -> Image.Image:
