@@ -43,6 +43,20 @@ def tiny_bundle(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
+def tiny_face_model(tmp_path_factory: pytest.TempPathFactory):
+    """A loaded tiny face-8 bundle with one attribute direction, built once per test module (one thread)."""
+    import core
+    from core.bundle import save_bundle
+    from core.model import VarSR
+
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    m = VarSR(tiny_config("face-8"))
+    m.attributes = {"mean/Male": torch.randn(16)}
+    return core.load_model(save_bundle(m, tmp_path_factory.mktemp("bundle") / "face-8"))
+
+
+@pytest.fixture(scope="module")
 def one_thread():
     """One intra-op thread: tiny workloads only lose to thread sync on a shared, busy CPU."""
     before = torch.get_num_threads()

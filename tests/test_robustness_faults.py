@@ -25,16 +25,8 @@ from tests.robustness_inputs import sample_image
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory):
-    from core.bundle import save_bundle
-    from core.model import VarSR
-    from tests.conftest import tiny_config
-
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    m = VarSR(tiny_config("face-8"))
-    m.attributes = {"mean/Male": torch.randn(16)}
-    return core.load_model(save_bundle(m, tmp_path_factory.mktemp("bundle") / "face-8"))
+def model(tiny_face_model):
+    return tiny_face_model
 
 
 def _session(model, tmp_path: Path, n_leads: int = 3) -> S.Session:

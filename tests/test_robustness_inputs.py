@@ -11,10 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
-import core
 from core import session as S
 from core.errors import ImageLoadError, VarSRError
 from core.images import open_image
@@ -29,16 +27,8 @@ def kinds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Kind]:
 
 
 @pytest.fixture(scope="module")
-def model(tmp_path_factory: pytest.TempPathFactory):
-    from core.bundle import save_bundle
-    from core.model import VarSR
-    from tests.conftest import tiny_config
-
-    torch.manual_seed(0)
-    torch.set_num_threads(1)
-    m = VarSR(tiny_config("face-8"))
-    m.attributes = {"mean/Male": torch.randn(16)}
-    return core.load_model(save_bundle(m, tmp_path_factory.mktemp("bundle") / "face-8"))
+def model(tiny_face_model):
+    return tiny_face_model
 
 
 def test_every_kind_loads_or_is_refused_quickly_with_a_reason(kinds: dict[str, Kind]) -> None:

@@ -60,3 +60,24 @@ def make_window(qtbot, tmp_path: Path):
     yield make
     for w in made:
         w.runner.shutdown()
+
+
+@pytest.fixture
+def dialogs(monkeypatch) -> list:
+    """QMessageBoxes the window opens, captured instead of shown."""
+    from PySide6.QtWidgets import QMessageBox
+
+    from varsr_gui import main_window
+
+    shown: list[QMessageBox] = []
+
+    class CapturingBox(QMessageBox):
+        def open(self) -> None:
+            shown.append(self)
+
+        def exec(self) -> int:
+            shown.append(self)
+            return int(QMessageBox.StandardButton.Ok.value)
+
+    monkeypatch.setattr(main_window, "QMessageBox", CapturingBox)
+    return shown

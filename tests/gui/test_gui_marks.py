@@ -5,32 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from PIL import Image
-from PySide6.QtWidgets import QDialogButtonBox, QMessageBox
+from PySide6.QtWidgets import QDialogButtonBox
 
-import varsr_gui.main_window as main_window
 from core.export import MARK, NOTICE
 from core.images import tensor_to_pil
 from tests.gui.test_gui_window import WAIT_MS, generate
 from varsr_gui.qt_images import THUMB
-
-
-@pytest.fixture
-def dialogs(monkeypatch) -> list[QMessageBox]:
-    """QMessageBoxes the window opens, captured instead of shown."""
-    shown: list[QMessageBox] = []
-
-    class CapturingBox(QMessageBox):
-        def open(self) -> None:
-            shown.append(self)
-
-        def exec(self) -> int:
-            shown.append(self)
-            return int(QMessageBox.StandardButton.Ok.value)
-
-    monkeypatch.setattr(main_window, "QMessageBox", CapturingBox)
-    return shown
 
 
 def test_every_shown_candidate_carries_the_mark(make_window, qtbot, gui_models: Path, evidence_png: Path):

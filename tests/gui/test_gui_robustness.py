@@ -5,27 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QMessageBox
 
-import varsr_gui.main_window as main_window
 from core import session as S
 from tests.gui.test_gui_window import WAIT_MS
 from tests.robustness_inputs import make_inputs
-
-
-@pytest.fixture
-def dialogs(monkeypatch) -> list[QMessageBox]:
-    """QMessageBoxes the window opens, captured instead of shown."""
-    shown: list[QMessageBox] = []
-
-    class CapturingBox(QMessageBox):
-        def open(self) -> None:
-            shown.append(self)
-
-    monkeypatch.setattr(main_window, "QMessageBox", CapturingBox)
-    return shown
 
 
 def test_every_unreadable_kind_gives_a_dialog_and_changes_nothing(make_window, gui_models: Path, tmp_path: Path,
