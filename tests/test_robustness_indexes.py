@@ -81,12 +81,8 @@ def use(index: G.FaceIndex) -> None:
         assert index.entries[row].get("face") is None or isinstance(index.entries[row]["face"], dict)
 
 
-# -- fuzzing --------------------------------------------------------------------------------------------
-@settings(max_examples=80, **FUZZ)
-@given(data=st.data())
-def test_fuzzed_index_manifest_loads_or_is_refused_and_kept(made, data: st.DataObject) -> None:
-    work = fresh(made)
-    (work / MANIFEST).write_bytes(data.draw(edited_json((made["index"] / MANIFEST).read_text())))
+def load_or_refused(made, work: Path):
+    """The index in ``work``, or None after checking that its refusal is clear and left ``work`` as it was."""
     before = files(work)
     try:
         with time_limit(PER_INPUT_S):
@@ -94,8 +90,20 @@ def test_fuzzed_index_manifest_loads_or_is_refused_and_kept(made, data: st.DataO
     except IndexFormatError as e:
         event("refused")
         refused_and_kept(made, work, before, e)
-        return
+        return None
     event("loaded")
+    return index
+
+
+# -- fuzzing --------------------------------------------------------------------------------------------
+@settings(max_examples=80, **FUZZ)
+@given(data=st.data())
+def test_fuzzed_index_manifest_loads_or_is_refused_and_kept(made, data: st.DataObject) -> None:
+    work = fresh(made)
+    (work / MANIFEST).write_bytes(data.draw(edited_json((made["index"] / MANIFEST).read_text())))
+    index = load_or_refused(made, work)
+    if index is None:
+        return
     use(index)
 
 
@@ -132,15 +140,9 @@ def test_fuzzed_embeddings_file_with_a_matching_hash_loads_or_is_refused(made, d
     npy.write_bytes(bad)
     m["embeddings"]["sha256"] = hashlib.sha256(bad).hexdigest()
     (work / MANIFEST).write_text(json.dumps(m))
-    before = files(work)
-    try:
-        with time_limit(PER_INPUT_S):
-            index = load_index(work)
-    except IndexFormatError as e:
-        event("refused")
-        refused_and_kept(made, work, before, e)
+    index = load_or_refused(made, work)
+    if index is None:
         return
-    event("loaded")
     assert index.embeddings.dtype == np.float32 and np.isfinite(index.embeddings).all()
     use(index)
 
