@@ -31,6 +31,17 @@ def kl_divergence(
     return kl_per_dim(mu_q, logvar_q, mu_p, logvar_p).mean()
 
 
+def kl_free_bits(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor, logvar_p: torch.Tensor,
+                 free: float) -> torch.Tensor:
+    """Eq. 7 with free bits (Kingma et al., 2016): per dimension, max(free, batch-mean KL), then mean.
+
+    Same reduction as :func:`kl_divergence` (mean over dimensions), so lambda_KL keeps its meaning;
+    with ``free = 0`` it equals :func:`kl_divergence`.
+    """
+    per_dim = kl_per_dim(mu_q, logvar_q, mu_p, logvar_p).mean(0)
+    return per_dim.clamp_min(free).mean()
+
+
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, delta: float = 10.0) -> torch.Tensor:
     """Eq. 8's penalty: delta * E[(||grad D(x_hat)||_2 - 1)^2] on random interpolates."""
     eps = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
@@ -41,10 +52,19 @@ def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, 
     return delta * ((norm - 1) ** 2).mean()
 
 
-def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, delta: float = 10.0) -> torch.Tensor:
-    """Eq. 8 for the critic: E[D(fake)] - E[D(real)] + gradient penalty."""
+def critic_loss(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, delta: float = 10.0,
+                penalty_weight: float = 1.0) -> torch.Tensor:
+    """Eq. 8 for the critic: E[D(fake)] - E[D(real)] + gradient penalty.
+
+    ``penalty_weight``: lazy regularisation (StyleGAN2): the trainer computes the penalty only every
+    ``k``-th critic step with weight ``k`` (0 skips it), which keeps its double backward from
+    dominating a CPU step while the expected penalty stays eq. 8's.
+    """
     fake = fake.detach()
-    return critic(fake).mean() - critic(real).mean() + gradient_penalty(critic, real, fake, delta)
+    loss = critic(fake).mean() - critic(real).mean()
+    if penalty_weight > 0:
+        loss = loss + penalty_weight * gradient_penalty(critic, real, fake, delta)
+    return loss
 
 
 def generator_adv_loss(critic: nn.Module, fake: torch.Tensor) -> torch.Tensor:

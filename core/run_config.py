@@ -20,6 +20,9 @@ class DataConfig:
     sources: list[dict[str, Any]] = field(default_factory=list)
     hflip: bool = False
     random_degradation: float = 0.0
+    #: a named condition of :mod:`core.camera` ("ideal", "blur", "camera", "mixture"); "" keeps the
+    #: older behaviour (the box filter, with ``random_degradation`` as the chance of each nuisance)
+    degradation: str = ""
 
 
 @dataclass
@@ -36,9 +39,14 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.99)
     lambda_pixel: float = 1.0
     lambda_kl: float = 0.01
+    #: free bits: each latent dimension's KL (averaged over the batch) below this many nats costs nothing,
+    #: so the encoders keep passing information through z instead of collapsing onto the prior
+    kl_free_bits: float = 0.0
     lambda_adv: float = 0.001
     lambda_perceptual: float = 0.0
     gp_delta: float = 10.0
+    #: lazy gradient penalty: computed every ``gp_every`` critic steps with weight ``gp_every``
+    gp_every: int = 1
     log_every: int = 50
     sample_every: int = 1000
     ckpt_every: int = 500

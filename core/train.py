@@ -113,6 +113,12 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         perceptual = load_lpips().to(dev).eval().requires_grad_(False)
     p_degrade = float(run.data.random_degradation)
     rand_degrade = RandomDegradation(cfg.scale, p=p_degrade) if p_degrade > 0 else None
+    if run.data.degradation:
+        from core.camera import CameraDegradation, condition
+
+        rand_degrade = CameraDegradation(condition(run.data.degradation), cfg.lr_size)
+    flops_per_image = training_flops_per_image(model, cfg)
+    peak_flops = device_peak_flops(dev)
 
     # -- resume ---------------------------------------------------------------------------------
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,8 +157,10 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     log_file = open(log_path, "a", newline="") if main_proc else None
     writer = csv.writer(log_file) if log_file else None
     if writer and log_path.stat().st_size == 0:
-        writer.writerow(["step", "time_s", "lr", "pixel", "kl", "perceptual", "adv_g", "critic", "sigma_l"])
+        writer.writerow(["step", "time_s", "lr", "pixel", "kl", "perceptual", "adv_g", "critic", "sigma_l",
+                         "images_per_s", "mfu"])
     t0 = time.time()
+    t_log, step_log = t0, step
     bar = tqdm(total=tc.steps, initial=step, disable=not main_proc, dynamic_ncols=True, desc=cfg.name)
 
     # -- the loop -------------------------------------------------------------------------------
@@ -180,13 +188,15 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         l_critic = torch.zeros((), device=dev)
         if adversarial:
             opt_d.zero_grad(set_to_none=True)
-            l_critic = losses.critic_loss(ddp_critic, hr, sr.detach(), tc.gp_delta)
+            every = max(1, tc.gp_every)
+            l_critic = losses.critic_loss(ddp_critic, hr, sr.detach(), tc.gp_delta,
+                                          penalty_weight=float(every) if step % every == 0 else 0.0)
             l_critic.backward()
             opt_d.step()
 
         # generator + encoders step: eq. 9
         l_pix = losses.pixel_loss(sr, hr)
-        l_kl = (losses.kl_divergence(out["mu_h"], out["logvar_h"], out["mu_l"], out["logvar_l"])
+        l_kl = (losses.kl_free_bits(out["mu_h"], out["logvar_h"], out["mu_l"], out["logvar_l"], tc.kl_free_bits)
                 if cfg.latent_dim else torch.zeros((), device=dev))
         l_perc = perceptual(sr, hr).mean() if perceptual is not None else torch.zeros((), device=dev)
         l_adv = losses.generator_adv_loss(critic, sr) if adversarial else torch.zeros((), device=dev)
@@ -209,11 +219,16 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         # logging, samples, checkpoints
         if main_proc and (step % tc.log_every == 0 or step == tc.steps):
             sigma = torch.exp(0.5 * out["logvar_l"]).mean().item() if cfg.latent_dim else 0.0
-            row = [step, round(elapsed_before + time.time() - t0, 1), lr_now, l_pix.item(), l_kl.item(),
-                   l_perc.item(), l_adv.item(), l_critic.item(), sigma]
+            now = time.time()
+            ips = (step - step_log) * tc.batch_size * world / max(now - t_log, 1e-9)
+            mfu = ips * flops_per_image / peak_flops if peak_flops else 0.0
+            t_log, step_log = now, step
+            row = [step, round(elapsed_before + now - t0, 1), lr_now, l_pix.item(), l_kl.item(),
+                   l_perc.item(), l_adv.item(), l_critic.item(), sigma, round(ips, 1), round(mfu, 5)]
             writer.writerow(row)
             log_file.flush()
-            bar.set_postfix(pix=f"{row[3]:.4f}", kl=f"{row[4]:.3f}", adv=f"{row[6]:.3f}", sig=f"{sigma:.2f}")
+            bar.set_postfix(pix=f"{row[3]:.4f}", kl=f"{row[4]:.3f}", adv=f"{row[6]:.3f}", sig=f"{sigma:.2f}",
+                            img_s=f"{ips:.0f}", mfu=f"{mfu:.2%}")
         if main_proc and (step % tc.sample_every == 0 or step == tc.steps):
             save_sample_grid(model, fixed, out_dir / "samples" / f"step_{step:07d}.png")
         out_of_time = max_minutes is not None and (time.time() - t0) / 60 >= max_minutes
@@ -235,6 +250,35 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
 
 
 WARMUP_STEPS = 200
+
+
+def training_flops_per_image(model: VarSR, cfg) -> float:
+    """Forward + backward FLOPs of one training image (3x the forward's multiply-adds x 2), measured once."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    was = model.training
+    dev = next(model.parameters()).device
+    hr = torch.zeros(1, cfg.channels, *cfg.hr_size, device=dev)
+    lr = torch.zeros(1, cfg.channels, *cfg.lr_size, device=dev)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model(lr, hr)
+    model.train(was)
+    return 3.0 * counter.get_total_flops()
+
+
+def device_peak_flops(dev: torch.device) -> float:
+    """Peak dense bf16 FLOP/s of the device, for MFU (0 when unknown).
+
+    H100/H200: 989 TFLOP/s dense bf16. CPU: cores x 2 AVX-512 FMA units x 32 bf16 lanes x 2 x 2.5 GHz,
+    a nominal figure (``VARSR_PEAK_FLOPS`` overrides either).
+    """
+    env = os.environ.get("VARSR_PEAK_FLOPS")
+    if env:
+        return float(env)
+    if dev.type == "cuda":
+        name = torch.cuda.get_device_name(dev)
+        return 989e12 if ("H100" in name or "H200" in name) else 312e12 if "A100" in name else 0.0
+    return torch.get_num_threads() * 2 * 32 * 2 * 2.5e9
 
 
 def fit_to_time(tc, done: int, rate: float, remaining_s: float) -> None:
@@ -266,6 +310,7 @@ def export_bundle(model: VarSR, run: RunConfig, data: ImageSet, folder: Path, st
         "steps": step, "seconds": round(seconds, 1), "hardware": hardware,
         "n_train_images": len(data), "seed": run.train.seed, "train": asdict(run.train),
         "sources": run.data.sources, "random_degradation": run.data.random_degradation,
+        "degradation": run.data.degradation or "box",
         "torch": torch.__version__,
     }
     cpu_model = VarSR(cfg)
