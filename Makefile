@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/python -m pip install -q --upgrade pip
 	# torch and torchvision pinned to the wheels this project is built and tested with
 	$(VENV)/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(VENV)/bin/python -m pip install -q -e ".[dev]"
+	$(VENV)/bin/python -m pip install -q -e ".[dev,search]"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -83,7 +83,7 @@ def _child(name: str, mode: str, reps: int, train_steps: int) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="varsr-bench", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.bench_speed", description=__doc__.splitlines()[0])
     p.add_argument("--models", default="face-8,face-16,digit,plate-char")
     p.add_argument("--reps", type=int, default=7)
     p.add_argument("--train-steps", type=int, default=5)

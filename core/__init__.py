@@ -11,6 +11,8 @@ The small public API::
 Every candidate is a synthetic, plausible image: an investigative lead, never evidence.
 """
 
+from importlib.metadata import PackageNotFoundError, version
+
 from core.bundle import list_models, load_model, save_bundle
 from core.config import ModelConfig
 from core.degrade import degrade
@@ -18,7 +20,10 @@ from core.errors import BundleError, DataError, ImageLoadError, VarSRError
 from core.export import NOTICE as LEAD_NOTICE
 from core.model import VarSR
 
-__version__ = "0.1.0"
+try:  # pyproject.toml is the one source; a bare checkout that was never installed says so
+    __version__ = version("varsr-studio")
+except PackageNotFoundError:
+    __version__ = "0+unknown"
 
 __all__ = [
     "LEAD_NOTICE",
