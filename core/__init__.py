@@ -11,19 +11,13 @@ The small public API::
 Every candidate is a synthetic, plausible image: an investigative lead, never evidence.
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from core.bundle import list_models, load_model, save_bundle
 from core.config import ModelConfig
 from core.degrade import degrade
 from core.errors import BundleError, DataError, ImageLoadError, VarSRError
 from core.export import NOTICE as LEAD_NOTICE
 from core.model import VarSR
-
-try:  # pyproject.toml is the one source; a bare checkout that was never installed says so
-    __version__ = version("varsr-studio")
-except PackageNotFoundError:
-    __version__ = "0+unknown"
+from core.version import __version__ as __version__
 
 __all__ = [
     "LEAD_NOTICE",

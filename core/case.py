@@ -289,8 +289,7 @@ class Case:
         ev.settings_changed.connect(self._on_settings)
         ev.candidates_added.connect(self._on_set_added)
         ev.shortlist_changed.connect(self._on_shortlist)
-        if hasattr(ev, "sets_dropped"):
-            ev.sets_dropped.connect(self._on_sets_dropped)
+        ev.sets_dropped.connect(self._on_sets_dropped)
 
     # -- creating ------------------------------------------------------------------------------
     @classmethod
@@ -320,8 +319,7 @@ class Case:
         ev.settings_changed.disconnect(self._on_settings)
         ev.candidates_added.disconnect(self._on_set_added)
         ev.shortlist_changed.disconnect(self._on_shortlist)
-        if hasattr(ev, "sets_dropped"):
-            ev.sets_dropped.disconnect(self._on_sets_dropped)
+        ev.sets_dropped.disconnect(self._on_sets_dropped)
 
     @property
     def name(self) -> str:
@@ -608,8 +606,8 @@ class Case:
                               for cid, c in s.candidates.items()}},
             "shortlist": [{"candidate": e.candidate_id, "note": e.note} for e in s.shortlist],
             "retired": self.retired,
-            "next_candidate": s._next_candidate,
-            "next_set": getattr(s, "_next_set", len(s.sets) + 1),
+            "next_candidate": s.next_candidate_number,
+            "next_set": s.next_set_number,
             "searches": self.searches,
             "audit": {"file": AUDIT, "entries": audit_count, "head_sha256": self.log.head_at(audit_count)},
         }
@@ -931,31 +929,16 @@ class CaseData:
         return case
 
     def _fill(self, session: S.Session) -> None:
-        st = self.manifest.get("session") or {}
-        session.evidence, session.region = None, None
-        session.candidates, session.sets, session.shortlist = {}, [], []
-        session._next_candidate = 1
-        if self.evidence is not None:
-            session.set_evidence(self.evidence)
-        if st.get("domain") in S.DOMAIN_MODELS:
-            session.set_domain(st["domain"])
-        session.set_cells(int(st.get("cells", 1)), [float(b) for b in st.get("cell_bounds", [])] or None)
-        session.set_model_override(st.get("model_override"))
-        session.set_region(self.region)
-        for cs, cands in self.sets:
-            for c in cands:
-                session.candidates[c.id] = c
-            if cs is not None:
-                session.sets.append(cs)
-                session.events.candidates_added.emit(cs)
-        # never below an id in use (a tampered count must not make new candidates replace old ones)
         m = self.manifest
+        st = m.get("session") or {}
         cids = [*(m.get("candidates") or {}), *(m.get("retired") or {})]
-        session._next_candidate = _next_number(cids, "C", m.get("next_candidate"))
-        if hasattr(session, "_next_set"):
-            session._next_set = _next_number([e["id"] for e in m.get("sets", [])], "S", m.get("next_set"))
-        session.shortlist = list(self.shortlist)
-        session.events.shortlist_changed.emit()
+        # never below an id in use (a tampered count must not make new candidates replace old ones)
+        session.restore(evidence=self.evidence, region=self.region, domain=st.get("domain"),
+                        n_cells=int(st.get("cells", 1)),
+                        cell_bounds=[float(b) for b in st.get("cell_bounds", [])] or None,
+                        model_override=st.get("model_override"), sets=self.sets, shortlist=self.shortlist,
+                        next_candidate=_next_number(cids, "C", m.get("next_candidate")),
+                        next_set=_next_number([e["id"] for e in m.get("sets", [])], "S", m.get("next_set")))
 
 
 def read_case(folder: str | Path, *, recover: bool = False, max_candidates: int | None = None) -> CaseData:

@@ -8,9 +8,9 @@ module). The candidate is still synthetic: agreeing with the input says nothing 
 
 from __future__ import annotations
 
+from core.candidates import Candidate
 from core.degrade import project_consistent
 from core.preprocess import consistency
-from core.session import Candidate
 
 METHOD = "exact L2 projection onto {x in [0, 1]: box-degrade(x) = LR} (core.degrade.project_consistent)"
 

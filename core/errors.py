@@ -19,3 +19,19 @@ class DataError(VarSRError):
 
 class CaseError(VarSRError):
     """A case folder is missing, malformed, from a newer format, or points outside itself."""
+
+
+class ExportError(VarSRError):
+    """The shortlist could not be exported (empty, or the folder exists and is not empty)."""
+
+
+class ExportCancelled(ExportError):
+    """An export was cancelled part-way: everything it had written was removed."""
+
+
+class GenerationCancelled(VarSRError):
+    """Raised inside a generation function when its ``cancelled()`` callback turns true."""
+
+
+class RecipeError(VarSRError):
+    """A candidate's recipe is incomplete or has a value of the wrong type."""

@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from PIL import Image
 
-import core
 from core import session as S
 from core.case import Case, region_from_dict
+from core.catalogue import ModelCache
 from core.enforce import enforce_consistency
 from core.errors import CaseError, VarSRError
 from core.images import sha256_file
@@ -65,7 +65,9 @@ class Regenerator:
     def __init__(self, case: Case, models_root: str | Path | None = None) -> None:
         self.case = case
         self.models_root = Path(models_root) if models_root else case.session.models_root
-        self._models: dict[str, VarSR] = {}
+        # the session's own cache when the models are the session's (the app loads each model once)
+        same = self.models_root.resolve() == case.session.models_root.resolve()
+        self._models = case.session.models if same else ModelCache(self.models_root)
         self._images: dict[str, Image.Image] = {}
         self._requests: dict[tuple, list[S.Candidate]] = {}
         self._built: dict[str, S.Candidate] = {}
@@ -78,8 +80,7 @@ class Regenerator:
             path = self.models_root / name
             if "/" in name or name.startswith(".") or not path.is_dir():
                 raise CaseError(f"model '{name}' is not installed (looked in {self.models_root.name}/)")
-            self._models[name] = core.load_model(path)
-        m = self._models[name]
+        m = self._models.load(name)
         want = recipe.get("weights_sha256")
         if want and m.weights_sha256 != want:
             note = (f"model '{name}': the installed weights ({str(m.weights_sha256)[:12]}) are not the recorded "

@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 import core
+from core import export as E
 from core import session as S
 from core.export import save_png
 from core.fileio import atomic_write
@@ -145,14 +146,14 @@ def test_save_png_on_a_full_disk_keeps_the_previous_file(tmp_path: Path, monkeyp
 
 def test_contact_sheet_failure_removes_the_whole_export(model, tmp_path: Path, monkeypatch) -> None:
     s = _session(model, tmp_path)
-    real = S.save_png
+    real = E.save_png
 
     def sheet_fails(img, path, extra=None):
         if Path(path).name == S.CONTACT_SHEET:
             raise OSError(errno.ENOSPC, "No space left on device")
         real(img, path, extra)
 
-    monkeypatch.setattr(S, "save_png", sheet_fails)
+    monkeypatch.setattr(E, "save_png", sheet_fails)
     with pytest.raises(OSError):
         s.export_shortlist(tmp_path / "x" / "leads")
     assert list((tmp_path / "x").iterdir()) == []
@@ -197,7 +198,7 @@ def test_export_into_a_read_only_folder(model, tmp_path: Path, monkeypatch) -> N
         def denied(*_a, **_k):
             raise PermissionError(errno.EACCES, "Permission denied")
 
-        monkeypatch.setattr(S.tempfile, "mkdtemp", denied)
+        monkeypatch.setattr(E.tempfile, "mkdtemp", denied)
         with pytest.raises(PermissionError):
             s.export_shortlist(ro / "leads")
     assert list(ro.iterdir()) == []

@@ -122,6 +122,6 @@ class AboutDialog(QDialog):
 
 
 def _shown(p: Path) -> str:
-    from core.session import _display_path
+    from core.catalogue import display_path
 
-    return _display_path(p)
+    return display_path(p)

@@ -258,10 +258,7 @@ class CaseActions(QObject):
 
     def _reset_session(self) -> None:
         self._reset_gui()
-        s = self.w.session
-        s.candidates, s.sets, s.shortlist = {}, [], []
-        s._next_candidate = 1
-        s.events.shortlist_changed.emit()
+        self.w.session.clear()
 
     # -- searches ----------------------------------------------------------------------------------
     def _connect_searches(self) -> None:

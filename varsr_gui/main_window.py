@@ -108,7 +108,7 @@ class MainWindow(QMainWindow):
         self.session = S.Session(models_root)
         self.settings = settings if settings is not None else QSettings("VarSR Studio", "varsr-gui")
         self.runner = TaskRunner(self)
-        self.models: dict[str, VarSR] = {}
+        self.models = self.session.models  # one cache of loaded models with the case's regeneration
         self.images = CandidateImages()  # QImages of the candidates, rendered in the workers
         self.current: S.Candidate | None = None
         self._preview: S.Candidate | None = None

@@ -13,6 +13,8 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 import core
+import core.candidates
+import core.export as E
 import core.session as S
 from tests.conftest import SHARED_DATA
 from tests.gui.test_gui_window import WAIT_MS, generate
@@ -96,7 +98,7 @@ def test_export_failure_gives_a_dialog_and_leaves_nothing(make_window, qtbot, gu
                                                           evidence_png: Path, tmp_path: Path,
                                                           monkeypatch, err: int, words: str):
     w = _shortlisted_window(make_window, qtbot, gui_models, evidence_png)
-    real_save = S.save_png
+    real_save = E.save_png
     calls = []
 
     def failing_save(img, path, extra=None):
@@ -105,7 +107,7 @@ def test_export_failure_gives_a_dialog_and_leaves_nothing(make_window, qtbot, gu
             raise OSError(err, "simulated")
         real_save(img, path, extra)
 
-    monkeypatch.setattr(S, "save_png", failing_save)
+    monkeypatch.setattr(E, "save_png", failing_save)
     out = tmp_path / "exports" / "case-17"
     assert w.export_to(out) is None
     box = w.error_dialog
@@ -120,7 +122,7 @@ def test_export_failure_gives_a_dialog_and_leaves_nothing(make_window, qtbot, gu
     assert len(calls) == 3
 
     box.close()
-    monkeypatch.setattr(S, "save_png", real_save)
+    monkeypatch.setattr(E, "save_png", real_save)
     assert w.export_to(out) == out  # the same folder works once there is room
     man = json.loads((out / "manifest.json").read_text())
     assert len(man["leads"]) == 3
@@ -133,7 +135,7 @@ def test_export_into_unwritable_parent(make_window, qtbot, gui_models: Path, evi
     def denied(*a, **k):
         raise PermissionError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(S.tempfile, "mkdtemp", denied)
+    monkeypatch.setattr(E.tempfile, "mkdtemp", denied)
     out = tmp_path / "ro" / "leads"
     assert w.export_to(out) is None
     assert "is read-only" in w.error_dialog.text()
@@ -191,7 +193,7 @@ def test_reference_face_is_aligned_by_its_eyes(make_window, qtbot, gui_models: P
         seen["image"] = out
         return out, how
 
-    monkeypatch.setattr(S, "align_reference", spy)
+    monkeypatch.setattr(core.candidates, "align_reference", spy)  # where reference_transfer looks it up
     w = make_window(gui_models)
     w.open_path(evidence_png)
     w.reference_transfer(ref)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-import core.session as S
+import core.export as E
 from core import case as K
 from tests.gui.test_gui_window import WAIT_MS, generate
 
@@ -27,7 +27,7 @@ def test_export_in_the_worker_cancelled_half_way_leaves_nothing(make_window, qtb
     for cid in ids[:3]:
         w.session.star(cid)
     reached, release = threading.Event(), threading.Event()
-    real_save, calls = S.save_png, []
+    real_save, calls = E.save_png, []
 
     def slow_save(img, path, extra=None):  # the worker stops in the second lead until the test lets it go
         calls.append(Path(path).name)
@@ -36,7 +36,7 @@ def test_export_in_the_worker_cancelled_half_way_leaves_nothing(make_window, qtb
             release.wait(WAIT_MS / 1000)
         real_save(img, path, extra)
 
-    monkeypatch.setattr(S, "save_png", slow_save)
+    monkeypatch.setattr(E, "save_png", slow_save)
     out = tmp_path / "exports" / "leads"
     task = w.start_export(out)
     assert task is not None and w.runner.busy
@@ -55,7 +55,7 @@ def test_export_in_the_worker_cancelled_half_way_leaves_nothing(make_window, qtb
     assert not any(e["action"] == "shortlist_exported" for e in case.log.entries())
     assert len(calls) >= 3
 
-    monkeypatch.setattr(S, "save_png", real_save)
+    monkeypatch.setattr(E, "save_png", real_save)
     assert w.export_to(out) == out and (out / "manifest.json").is_file()  # the same folder works afterwards
     assert case.log.entries()[-1]["action"] == "shortlist_exported"
     assert case.log.entries()[-1]["details"]["leads"] == ids[:3]
@@ -68,14 +68,14 @@ def test_escape_cancels_an_export_like_a_generation(make_window, qtbot, gui_mode
     ids = generate(qtbot, w, 4)
     w.session.star(ids[0])
     reached, release = threading.Event(), threading.Event()
-    real_save = S.save_png
+    real_save = E.save_png
 
     def slow_save(img, path, extra=None):
         reached.set()
         release.wait(WAIT_MS / 1000)
         real_save(img, path, extra)
 
-    monkeypatch.setattr(S, "save_png", slow_save)
+    monkeypatch.setattr(E, "save_png", slow_save)
     out = tmp_path / "leads"
     w.start_export(out)
     qtbot.waitUntil(reached.is_set, timeout=WAIT_MS)

@@ -1,0 +1,81 @@
+"""The model catalogue: which models serve each analyst-facing domain, which are installed, which one
+suits a crop, and one cache of loaded models shared by the app and :class:`core.case.Regenerator`."""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+
+from core.bundle import list_models, load_model, models_dir, read_config
+from core.config import ModelConfig
+from core.errors import BundleError
+from core.model import VarSR
+
+#: The models the app knows how to use, per analyst-facing domain.
+DOMAIN_MODELS: dict[str, tuple[str, ...]] = {
+    "face": ("face-8", "face-16"),
+    "plate": ("plate-char",),
+    "digit": ("digit",),
+}
+#: The ``ModelConfig.domain`` each analyst-facing domain needs.
+CONFIG_DOMAIN = {"face": "face", "plate": "plate-char", "digit": "digit"}
+#: LR sizes of the expected bundles, used only to suggest a model when none is installed.
+EXPECTED_LR_SIZE = {"face-8": (8, 8), "face-16": (16, 16), "plate-char": (2, 4), "digit": (6, 6)}
+
+
+def installed_models(root: Path) -> dict[str, ModelConfig]:
+    """Configs of the bundles under ``root`` (unreadable ones are skipped)."""
+    out = {}
+    for name in list_models(root):
+        try:
+            out[name] = read_config(root / name)
+        except BundleError:
+            continue
+    return out
+
+
+def missing_model_messages(root: Path) -> list[str]:
+    """One line per expected model that is not installed under ``root``."""
+    have = set(list_models(root))
+    shown = display_path(root)
+    return [f"No model '{n}' installed: {shown}/{n} (see README)"
+            for names in DOMAIN_MODELS.values() for n in names if n not in have]
+
+
+def display_path(p: Path) -> str:
+    """``p`` relative to the repository (or the working folder) when inside it."""
+    full = Path(p).resolve()
+    for base in (models_dir().parents[1], Path.cwd()):
+        try:
+            return str(full.relative_to(base.resolve()))
+        except ValueError:
+            continue
+    return str(p)
+
+
+def suggest_model(domain: str, crop_size: tuple[int, int], installed: dict[str, ModelConfig]) -> str:
+    """The model whose LR input is closest (in scale) to the crop; installed ones first."""
+    want = CONFIG_DOMAIN[domain]
+    sizes = {n: c.lr_size for n, c in installed.items() if c.domain == want}
+    if not sizes:
+        sizes = {n: EXPECTED_LR_SIZE[n] for n in DOMAIN_MODELS[domain]}
+    side = max(1, max(crop_size))
+    return min(sizes, key=lambda n: (abs(math.log(side / max(sizes[n]))), n))
+
+
+class ModelCache(dict[str, VarSR]):
+    """Loaded models of one models folder, by bundle name: each is loaded once (:meth:`load`, safe to
+    call from a worker thread) and shared by everyone holding the cache."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__()
+        self.root = Path(root)
+        self._lock = threading.Lock()
+
+    def load(self, name: str) -> VarSR:
+        """The model ``name`` of :attr:`root`, loaded the first time; :class:`BundleError` when it cannot be."""
+        with self._lock:
+            if name not in self:
+                self[name] = load_model(self.root / name)
+            return self[name]
