@@ -1,4 +1,4 @@
-"""Case files (core/case.py, core/audit.py): save/open, audit chain, atomic saves, recovery, path safety."""
+"""Case files (core/case/): save/open, audit chain, atomic saves, recovery, path safety."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import torch
 from PIL import Image
 
 import core
-from core import audit as A
 from core import case as K
 from core import session as S
+from core.case import audit as A
 from core.enforce import enforce_consistency
 from core.errors import CaseError
 from core.images import sha256_file
@@ -237,7 +237,7 @@ def test_interrupted_save_leaves_the_previous_case(saved_case, monkeypatch: pyte
     files_before = {p: p.read_bytes() for p in (case.folder / K.MANIFEST, case.folder / K.AUDIT)}
     _more_work(case)
     calls = []
-    real = K.atomic_write
+    real = K.recorder.atomic_write
 
     def flaky(target, write):
         calls.append(Path(target).name)
@@ -248,7 +248,7 @@ def test_interrupted_save_leaves_the_previous_case(saved_case, monkeypatch: pyte
             return real(target, half)
         return real(target, write)
 
-    monkeypatch.setattr(K, "atomic_write", flaky)
+    monkeypatch.setattr(K.recorder, "atomic_write", flaky)
     monkeypatch.setattr(A, "atomic_write", flaky)
     with pytest.raises(OSError):
         case.save()
@@ -274,13 +274,14 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)
 import core
-from core import audit as A, case as K, session as S
+from core import case as K, session as S
+from core.case import audit as A
 from tests.test_case import generate
 root, folder = Path(sys.argv[1]), Path(sys.argv[2])
 case = K.open_case(folder, models_root=root)
 generate(case.session, core.load_model(root / "plate-char"), 4, seed=11)
 calls = []
-real = K.atomic_write
+real = K.recorder.atomic_write
 def dying(target, write):
     calls.append(target)
     if len(calls) == 2:
@@ -289,7 +290,7 @@ def dying(target, write):
             os.kill(os.getpid(), signal.SIGKILL)  # the power goes while the 2nd file is being written
         return real(target, half)
     return real(target, write)
-K.atomic_write = A.atomic_write = dying
+K.recorder.atomic_write = A.atomic_write = dying
 case.save()
 print("not killed")
 """

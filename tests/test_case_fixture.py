@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from core import case as K
+from core.case.regenerate import verify_case
 from core.cli.sample import main as sample_main
-from core.regenerate import verify_case
 from tests.conftest import REPO
 
 FIXTURE = REPO / "tests" / "data" / "case_v1"

@@ -1,4 +1,4 @@
-"""Exact regeneration (core/regenerate.py), the consistency step (core/enforce.py), the report and
+"""Exact regeneration (core/case/regenerate.py), the consistency step (core/enforce.py), the report and
 ``varsr-sample --case CASE --verify``."""
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from safetensors.torch import load_file, save_file
 import core
 from core import case as K
 from core import session as S
+from core.case.regenerate import verify_case
+from core.case.report import STATEMENT, build_report, write_report_html
 from core.cli.sample import main as sample_main
 from core.degrade import degrade, project_consistent
 from core.enforce import enforce_consistency
 from core.evaluate import lr_psnr_enforced
 from core.images import sha256_file, to_uint8
-from core.regenerate import verify_case
-from core.report import STATEMENT, build_report, write_report_html
 from tests.test_case import evidence_png, generate, models_root, saved_case  # noqa: F401 - fixtures
 
 

@@ -1,4 +1,4 @@
-"""Case files that are malformed, truncated, newer, tampered with or huge (core/case.py, core/audit.py).
+"""Case files that are malformed, truncated, newer, tampered with or huge (core/case/).
 
 Each damaged case either opens (its problems reported and logged) or is refused with a one-line
 :class:`CaseError`; a refused case is never written to, and an opened one saved again keeps what it
@@ -27,9 +27,9 @@ from safetensors.torch import save as st_save
 import core
 from core import case as K
 from core import session as S
-from core.audit import AuditLog, verify_lines
+from core.case.audit import AuditLog, verify_lines
+from core.case.report import describe
 from core.errors import CaseError
-from core.report import describe
 from tests.conftest import tiny_config
 from tests.test_case import do_work, generate
 from tests.test_robustness_fuzz import PER_INPUT_S, time_limit

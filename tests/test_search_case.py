@@ -13,9 +13,8 @@ from PIL import Image
 
 from core import case as K
 from core import session as S
-from core.cli.search import main
-from core.report import build_report, describe
-from core.search.case_search import (
+from core.case.report import build_report, describe
+from core.case.search import (
     SEARCH_NOTICE,
     case_face_candidates,
     case_plate_cells,
@@ -23,6 +22,7 @@ from core.search.case_search import (
     plate_entry,
     summary_line,
 )
+from core.cli.search import main
 from core.search.embedders import load_embedder
 from core.search.gallery import build_index, load_index
 

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.case import Case
-from core.report import describe
+from core.case.report import describe
 
 OK_STYLE = "background:#1f4d1f; color:white; padding:4px;"
 BAD_STYLE = "background:#7a1f1f; color:white; font-weight:bold; padding:4px;"

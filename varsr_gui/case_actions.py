@@ -17,13 +17,13 @@ from PySide6.QtWidgets import QFileDialog, QInputDialog, QLabel, QMenu, QMessage
 
 from core import case as K
 from core import session as S
+from core.case.regenerate import RegenResult, summary, verify_case
+from core.case.report import build_report
+from core.case.search import face_entry, plate_entry
 from core.enforce import enforce_consistency
 from core.errors import VarSRError
 from core.fileio import atomic_write
 from core.images import sha256_file
-from core.regenerate import RegenResult, summary, verify_case
-from core.report import build_report
-from core.search.case_search import face_entry, plate_entry
 from varsr_gui.audit_dialog import AuditDialog
 from varsr_gui.report_pdf import write_pdf
 from varsr_gui.workers import TaskContext

@@ -73,7 +73,7 @@ class PlateSearchDock(QDockWidget):
     """Read the selected plate row's cells, rank strings, and match them against a registry CSV."""
 
     #: the JSON-ready result of each search with ``top``, ``classifier`` and ``candidates`` (for the case
-    #: file: :func:`core.search.case_search.plate_entry`)
+    #: file: :func:`core.case.search.plate_entry`)
     hits_found = Signal(object)
 
     def __init__(self, runner: TaskRunner, cells: CellsProvider, parent: QWidget | None = None) -> None:

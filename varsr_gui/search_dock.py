@@ -56,7 +56,7 @@ class FaceSearchDock(QDockWidget):
 
     candidate_selected = Signal(str)
     #: the JSON-ready result of each search, with ``top``, ``diverse``, ``source`` and ``candidates_offered``
-    #: (for the case file: :func:`core.search.case_search.face_entry`)
+    #: (for the case file: :func:`core.case.search.face_entry`)
     hits_found = Signal(object)
 
     def __init__(self, runner: TaskRunner, session: Session, images: CandidateImages | None = None,

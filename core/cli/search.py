@@ -156,7 +156,7 @@ def run_query(args: argparse.Namespace) -> int:
         raise VarSRError("give a folder of candidates or --case CASE")
     index = load_index(args.index)
     if args.case is not None:
-        from core.search.case_search import ALL, SHORTLIST, case_face_candidates
+        from core.case.search import ALL, SHORTLIST, case_face_candidates
 
         names, frames, info = case_face_candidates(args.case, ALL if args.all else SHORTLIST)
         case_warnings(info)
@@ -171,7 +171,7 @@ def run_query(args: argparse.Namespace) -> int:
         out["case"] = info
         out.update(source=f"case {info['selection']}", candidates_offered=names)
         if args.record:
-            from core.search.case_search import face_entry
+            from core.case.search import face_entry
 
             out["recorded_as"] = record_in_case(args.case, face_entry(out))["id"]
     else:

@@ -12,7 +12,7 @@ from core.errors import CaseError
 def verify_case_cli(args: argparse.Namespace) -> int:
     """Print one row (or JSON object) per candidate; :class:`CaseError` (exit 2, one line) on any failure."""
     from core.case import open_case
-    from core.regenerate import summary, verify_case
+    from core.case.regenerate import summary, verify_case
 
     case = open_case(args.case, models_root=args.models)
     check = case.audit_check

@@ -144,7 +144,7 @@ def run_query(args: argparse.Namespace) -> int:
     clf = load_plate_classifier(args.classifier)
     info: dict[str, Any]
     if args.case is not None:
-        from core.search.case_search import ALL, SHORTLIST, case_plate_cells
+        from core.case.search import ALL, SHORTLIST, case_plate_cells
 
         cells, info = case_plate_cells(args.case, ALL if args.all else SHORTLIST, args.set)
         case_warnings(info)
@@ -164,7 +164,7 @@ def run_query(args: argparse.Namespace) -> int:
     if args.case is not None:
         out.update(top=args.top, candidates={k: info[k] for k in ("case", "selection", "set", "rows", "k")})
         if args.record:
-            from core.search.case_search import plate_entry
+            from core.case.search import plate_entry
 
             entry = plate_entry({**out, "classifier": {"name": clf_path.name, "sha256": out["classifier"]["sha256"]}})
             out["recorded_as"] = record_in_case(args.case, entry)["id"]

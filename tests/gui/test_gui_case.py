@@ -13,7 +13,7 @@ from PySide6.QtCore import Qt
 
 from core import case as K
 from core import session as S
-from core.report import STATEMENT
+from core.case.report import STATEMENT
 from tests.gui.test_gui_window import WAIT_MS, generate
 
 

@@ -19,7 +19,8 @@ import torch
 from PIL import Image
 
 from core import session as S
-from core.case import Case, region_from_dict
+from core.case.recorder import Case
+from core.case.schema import region_from_dict
 from core.catalogue import ModelCache
 from core.enforce import enforce_consistency
 from core.errors import CaseError, VarSRError

@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 
+from core.case.reader import CaseData, read_case
 from core.search.errors import SearchError
 
 #: Said with every recorded search (the case file, its audit log and its report).
@@ -180,13 +181,7 @@ def summary_line(rec: dict[str, Any], top: int = 3) -> str:
 
 
 # -- a case's candidates as a query --------------------------------------------------------------------
-def _read(folder: str | Path) -> Any:
-    from core.case import read_case
-
-    return read_case(folder)
-
-
-def _chosen(data: Any, selection: str) -> tuple[dict[str, Any], list[Any]]:
+def _chosen(data: CaseData, selection: str) -> tuple[dict[str, Any], list[Any]]:
     cands = {c.id: c for _, cs in data.sets for c in cs}
     if selection == ALL:
         return cands, list(cands.values())
@@ -205,7 +200,7 @@ def case_face_candidates(folder: str | Path, selection: str = SHORTLIST) -> tupl
     ``frames`` is ``(N, 3, S, S)`` in [0, 1], resized to the largest side. :class:`core.errors.CaseError`
     for an unreadable case, :class:`SearchError` when it holds no such face candidate.
     """
-    data = _read(folder)
+    data = read_case(folder)
     _, chosen = _chosen(data, selection)
     faces = [c for c in chosen if c.recipe.get("domain") == "face" and c.image.dim() == 3
              and c.image.shape[-1] == c.image.shape[-2]]
@@ -234,7 +229,7 @@ def case_plate_cells(folder: str | Path, selection: str = SHORTLIST, set_id: str
     candidate set (``set_id``). Each row holds one candidate per character cell side by side, so
     position ``i`` gets the ``i``-th cell of every row; an identical cell image is counted once.
     """
-    data = _read(folder)
+    data = read_case(folder)
     cands, chosen = _chosen(data, ALL if set_id else selection)
     if set_id is not None:
         sets = {cs.id: cs for cs, _ in data.sets if cs is not None}

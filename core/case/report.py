@@ -22,13 +22,14 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from core.audit import utc_now
-from core.case import Case, software
+from core.case.audit import utc_now
+from core.case.recorder import Case
+from core.case.regenerate import RegenResult, summary
+from core.case.schema import software
+from core.case.search import SEARCH_NOTICE, hits_of, query_line, short_sha, strings_of, summary_line
 from core.export import MARK, NOTICE, marked_image
 from core.fileio import atomic_write
 from core.images import tensor_to_pil
-from core.regenerate import RegenResult, summary
-from core.search.case_search import SEARCH_NOTICE, hits_of, query_line, short_sha, strings_of, summary_line
 
 STATEMENT = (
     "The candidate images in this report are synthetic. A machine-learning model generated them from a very "

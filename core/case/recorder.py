@@ -1,0 +1,451 @@
+"""The recorder and writer: :class:`Case` binds a session to a case folder, logs each step of the work
+in the audit log and saves it (originals, candidate files, log, manifest; each atomically)."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save as st_save
+
+from core.candidates import Candidate, CandidateSet
+from core.case.audit import AuditCheck, AuditLog, utc_now, verify_lines
+from core.case.schema import (
+    AUDIT,
+    AUTOSAVE,
+    CANDIDATES,
+    FORMAT,
+    FORMAT_VERSION,
+    MANIFEST,
+    ORIGINALS,
+    Original,
+    Recovery,
+    json_text,
+    portable,
+    request_of,
+    safe_path,
+    safe_suffix,
+    software,
+)
+from core.errors import CaseError, ImageLoadError
+from core.evidence import Evidence, Region
+from core.export import NOTICE
+from core.fileio import atomic_write
+from core.images import load_image, sha256_file
+from core.session import Session
+
+
+class Case:
+    """A :class:`core.session.Session` bound to a case folder, with its audit log.
+
+    The case listens to the session's events and logs each step (evidence, region, settings,
+    generations, shortlist); :meth:`record` logs anything else (exports, reports, verification).
+    Use :meth:`create` or :func:`open_case`; :meth:`save` and :meth:`autosave` write it.
+    """
+
+    def __init__(self, folder: str | Path, session: Session, examiner: str, *, created_utc: str | None = None,
+                 log: AuditLog | None = None) -> None:
+        self.folder = Path(folder)
+        self.session = session
+        self.examiner = examiner.strip() or "unnamed examiner"
+        self.created_utc = created_utc or utc_now()
+        self.saved_utc: str | None = None
+        self.log = log if log is not None else AuditLog()
+        self.originals: dict[str, Original] = {}
+        self.set_times: dict[str, str] = {}
+        self.audit_check: AuditCheck | None = None
+        self.warnings: list[str] = []
+        self.recovery: Recovery | None = None
+        self.recovered = False
+        #: Recipes of candidates the session dropped to bound its memory (still parents of kept ones).
+        self.retired: dict[str, dict[str, Any]] = {}
+        #: Candidate sets kept in the case's files but not in memory (left on disk when the case was opened,
+        #: or dropped by the session after they were saved): their manifest entries, their candidates'
+        #: records and their requests, written back unchanged by every save.
+        self.archived_sets: list[dict[str, Any]] = []
+        self.archived_records: dict[str, dict[str, Any]] = {}
+        self.archived_requests: list[dict[str, Any]] = []
+        #: Database searches run with this case's candidates (query and ranked hits; :meth:`record_search`).
+        self.searches: list[dict[str, Any]] = []
+        self._set_files: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
+        self._muted = False
+        self._unsaved_from = len(self.log)
+        self._autosaved_len = 0
+        self._snap_settings: dict[str, Any] = {}
+        self._snap_shortlist: list[str] = []
+        self._snap_notes: dict[str, str] = {}
+        self._take_snapshots()
+        ev = session.events
+        ev.evidence_changed.connect(self._on_evidence)
+        ev.region_changed.connect(self._on_region)
+        ev.settings_changed.connect(self._on_settings)
+        ev.candidates_added.connect(self._on_set_added)
+        ev.shortlist_changed.connect(self._on_shortlist)
+        ev.sets_dropped.connect(self._on_sets_dropped)
+
+    # -- creating ------------------------------------------------------------------------------
+    @classmethod
+    def create(cls, folder: str | Path, session: Session, examiner: str) -> Case:
+        """A new case in ``folder`` (new or empty), adopting what the session already holds; saved at once."""
+        folder = Path(folder)
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise CaseError(f"{folder} already exists and is not empty: choose a new folder for the case")
+        folder.mkdir(parents=True, exist_ok=True)
+        case = cls(folder, session, examiner)
+        case.record("case_created", examiner=case.examiner, software=software(), format_version=FORMAT_VERSION)
+        if session.evidence is not None or session.candidates:
+            case.record("work_adopted", note="done in this session before the case was created",
+                        evidence_sha256=session.evidence.sha256 if session.evidence else None,
+                        region=session.region.to_dict() if session.region else {"kind": "whole image"},
+                        requests=[request_of(s, session.candidates) for s in session.sets],
+                        shortlist=[e.candidate_id for e in session.shortlist])
+        case._take_snapshots()
+        case.save()
+        return case
+
+    def detach(self) -> None:
+        """Stop listening to the session (before another case takes it over)."""
+        ev = self.session.events
+        ev.evidence_changed.disconnect(self._on_evidence)
+        ev.region_changed.disconnect(self._on_region)
+        ev.settings_changed.disconnect(self._on_settings)
+        ev.candidates_added.disconnect(self._on_set_added)
+        ev.shortlist_changed.disconnect(self._on_shortlist)
+        ev.sets_dropped.disconnect(self._on_sets_dropped)
+
+    @property
+    def name(self) -> str:
+        return self.folder.name
+
+    # -- the log -------------------------------------------------------------------------------
+    def record(self, action: str, **details: Any) -> dict[str, Any]:
+        """Append one step to the audit log (persisted by the next save; kept by autosave)."""
+        return self.log.append(action, json.loads(json.dumps(portable(details), allow_nan=False)), self.examiner)
+
+    def record_search(self, entry: dict[str, Any]) -> dict[str, Any]:
+        """Keep a face or plate search in the case (manifest ``searches``) and log it (``search_run``).
+
+        ``entry``: a record from :mod:`core.case.search` (query and ranked hits); it gets an
+        id (``search-N``) and the time. Returns the record as kept.
+        """
+        n = 1 + max((int(m.group(1)) for s in self.searches
+                     if (m := re.fullmatch(r"search-(\d+)", str(s.get("id", ""))))), default=0)
+        rec = json.loads(json.dumps({"id": f"search-{n}", "utc": utc_now(), **portable(entry)}, allow_nan=False))
+        self.searches.append(rec)
+        self.record("search_run", **rec)
+        return rec
+
+    def _settings(self) -> dict[str, Any]:
+        s = self.session
+        return {"domain": s.domain, "cells": s.n_cells, "cell_bounds": [float(b) for b in s.cell_bounds],
+                "model_override": s.model_override}
+
+    def _take_snapshots(self) -> None:
+        s = self.session
+        self._snap_settings = self._settings()
+        self._snap_shortlist = [e.candidate_id for e in s.shortlist]
+        self._snap_notes = {e.candidate_id: e.note for e in s.shortlist}
+
+    def _on_evidence(self, ev: Evidence) -> None:
+        if self._muted:
+            return
+        self.record("evidence_loaded", sha256=ev.sha256, name=ev.label, source=ev.source,
+                    image_size=list(ev.image.size))
+        try:
+            self._ensure_original(ev.sha256, "evidence", ev.label, ev.source, ev.path, ev)
+        except (OSError, CaseError) as e:
+            self.warnings.append(f"the evidence could not be copied into the case yet: {e}")
+
+    def _on_region(self, region: Region | None) -> None:
+        if not self._muted:
+            self.record("region_set", region=region.to_dict() if region else {"kind": "whole image"})
+
+    def _on_settings(self) -> None:
+        if self._muted:
+            return
+        now = self._settings()
+        if now != self._snap_settings:
+            self.record("settings_changed", **now)
+            self._snap_settings = now
+
+    def _on_set_added(self, cset: CandidateSet) -> None:
+        self.set_times.setdefault(cset.id, utc_now())
+        if self._muted:
+            return
+        req = request_of(cset, self.session.candidates)
+        self.record("candidates_generated", **req, torch_threads=torch.get_num_threads())
+        for cid in cset.candidate_ids:
+            r = self.session.candidates[cid].recipe
+            ref = (r.get("source") or {}).get("reference")
+            if r.get("kind") == "reference" and ref:
+                try:
+                    self._ensure_original(r["reference_sha256"], "reference", ref.get("path") or "reference",
+                                          "file", Path(ref["path"]) if ref.get("path") else None, None)
+                except (OSError, CaseError, KeyError) as e:
+                    self.warnings.append(f"the reference image could not be copied into the case: {e}")
+
+    def _on_shortlist(self) -> None:
+        if self._muted:
+            return
+        now = [e.candidate_id for e in self.session.shortlist]
+        added = [c for c in now if c not in self._snap_shortlist]
+        removed = [c for c in self._snap_shortlist if c not in now]
+        if added or removed or now != self._snap_shortlist:
+            self.record("shortlist_changed", starred=added, unstarred=removed, order=now)
+        self._snap_shortlist = now
+
+    def _on_sets_dropped(self, sets: list[CandidateSet], freed: list[Candidate]) -> None:
+        for c in freed:
+            self.retired[c.id] = portable(c.recipe)
+        by_id = {**self.session.candidates, **{c.id: c for c in freed}}
+        on_disk = []
+        for cs in sets:  # a set already in the case's files stays in the case, pixels and all
+            cached = self._set_files.get(cs.id)
+            if cached is None or cached[0] != tuple(cs.candidate_ids) or not all(i in by_id for i in cs.candidate_ids):
+                continue
+            on_disk.append(cs.id)
+            self.archived_sets.append({"id": cs.id, "title": cs.title, "candidates": list(cs.candidate_ids),
+                                       "created_utc": self.set_times.get(cs.id), **cached[1]})
+            for cid in cs.candidate_ids:
+                c = by_id[cid]
+                self.archived_records[cid] = {"recipe": portable(c.recipe), "l1": c.l1, "lr_psnr": c.lr_psnr}
+            self.archived_requests.append({**request_of(cs, by_id), "created_utc": self.set_times.get(cs.id)})
+        if not self._muted:
+            self.record("sets_dropped", sets=[cs.id for cs in sets], candidates=[c.id for c in freed],
+                        kept_in_case_files=on_disk,
+                        why="the oldest sets were dropped from memory; their recipes stay in the case")
+
+    def sync_notes(self) -> None:
+        """Log every shortlist note that changed since it was last logged."""
+        notes = {e.candidate_id: e.note for e in self.session.shortlist}
+        for cid, note in notes.items():
+            if self._snap_notes.get(cid, "") != note:
+                self.record("note_set", candidate=cid, note=note)
+        self._snap_notes = notes
+
+    def log_check(self) -> AuditCheck:
+        """The log as it stands: the problems found on disk when the case was opened, else the chain in memory."""
+        if self.audit_check is not None and not self.audit_check.ok:
+            return self.audit_check
+        return verify_lines(self.log.lines)
+
+    def has_unsaved_changes(self) -> bool:
+        self.sync_notes()
+        return len(self.log) > self._unsaved_from
+
+    def needs_autosave(self) -> bool:
+        return self.has_unsaved_changes() and len(self.log) > self._autosaved_len
+
+    # -- originals -------------------------------------------------------------------------------
+    def _ensure_original(self, sha: str, role: str, name: str, source: str, path: Path | None,
+                         ev: Evidence | None) -> Original | None:
+        """Copy an original into ``originals/`` (once); the copy's hash must be the recorded one."""
+        have = self.originals.get(sha)
+        if have is not None and (self.folder / have.file).is_file():
+            return have
+        if not self.folder.is_dir():
+            return None
+        rel = f"{ORIGINALS}/{sha[:16]}{safe_suffix(name)}"
+        target = self.folder / rel
+        target.parent.mkdir(exist_ok=True)
+        if target.is_file() and sha256_file(target) == sha:
+            pass
+        elif path is not None and Path(path).is_file():
+            if sha256_file(path) != sha:
+                raise CaseError(f"{Path(path).name} on disk no longer matches the SHA-256 recorded when it was "
+                                "loaded: it was changed; its copy was not taken")
+            data = Path(path).read_bytes()
+            atomic_write(target, lambda p: p.write_bytes(data))
+        elif ev is not None and ev.path is None:
+            buf = io.BytesIO()
+            ev.image.save(buf, "PNG")  # the encoding the pasted image's hash was taken of
+            data = buf.getvalue()
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise CaseError("the pasted image's PNG encoding no longer matches its recorded hash")
+            atomic_write(target, lambda p: p.write_bytes(data))
+        else:
+            raise CaseError(f"{name}: the original file is not available to copy into the case")
+        os.chmod(target, 0o444)
+        try:
+            size: list[int] | None = list(load_image(target).size)
+        except ImageLoadError:
+            size = None
+        o = Original(sha256=sha, file=rel, name=Path(name).name, role=role, source=source,
+                     size_bytes=target.stat().st_size, image_size=size, added_utc=utc_now())
+        self.originals[sha] = o
+        self.record("original_copied", sha256=sha, file=rel, name=o.name, role=role, size_bytes=o.size_bytes)
+        return o
+
+    def _collect_originals(self) -> None:
+        """Make sure the evidence and every reference the candidates used are in the case."""
+        ev = self.session.evidence
+        if ev is not None and ev.sha256 not in self.originals:
+            try:
+                self._ensure_original(ev.sha256, "evidence", ev.label, ev.source, ev.path, ev)
+            except CaseError as e:
+                self._warn_once(str(e))
+        for c in self.session.candidates.values():
+            src = c.recipe.get("source") or {}
+            for role, info, sha in (("evidence", src.get("evidence"), (src.get("evidence") or {}).get("sha256")),
+                                    ("reference", src.get("reference"), c.recipe.get("reference_sha256"))):
+                if not sha or sha in self.originals or not info:
+                    continue
+                p = Path(info["path"]) if info.get("path") else None
+                try:
+                    self._ensure_original(sha, role, info.get("path") or role, info.get("source", "file"),
+                                          p if p is not None and p.is_absolute() else None, None)
+                except CaseError as e:
+                    self._warn_once(f"{role} {sha[:12]}: {e}")
+
+    def _warn_once(self, text: str) -> None:
+        if text not in self.warnings:
+            self.warnings.append(text)
+            self.record("warning", text=text)
+
+    def check_originals(self) -> list[str]:
+        """One line per original whose copy in the case is missing or no longer matches its SHA-256."""
+        out = []
+        for o in self.originals.values():
+            try:
+                p = safe_path(self.folder, o.file)
+            except CaseError as e:
+                out.append(str(e))
+                continue
+            if not p.is_file():
+                out.append(f"the original {o.name} ({o.file}) is missing from the case")
+            elif sha256_file(p) != o.sha256:
+                out.append(f"the original {o.name} ({o.file}) no longer matches its SHA-256 {o.sha256[:16]}\u2026: "
+                           "it was changed on disk")
+        ev = self.session.evidence
+        if ev is not None and ev.path is not None and ev.path.is_file() and sha256_file(ev.path) != ev.sha256:
+            line = f"the evidence file {ev.path.name} no longer matches the SHA-256 recorded when it was loaded"
+            if line not in out:
+                out.append(line)
+        return out
+
+    def original_path(self, sha: str) -> Path:
+        o = self.originals.get(sha)
+        if o is None:
+            raise CaseError(f"the original {sha[:16]}\u2026 is not in the case")
+        return safe_path(self.folder, o.file)
+
+    # -- candidate files -------------------------------------------------------------------------
+    def _groups(self) -> list[tuple[str, str, list[str]]]:
+        s = self.session
+        groups = [(cs.id, cs.title, list(cs.candidate_ids)) for cs in s.sets]
+        in_sets = {cid for cs in s.sets for cid in cs.candidate_ids} | set(self.archived_records)
+        loose = [cid for cid in s.candidates if cid not in in_sets]
+        if loose:
+            groups.append(("loose", "candidates outside any set", loose))
+        return groups
+
+    def _write_sets(self) -> list[dict[str, Any]]:
+        """Write each candidate set's tensors once (named by content; existing files are kept)."""
+        out = []
+        (self.folder / CANDIDATES).mkdir(exist_ok=True)
+        for sid, title, ids in self._groups():
+            cached = self._set_files.get(sid)
+            if cached is None or cached[0] != tuple(ids):
+                tensors: dict[str, torch.Tensor] = {}
+                for cid in ids:
+                    c = self.session.candidates[cid]
+                    tensors[f"{cid}.image"] = c.image.detach().float().cpu().clone().contiguous()
+                    tensors[f"{cid}.lr"] = c.lr.detach().float().cpu().clone().contiguous()
+                    if c.z is not None:
+                        tensors[f"{cid}.z"] = c.z.detach().float().cpu().clone().contiguous()
+                data = st_save(tensors, metadata={"notice": NOTICE, "set": sid})
+                sha = hashlib.sha256(data).hexdigest()
+                rel = f"{CANDIDATES}/{sid}-{sha[:16]}.safetensors"
+                target = self.folder / rel
+                if not (target.is_file() and sha256_file(target) == sha):
+                    atomic_write(target, lambda p, d=data: p.write_bytes(d))
+                cached = (tuple(ids), {"file": rel, "sha256": sha})
+                self._set_files[sid] = cached
+            out.append({"id": sid, "title": title, "candidates": ids, "created_utc": self.set_times.get(sid),
+                        **cached[1]})
+        return out
+
+    # -- the manifest ----------------------------------------------------------------------------
+    def _models(self) -> list[dict[str, Any]]:
+        seen: dict[tuple[str, str], dict[str, Any]] = {}
+        recipes = [c.recipe for c in self.session.candidates.values()] + [
+            rec["recipe"] for cid, rec in self.archived_records.items() if cid not in self.session.candidates]
+        for r in recipes:
+            key = (str(r.get("model")), str(r.get("weights_sha256")))
+            if key in seen:
+                continue
+            cfg = self.session.installed.get(key[0])
+            seen[key] = {"name": key[0], "weights_sha256": r.get("weights_sha256"), "domain": r.get("domain"),
+                         "lr_size": r.get("lr_size"), "hr_size": r.get("hr_size"), "scale": r.get("scale"),
+                         "latent_dim": cfg.latent_dim if cfg else None}
+        return list(seen.values())
+
+    def manifest(self, sets: list[dict[str, Any]], saved_utc: str, audit_count: int) -> dict[str, Any]:
+        s = self.session
+        return {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "notice": NOTICE,
+            "examiner": self.examiner, "created_utc": self.created_utc, "saved_utc": saved_utc,
+            "software": software(),
+            "originals": [o.to_dict() for o in self.originals.values()],
+            "session": {"evidence_sha256": s.evidence.sha256 if s.evidence else None,
+                        "region": s.region.to_dict() if s.region else None, **self._settings()},
+            "models": self._models(),
+            "requests": self.archived_requests + [{**request_of(cs, s.candidates),
+                                                   "created_utc": self.set_times.get(cs.id)} for cs in s.sets],
+            "sets": self.archived_sets + sets,
+            "candidates": {**{cid: rec for cid, rec in self.archived_records.items() if cid not in s.candidates},
+                           **{cid: {"recipe": portable(c.recipe), "l1": c.l1, "lr_psnr": c.lr_psnr}
+                              for cid, c in s.candidates.items()}},
+            "shortlist": [{"candidate": e.candidate_id, "note": e.note} for e in s.shortlist],
+            "retired": self.retired,
+            "next_candidate": s.next_candidate_number,
+            "next_set": s.next_set_number,
+            "searches": self.searches,
+            "audit": {"file": AUDIT, "entries": audit_count, "head_sha256": self.log.head_at(audit_count)},
+        }
+
+    def save(self) -> None:
+        """Write the case: new originals and candidate files, then the log, then the manifest (atomic each)."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.sync_notes()
+        self._collect_originals()
+        sets = self._write_sets()
+        now = utc_now()
+        before = len(self.log)
+        self.record("case_saved", candidates=len(self.session.candidates), shortlist=len(self.session.shortlist),
+                    originals=len(self.originals))
+        try:
+            self.log.write(self.folder / AUDIT)
+        except BaseException:
+            del self.log.lines[before:]  # never written: the save did not happen
+            raise
+        manifest = self.manifest(sets, now, len(self.log))
+        text = json_text(manifest)
+        atomic_write(self.folder / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
+        self.saved_utc = now
+        self._unsaved_from = len(self.log)
+        (self.folder / AUTOSAVE).unlink(missing_ok=True)
+        self.recovery = None
+
+    def autosave(self) -> Path:
+        """Write unsaved work to ``case.autosave.json`` (and any new candidate files); the case itself is unchanged."""
+        self.sync_notes()
+        self._collect_originals()
+        sets = self._write_sets()
+        now = utc_now()
+        base = self.log.persisted
+        payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "autosaved_utc": now,
+                   "base": {"saved_utc": self.saved_utc, "audit_entries": base, "audit_head": self.log.head_at(base)},
+                   "manifest": self.manifest(sets, self.saved_utc or now, len(self.log)),
+                   "audit_pending": self.log.lines[base:]}
+        text = json_text(payload)
+        atomic_write(self.folder / AUTOSAVE, lambda p: p.write_text(text, encoding="utf-8"))
+        self._autosaved_len = len(self.log)
+        return self.folder / AUTOSAVE
+

@@ -1,0 +1,349 @@
+"""A case's format: its file names, path safety, the parts of its manifest and the checks on what is read.
+
+Nothing read from a case is trusted: every path must stay inside the case folder (:func:`safe_path`),
+every value must be of the type this program writes (:func:`check_manifest`), else :class:`CaseError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import platform
+import re
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import Any
+
+import torch
+
+from core.candidates import Candidate, CandidateSet
+from core.errors import CaseError
+from core.evidence import Region
+
+FORMAT = "varsr-case"
+FORMAT_VERSION = 1
+MANIFEST = "case.json"
+AUDIT = "audit.jsonl"
+AUTOSAVE = "case.autosave.json"
+ORIGINALS = "originals"
+CANDIDATES = "candidates"
+#: The most character cells a case may record (the app offers 1 to 12).
+MAX_CELLS = 64
+
+
+# -- paths -----------------------------------------------------------------------------------------
+def safe_path(root: Path, rel: Any) -> Path:
+    """``root / rel`` for a relative path inside ``root``; :class:`CaseError` for ``..``, an absolute
+    path, or a link that resolves outside the case folder."""
+    if not isinstance(rel, str) or not rel.strip():
+        raise CaseError(f"the case refers to a file by an invalid path: {rel!r}")
+    posix, win = PurePosixPath(rel), PureWindowsPath(rel)
+    if posix.is_absolute() or win.is_absolute() or win.drive or rel.startswith(("/", "\\")):
+        raise CaseError(f"the case refers to an absolute path ({rel}): a case may only use files inside its folder")
+    if ".." in posix.parts or ".." in win.parts:
+        raise CaseError(f"the case refers to {rel}, outside its folder ('..'): refused")
+    full = root / posix
+    base = root.resolve()
+    if not full.resolve().is_relative_to(base):
+        raise CaseError(f"{rel} in the case is a link that leads outside the case folder: refused")
+    return full
+
+
+def is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _ints(v: Any) -> bool:
+    return isinstance(v, list) and all(is_int(x) for x in v)
+
+
+def _nums(v: Any) -> bool:
+    return isinstance(v, list) and all(_is_num(x) for x in v)
+
+
+def strs(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def portable(obj: Any) -> Any:
+    """A deep copy with every ``"path"`` value reduced to its file name (no paths of this machine)."""
+    if isinstance(obj, dict):
+        return {k: (Path(v).name if k == "path" and isinstance(v, str) else portable(v)) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [portable(v) for v in obj]
+    return obj
+
+
+def safe_suffix(name: str) -> str:
+    """A short, harmless file suffix from a received file name (``.png``)."""
+    suffix = Path(name).suffix.lower()
+    return suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+
+
+def json_text(data: Any) -> str:
+    return json.dumps(data, indent=1, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _finite(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise ValueError(f"the number {text[:20]} is out of range")
+    return v
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def read_json(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from ``path``; :class:`CaseError` when missing, unreadable, not UTF-8, not strict JSON
+    (NaN, infinities and numbers out of range are refused: a save could not write them back) or nested
+    too deep."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"), parse_float=_finite, parse_constant=_no_constant)
+    except FileNotFoundError as e:
+        raise CaseError(f"{path.parent.name}: no {path.name}: not a case folder") from e
+    except (OSError, ValueError, RecursionError) as e:  # ValueError: UnicodeDecodeError, JSONDecodeError, ...
+        raise CaseError(f"{what} is not readable JSON ({e.__class__.__name__}): the case is damaged") from e
+    if not isinstance(data, dict):
+        raise CaseError(f"{what} is not a case manifest")
+    return data
+
+
+def software() -> dict[str, Any]:
+    """The versions and machine a save (or a regeneration) ran on."""
+    import core
+
+    return {"varsr_studio": core.__version__, "core": core.__version__, "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
+            "torch_threads": torch.get_num_threads()}
+
+
+def utc_time(text: str | None) -> dt.datetime | None:
+    try:
+        return dt.datetime.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+# -- the parts of a case ---------------------------------------------------------------------------
+@dataclass
+class Original:
+    """A byte-identical copy of a received image inside the case."""
+
+    sha256: str
+    file: str
+    name: str
+    role: str
+    source: str
+    size_bytes: int
+    image_size: list[int] | None
+    added_utc: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> Original:
+        try:
+            o = Original(**{k: d[k] for k in Original.__dataclass_fields__})
+        except (KeyError, TypeError) as e:
+            raise CaseError(f"an original's record is incomplete ({e})") from e
+        if not (all(isinstance(getattr(o, k), str) for k in ("sha256", "file", "name", "role", "source", "added_utc"))
+                and is_int(o.size_bytes) and (o.image_size is None or _ints(o.image_size))):
+            raise CaseError(f"{MANIFEST} is malformed: an original's record has a value of the wrong type")
+        return o
+
+
+@dataclass
+class Recovery:
+    """Unsaved work found beside a case (``case.autosave.json``)."""
+
+    autosaved_utc: str
+    saved_utc: str | None
+    pending_entries: int
+    usable: bool
+    why: str = ""
+
+
+#: The shape of each kind of region's coordinates: ``box`` 4 numbers, ``eyes`` 2 points, ``quad`` 4 points.
+_REGION_SHAPES = {"box": (4,), "eyes": (2, 2), "quad": (4, 2)}
+
+
+def region_from_dict(d: dict[str, Any] | None) -> Region | None:
+    """The :class:`Region` a manifest or a recipe recorded (None for the whole image); :class:`CaseError`
+    for an unknown kind or coordinates that are not finite numbers of the kind's shape."""
+    if not d:
+        return None
+    if not isinstance(d, dict):
+        raise CaseError(f"a recorded region is not an object: {str(d)[:40]!r}")
+    kind = d.get("kind")
+    if kind in (None, "whole image"):
+        return None
+    if kind not in _REGION_SHAPES:
+        raise CaseError(f"a recorded region is of an unknown kind: {str(kind)[:40]!r}")
+
+    def tup(v: Any, shape: tuple[int, ...]) -> Any:
+        if not shape:
+            if not _is_num(v):
+                raise CaseError(f"a recorded {kind} region has an invalid coordinate: {str(v)[:40]!r}")
+            return float(v)
+        if not isinstance(v, list) or len(v) != shape[0]:
+            raise CaseError(f"a recorded {kind} region does not have its {kind}'s coordinates")
+        return tuple(tup(x, shape[1:]) for x in v)
+
+    return Region(str(kind), **{kind: tup(d.get(kind), _REGION_SHAPES[kind])})
+
+
+def request_of(cset: CandidateSet, cands: dict[str, Candidate]) -> dict[str, Any]:
+    """What was asked for to make a set: the generation request, from its first candidate's recipe."""
+    ids = cset.candidate_ids
+    r = cands[ids[0]].recipe if ids else {}
+    first = r.get("cells", [r])[0] if r.get("kind") == "row" else r
+    out: dict[str, Any] = {"set": cset.id, "title": cset.title, "kind": r.get("kind"), "model": r.get("model"),
+                           "weights_sha256": r.get("weights_sha256"), "n": len(ids), "candidates": list(ids)}
+    for key in ("seed", "temperature", "sliders", "parent", "reference_sha256", "attribute_scale", "method"):
+        if first.get(key) not in (None, {}, ""):
+            out[key] = first[key]
+    if r.get("kind") == "row":
+        out["cells"] = len(r.get("cells", []))
+    src = r.get("source") or {}
+    ev = src.get("evidence") or {}
+    if ev.get("sha256"):
+        out["evidence_sha256"] = ev["sha256"]
+    if src.get("region"):
+        out["region"] = src["region"]
+    return out
+
+
+
+# -- checking what is read -------------------------------------------------------------------------
+def check_format(data: dict[str, Any], what: str) -> None:
+    if data.get("format") != FORMAT:
+        raise CaseError(f"{what} is not a VarSR Studio case (format {str(data.get('format'))[:40]!r})")
+    v = data.get("format_version")
+    if not is_int(v) or v < 1:
+        raise CaseError(f"{what} has no valid format version ({str(v)[:20]!r})")
+    if v > FORMAT_VERSION:
+        raise CaseError(f"this case was written by a newer VarSR Studio (case format {v}; this version reads up to "
+                        f"{FORMAT_VERSION}): open it with a newer version")
+
+
+def _is_str(v: Any) -> bool:
+    return isinstance(v, str)
+
+
+def _is_dict(v: Any) -> bool:
+    return isinstance(v, dict)
+
+
+def _file_ref(v: Any) -> bool:
+    """An image a recipe's source names (the evidence, a reference)."""
+    return isinstance(v, dict) and all(v.get(k) is None or isinstance(v[k], str) for k in ("sha256", "path", "source"))
+
+
+def _cells_info(v: Any) -> bool:
+    return isinstance(v, dict) and (v.get("n") is None or is_int(v["n"])) and (v.get("bounds") is None
+                                                                              or _nums(v["bounds"]))
+
+
+#: What each recipe field this program reads must be (``None`` is always allowed; other fields are kept as
+#: they are). A recipe with any other value is refused when the case is opened, not when it is used.
+_RECIPE_FIELDS: dict[str, Any] = {
+    "kind": _is_str, "model": _is_str, "weights_sha256": _is_str, "domain": _is_str, "parent": _is_str,
+    "method": _is_str, "reference_sha256": _is_str, "id": _is_str, "seed": is_int, "index": is_int,
+    "n": is_int, "chunk": is_int, "scale": is_int, "cell": is_int, "temperature": _is_num,
+    "attribute_scale": _is_num, "consistency_l1_0_255": _is_num, "lr_psnr_db": _is_num,
+    "sliders": lambda v: isinstance(v, dict) and all(_is_num(x) for x in v.values()),
+    "choices": _ints, "lr_size": _ints, "hr_size": _ints, "z": _nums, "cells": lambda v: isinstance(v, list),
+    "source": _is_dict, "reference_alignment": _is_dict, "parent_scores": _is_dict, "change_0_255": _is_dict,
+}
+_SOURCE_FIELDS: dict[str, Any] = {"evidence": _file_ref, "reference": _file_ref, "cells": _cells_info,
+                                  "cell": is_int, "crop_size": _ints, "notes": strs, "region": _is_dict}
+
+
+def _check_fields(d: dict[str, Any], fields: dict[str, Any], where: str) -> None:
+    for key, ok in fields.items():
+        v = d.get(key)
+        if v is not None and not ok(v):
+            raise CaseError(f"{MANIFEST} is malformed: {where} has an invalid '{key}' ({str(v)[:40]!r})")
+
+
+def _check_recipe(r: Any, where: str, cell: bool = False) -> None:
+    """Refuse a recipe whose fields are not of the types this program writes (so nothing fails later)."""
+    if not isinstance(r, dict):
+        raise CaseError(f"{MANIFEST} is malformed: {where} has no recipe")
+    _check_fields(r, _RECIPE_FIELDS, where)
+    src = r.get("source")
+    if src is not None:
+        _check_fields(src, _SOURCE_FIELDS, f"{where}'s source")
+        region_from_dict(src.get("region"))
+    if r.get("kind") == "row" and not cell:
+        cells = r.get("cells")
+        if not cells or not all(isinstance(c, dict) for c in cells):
+            raise CaseError(f"{MANIFEST} is malformed: {where} is a row without its cells")
+        for i, c in enumerate(cells):
+            _check_recipe(c, f"{where} (cell {i + 1})", cell=True)
+
+
+def check_manifest(m: dict[str, Any], what: str) -> None:
+    """Refuse a manifest (or an autosave's) whose parts are not of the types this program writes."""
+
+    def need(ok: bool, part: str) -> None:
+        if not ok:
+            raise CaseError(f"{what} is malformed: {part}")
+
+    for key in ("examiner", "created_utc", "saved_utc"):
+        need(m.get(key) is None or isinstance(m[key], str), f"'{key}' is not text")
+    need(isinstance(m.get("originals", []), list), "'originals' is not a list")
+    st = m.get("session")
+    need(st is None or isinstance(st, dict), "'session' is not an object")
+    st = st or {}
+    need(st.get("evidence_sha256") is None or isinstance(st["evidence_sha256"], str), "the evidence's hash is not text")
+    need(st.get("domain") is None or isinstance(st["domain"], str), "the domain is not text")
+    need(st.get("model_override") is None or isinstance(st["model_override"], str), "the model is not text")
+    cells = st.get("cells", 1)
+    need(is_int(cells) and 1 <= cells <= MAX_CELLS, f"the number of cells is not 1 to {MAX_CELLS}")
+    bounds = st.get("cell_bounds", [])
+    need(_nums(bounds) and len(bounds) in (0, cells - 1), "the cell bounds are not one number per boundary")
+    region_from_dict(st.get("region"))
+    sets = m.get("sets", [])
+    need(isinstance(sets, list), "'sets' is not a list")
+    ids = set()
+    for e in sets:
+        need(isinstance(e, dict) and isinstance(e.get("id"), str) and strs(e.get("candidates"))
+             and isinstance(e.get("file"), str) and isinstance(e.get("sha256"), str)
+             and (e.get("title") is None or isinstance(e["title"], str))
+             and (e.get("created_utc") is None or isinstance(e["created_utc"], str)),
+             "a candidate set's record is incomplete or of the wrong types")
+        need(e["id"] not in ids, f"the candidate set {e['id'][:20]} is listed twice")
+        ids.add(e["id"])
+    recs = m.get("candidates", {})
+    need(isinstance(recs, dict), "'candidates' is not an object")
+    for cid, rec in recs.items():
+        need(isinstance(rec, dict) and _is_num(rec.get("l1")) and _is_num(rec.get("lr_psnr")),
+             f"candidate {cid[:20]}'s record has no valid scores")
+        _check_recipe(rec.get("recipe"), f"candidate {cid[:20]}")
+    shortlist = m.get("shortlist", [])
+    need(isinstance(shortlist, list) and all(
+        isinstance(e, dict) and isinstance(e.get("candidate"), str) and isinstance(e.get("note", ""), str)
+        for e in shortlist), "the shortlist is not a list of candidates and notes")
+    retired = m.get("retired")
+    need(retired is None or isinstance(retired, dict), "the retired recipes are not an object")
+    for cid, r in (retired or {}).items():
+        _check_recipe(r, f"retired candidate {cid[:20]}")
+    for key in ("next_candidate", "next_set"):
+        need(m.get(key) is None or (is_int(m[key]) and m[key] >= 1), f"'{key}' is not a positive integer")
+    audit = m.get("audit")
+    need(audit is None or isinstance(audit, dict), "'audit' is not an object")
+    audit = audit or {}
+    need(audit.get("entries") is None or (is_int(audit["entries"]) and audit["entries"] >= 0),
+         "the audit log's entry count is not a count")
+    need(audit.get("head_sha256") is None or isinstance(audit["head_sha256"], str),
+         "the audit log's head hash is not text")
+
