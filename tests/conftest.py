@@ -68,3 +68,48 @@ def one_thread():
 def requires_shared_data(sub: str = "") -> pytest.MarkDecorator:
     path = SHARED_DATA / sub
     return pytest.mark.skipif(not path.exists(), reason=f"real data not present at ../shared/data/{sub}")
+
+
+# -- a case's models, evidence and a saved case holding every kind of candidate --------------------------
+@pytest.fixture
+def models_root(tmp_path: Path) -> Path:
+    """Tiny untrained face-8 (with attribute directions) and plate-char bundles."""
+    from core.bundle import save_bundle
+    from core.model import VarSR
+
+    torch.set_num_threads(1)
+    root = tmp_path / "models"
+    torch.manual_seed(0)
+    face = VarSR(tiny_config("face-8"))
+    face.attributes = {"mean/Male": torch.randn(16), "diff/Smiling": torch.randn(16)}
+    save_bundle(face, root / "face-8")
+    save_bundle(VarSR(tiny_config("plate-char")), root / "plate-char")
+    return root
+
+
+@pytest.fixture
+def evidence_png(tmp_path: Path) -> Path:
+    """A 48x40 evidence image with a face-coloured box, in ``incoming/``."""
+    from PIL import Image
+
+    img = Image.new("RGB", (48, 40), (70, 90, 110))
+    img.paste((220, 180, 150), (16, 10, 32, 30))
+    img.paste((30, 30, 30), (19, 16, 22, 18))
+    p = tmp_path / "incoming" / "evidence.png"
+    p.parent.mkdir()
+    img.save(p)
+    return p
+
+
+@pytest.fixture
+def saved_case(models_root: Path, evidence_png: Path, tmp_path: Path):
+    """A saved case holding every kind of candidate, each shortlisted: (case, kind -> candidate id)."""
+    from core import case as K
+    from core import session as S
+    from tests.helpers.cases import do_work
+
+    session = S.Session(models_root)
+    case = K.Case.create(tmp_path / "cases" / "CASE-1", session, "Examiner A")
+    ids = do_work(session, evidence_png, tmp_path)
+    case.save()
+    return case, ids

@@ -24,10 +24,10 @@ from core.degrade import degrade, project_consistent
 from core.enforce import enforce_consistency
 from core.evaluate import lr_psnr_enforced
 from core.images import sha256_file, to_uint8
-from tests.test_case import evidence_png, generate, models_root, saved_case  # noqa: F401 - fixtures
+from tests.helpers.cases import generate
 
 
-def test_every_kind_regenerates_bit_identically(saved_case) -> None:  # noqa: F811
+def test_every_kind_regenerates_bit_identically(saved_case) -> None:
     case, ids = saved_case
     results = verify_case(case)
     assert [r.candidate for r in results] == list(ids.values())
@@ -35,8 +35,8 @@ def test_every_kind_regenerates_bit_identically(saved_case) -> None:  # noqa: F8
     assert {r.kind for r in results} == {"sample", "sliders", "more-like-this", "consistent", "reference", "row"}
 
 
-def test_reopened_case_regenerates_from_its_originals(saved_case, evidence_png: Path,  # noqa: F811
-                                                      models_root: Path) -> None:  # noqa: F811
+def test_reopened_case_regenerates_from_its_originals(saved_case, evidence_png: Path,
+                                                      models_root: Path) -> None:
     case, ids = saved_case
     evidence_png.unlink()  # only the case's own copies remain
     (evidence_png.parent / "reference.png").unlink()
@@ -46,7 +46,7 @@ def test_reopened_case_regenerates_from_its_originals(saved_case, evidence_png: 
     assert len(results) == len(case.session.candidates)
 
 
-def test_altered_pixels_give_the_largest_difference(saved_case, models_root: Path) -> None:  # noqa: F811
+def test_altered_pixels_give_the_largest_difference(saved_case, models_root: Path) -> None:
     case, ids = saved_case
     entry = next(e for e in json.loads((case.folder / K.MANIFEST).read_text())["sets"] if ids["sample"] in
                  e["candidates"])
@@ -64,7 +64,7 @@ def test_altered_pixels_give_the_largest_difference(saved_case, models_root: Pat
     assert all(x.identical for cid, x in r.items() if cid != ids["sample"])
 
 
-def test_changed_original_fails_regeneration(saved_case, models_root: Path) -> None:  # noqa: F811
+def test_changed_original_fails_regeneration(saved_case, models_root: Path) -> None:
     case, ids = saved_case
     o = next(o for o in case.originals.values() if o.role == "evidence")
     p = case.folder / o.file
@@ -75,13 +75,13 @@ def test_changed_original_fails_regeneration(saved_case, models_root: Path) -> N
     assert r.status == "failed" and "no longer matches" in r.detail
 
 
-def test_missing_model_is_a_failure_not_a_crash(saved_case, tmp_path: Path) -> None:  # noqa: F811
+def test_missing_model_is_a_failure_not_a_crash(saved_case, tmp_path: Path) -> None:
     case, _ = saved_case
     results = verify_case(K.open_case(case.folder), models_root=tmp_path / "nothing")
     assert results and all(r.status == "failed" and "not installed" in r.detail for r in results)
 
 
-def test_other_weights_are_named(saved_case) -> None:  # noqa: F811
+def test_other_weights_are_named(saved_case) -> None:
     case, _ = saved_case
     bundled = core.bundle.models_dir()
     if not (bundled / "face-8" / "config.json").is_file():
@@ -90,7 +90,7 @@ def test_other_weights_are_named(saved_case) -> None:  # noqa: F811
     assert r.status == "differs" and "not the recorded ones" in r.line()
 
 
-def test_parent_dropped_from_memory_still_regenerates(models_root: Path, evidence_png: Path,  # noqa: F811
+def test_parent_dropped_from_memory_still_regenerates(models_root: Path, evidence_png: Path,
                                                       tmp_path: Path) -> None:
     if "max_candidates" not in inspect.signature(S.Session).parameters:
         pytest.skip("this Session keeps every candidate")
@@ -111,7 +111,7 @@ def test_parent_dropped_from_memory_still_regenerates(models_root: Path, evidenc
 
 
 # -- consistency ---------------------------------------------------------------------------------------------
-def test_enforced_candidate_matches_the_input_up_to_8bit_rounding(models_root: Path) -> None:  # noqa: F811
+def test_enforced_candidate_matches_the_input_up_to_8bit_rounding(models_root: Path) -> None:
     model = core.load_model(models_root / "face-8")
     lr = to_uint8(torch.rand(3, 8, 8)).float() / 255  # an 8-bit input, as evidence is
     lr[:, 0, 0] = 1.0  # a saturated block: the plain residual correction would be clipped there
@@ -158,7 +158,7 @@ def test_eval_reports_lr_psnr_after_enforcing() -> None:
 
 
 # -- report and CLI ------------------------------------------------------------------------------------------
-def test_report_html_has_hashes_steps_models_and_the_statement(saved_case, tmp_path: Path) -> None:  # noqa: F811
+def test_report_html_has_hashes_steps_models_and_the_statement(saved_case, tmp_path: Path) -> None:
     case, ids = saved_case
     results = verify_case(case)
     path = write_report_html(case, tmp_path / "report.html", results)
@@ -178,7 +178,7 @@ def test_report_html_has_hashes_steps_models_and_the_statement(saved_case, tmp_p
         assert im.text["Description"] == core.LEAD_NOTICE  # the embedded candidates carry the notice too
 
 
-def test_cli_verify_passes_then_fails_on_a_difference(saved_case, models_root: Path,  # noqa: F811
+def test_cli_verify_passes_then_fails_on_a_difference(saved_case, models_root: Path,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     case, ids = saved_case
     assert sample_main(["--case", str(case.folder), "--verify", "--models", str(models_root)]) == 0
@@ -210,7 +210,7 @@ def test_cli_case_arguments(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         sample_main(["--model", "face-8"])  # sampling still needs --out and an input
 
 
-def test_case_files_never_pickle(saved_case) -> None:  # noqa: F811
+def test_case_files_never_pickle(saved_case) -> None:
     case, _ = saved_case
     suffixes = {p.suffix for p in case.folder.rglob("*") if p.is_file()}
     assert suffixes <= {".json", ".jsonl", ".png", ".safetensors"}, suffixes

@@ -31,8 +31,8 @@ from core.case.audit import AuditLog, verify_lines
 from core.case.report import describe
 from core.errors import CaseError
 from tests.conftest import tiny_config
-from tests.test_case import do_work, generate
-from tests.test_robustness_fuzz import PER_INPUT_S, time_limit
+from tests.helpers.cases import do_work, generate
+from tests.helpers.fuzz import PER_INPUT_S, edited_json, time_limit
 
 FUZZ = dict(deadline=None, derandomize=True, database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
@@ -87,57 +87,6 @@ def assert_one_line(e: CaseError) -> None:
 
 
 # -- fuzzing: mutated manifests, audit logs and autosaves -------------------------------------------------
-def _json_values() -> st.SearchStrategy:
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(-10**12, 10**12), st.floats(allow_nan=True),
-                        st.text(max_size=8), st.sampled_from(["../x.png", "/etc/passwd", "C0001", "S1", "loose",
-                                                              "box", "row", "face", "0" * 64]))
-    return st.recursive(scalars, lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6),
-                                                                                          kids, max_size=3),
-                        max_leaves=6)
-
-
-def _paths(doc: object, at: tuple = ()) -> list[tuple]:
-    out = [at]
-    if isinstance(doc, dict):
-        for k, v in doc.items():
-            out += _paths(v, (*at, k))
-    elif isinstance(doc, list):
-        for i, v in enumerate(doc):
-            out += _paths(v, (*at, i))
-    return out
-
-
-@st.composite
-def edited_json(draw: st.DrawFn, text: str) -> bytes:
-    """A JSON document with a few edits anywhere in its tree (a value replaced, a key deleted or added),
-    then maybe damaged as text (truncated, a byte flipped, or a run deleted)."""
-    doc = json.loads(text)
-    for _ in range(draw(st.integers(1, 3))):
-        paths = [p for p in _paths(doc) if p]
-        at = paths[draw(st.integers(0, len(paths) - 1))]
-        parent = doc
-        for k in at[:-1]:
-            parent = parent[k]
-        op = draw(st.sampled_from(["replace", "replace", "delete", "add"]))
-        if op == "delete":
-            del parent[at[-1]]
-        elif op == "add" and isinstance(parent, dict):
-            parent[draw(st.text(max_size=6))] = draw(_json_values())
-        else:
-            parent[at[-1]] = draw(_json_values())
-    data = bytearray(json.dumps(doc, indent=1).encode())
-    damage = draw(st.sampled_from(["none", "none", "truncate", "flip", "delete"]))
-    if damage != "none":
-        i = draw(st.integers(0, len(data) - 1))
-        if damage == "truncate":
-            del data[i:]
-        elif damage == "flip":
-            data[i] ^= 1 << draw(st.integers(0, 7))
-        else:
-            del data[i:i + draw(st.integers(1, 64))]
-    return bytes(data)
-
-
 @st.composite
 def damaged_lines(draw: st.DrawFn, data: bytes) -> bytes:
     """A log file with byte-level damage or whole lines deleted, duplicated, swapped or edited."""

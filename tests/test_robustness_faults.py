@@ -22,7 +22,7 @@ from core import export as E
 from core import session as S
 from core.export import save_png
 from core.fileio import atomic_write
-from tests.robustness_inputs import sample_image
+from tests.helpers.inputs import sample_image
 
 
 @pytest.fixture(scope="module")

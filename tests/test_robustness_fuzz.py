@@ -3,11 +3,8 @@ reader. Each input either loads or raises the project's own error, quickly; noth
 
 from __future__ import annotations
 
-import contextlib
 import json
-import signal
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,10 +19,8 @@ from core.errors import BundleError, ImageLoadError
 from core.images import MAX_PIXELS
 from core.session import load_evidence
 from tests.conftest import tiny_config
-from tests.robustness_inputs import encoded, sample_image
-
-#: Wall-clock limit for one input; a hang fails the test instead of stalling the suite.
-PER_INPUT_S = 5
+from tests.helpers.fuzz import PER_INPUT_S, time_limit
+from tests.helpers.inputs import encoded, sample_image
 
 
 def _seeds() -> dict[str, bytes]:
@@ -77,25 +72,6 @@ def mutated(draw: st.DrawFn) -> bytes:
             j = min(i, 64)
             data[j:j + 4] = draw(st.sampled_from([b"\xff\xff\xff\xff", b"\x7f\xff\xff\xff", b"\x00\x01\x86\xa0"]))
     return bytes(data)
-
-
-@contextlib.contextmanager
-def time_limit(seconds: int) -> Iterator[None]:
-    """Raise TimeoutError if the block runs longer than ``seconds`` (main thread, Unix only)."""
-    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def boom(_sig: int, _frame: object) -> None:
-        raise TimeoutError(f"an input took more than {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 @pytest.fixture(scope="module")

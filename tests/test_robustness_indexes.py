@@ -31,9 +31,8 @@ from core.errors import VarSRError
 from core.search.errors import IndexFormatError, SearchCancelled
 from core.search.gallery import MANIFEST, build_index, load_index
 from core.search.plate_registry import RegistryError, load_registry
-from tests.test_robustness_cases import edited_json
-from tests.test_robustness_fuzz import PER_INPUT_S, time_limit
-from tests.test_search_gallery import FakeEmbedder, no_face, photo
+from tests.helpers.fuzz import PER_INPUT_S, edited_json, time_limit
+from tests.helpers.gallery import FakeEmbedder, no_face, photo
 
 FUZZ = dict(deadline=None, derandomize=True, database=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])

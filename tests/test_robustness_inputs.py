@@ -16,7 +16,7 @@ from PIL import Image
 from core import session as S
 from core.errors import ImageLoadError, VarSRError
 from core.images import open_image
-from tests.robustness_inputs import Kind, make_inputs, sample_image
+from tests.helpers.inputs import Kind, make_inputs, sample_image
 
 KINDS_DIR = "inputs"
 
@@ -155,7 +155,7 @@ def test_varsr_sample_says_first_frame_and_rotation(kinds: dict[str, Kind], mode
 def test_varsr_sample_corrupt_tiff_is_one_line_even_from_libtiff(model, tmp_path: Path, capfd) -> None:
     """libtiff prints its own errors on the C stderr; the CLI keeps to its one line."""
     from core.cli.sample import main
-    from tests.robustness_inputs import encoded
+    from tests.helpers.inputs import encoded
 
     data = bytearray(encoded("TIFF", sample_image(64, 64), compression="tiff_deflate"))
     start = data.index(b"\x78\x9c") + 2  # inside the deflate stream of the pixels
@@ -250,7 +250,7 @@ def test_unreadable_file_says_permission_denied(kinds: dict[str, Kind], monkeypa
 
 def test_damaged_metadata_loads_with_a_note(tmp_path: Path) -> None:
     """Bytes of a TIFF's directory overwritten one at a time: whatever loads says when Pillow warned."""
-    from tests.robustness_inputs import encoded
+    from tests.helpers.inputs import encoded
 
     good = encoded("TIFF", sample_image(24, 16), compression="tiff_deflate")
     p = tmp_path / "damaged.tif"

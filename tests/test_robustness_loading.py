@@ -141,7 +141,7 @@ def test_pickle_given_to_the_other_loaders_is_refused(tmp_path: Path, marker: Pa
 
 def test_cli_refuses_a_bombed_bundle_in_one_line(tiny_bundle: Path, tmp_path: Path, marker: Path, capsys) -> None:
     from core.cli.sample import main
-    from tests.robustness_inputs import sample_image
+    from tests.helpers.inputs import sample_image
 
     (tiny_bundle / WEIGHTS).write_bytes(_bombs(tmp_path / "b", marker)["pt"])
     _rehash(tiny_bundle)

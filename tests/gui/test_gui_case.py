@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt
 from core import case as K
 from core import session as S
 from core.case.report import STATEMENT
-from tests.gui.test_gui_window import WAIT_MS, generate
+from tests.gui.helpers import WAIT_MS, generate
 
 
 def _start(make_window, qtbot, gui_models: Path, evidence_png: Path, folder: Path):

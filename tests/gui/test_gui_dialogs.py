@@ -17,7 +17,7 @@ import core.candidates
 import core.export as E
 import core.session as S
 from tests.conftest import SHARED_DATA
-from tests.gui.test_gui_window import WAIT_MS, generate
+from tests.gui.helpers import WAIT_MS, generate
 
 
 def menu_action(w, menu_title: str, text: str) -> QAction:

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 import core.export as E
 from core import case as K
-from tests.gui.test_gui_window import WAIT_MS, generate
+from tests.gui.helpers import WAIT_MS, generate
 
 
 def _files(folder: Path) -> dict[str, bytes]:

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core.session import Candidate, Session
-from tests.gui.test_gui_window import WAIT_MS
+from tests.gui.helpers import WAIT_MS
 from varsr_gui.search_dock import ID_ROLE, FaceSearchDock, face_candidates
 from varsr_gui.workers import TaskRunner
 

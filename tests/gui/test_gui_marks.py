@@ -10,7 +10,7 @@ from PySide6.QtWidgets import QDialogButtonBox
 
 from core.export import MARK, NOTICE
 from core.images import tensor_to_pil
-from tests.gui.test_gui_window import WAIT_MS, generate
+from tests.gui.helpers import WAIT_MS, generate
 from varsr_gui.qt_images import THUMB
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 from PySide6.QtCore import Qt
 
-from tests.gui.test_gui_window import WAIT_MS, drag, generate
+from tests.gui.helpers import WAIT_MS, drag, generate
 from varsr_gui.plate_search_panel import NO_CELLS, PlateSearchDock
 from varsr_gui.workers import TaskRunner
 

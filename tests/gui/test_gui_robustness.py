@@ -8,8 +8,8 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from core import session as S
-from tests.gui.test_gui_window import WAIT_MS
-from tests.robustness_inputs import make_inputs
+from tests.gui.helpers import WAIT_MS
+from tests.helpers.inputs import make_inputs
 
 
 def test_every_unreadable_kind_gives_a_dialog_and_changes_nothing(make_window, gui_models: Path, tmp_path: Path,

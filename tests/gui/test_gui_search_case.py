@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from core import case as K
-from tests.gui.test_gui_window import WAIT_MS, drag, generate
+from tests.gui.helpers import WAIT_MS, drag, generate
 
 
 def _index(root: Path) -> Path:
