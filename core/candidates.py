@@ -19,6 +19,16 @@ from core.evidence import Point, faces_module
 from core.images import pil_to_tensor, to_mode
 from core.model import VarSR
 from core.preprocess import consistency
+from core.recipes import (
+    ModelRef,
+    MoreLikeThisRecipe,
+    Recipe,
+    ReferenceRecipe,
+    RowRecipe,
+    SampleRecipe,
+    SlidersRecipe,
+    parse_recipe,
+)
 
 N_RANGE = (4, 256)
 Progress = Callable[[int, int], None]
@@ -43,6 +53,11 @@ class Candidate:
         return str(self.recipe.get("kind", "sample"))
 
     @property
+    def spec(self) -> Recipe:
+        """The recipe, typed and checked (:func:`core.recipes.parse_recipe`)."""
+        return parse_recipe(self.recipe)
+
+    @property
     def scores(self) -> str:
         return f"L1 {self.l1:.2f} \u00b7 {self.lr_psnr:.1f} dB"
 
@@ -63,15 +78,6 @@ class CandidateSet:
     id: str
     title: str
     candidate_ids: list[str]
-
-
-def _base_recipe(model: VarSR, kind: str, **kw: Any) -> dict[str, Any]:
-    cfg = model.config
-    d: dict[str, Any] = {"kind": kind, "model": cfg.name, "domain": cfg.domain,
-                         "weights_sha256": model.weights_sha256, "lr_size": list(cfg.lr_size),
-                         "hr_size": list(cfg.hr_size), "scale": cfg.scale}
-    d.update(kw)
-    return d
 
 
 def _scored(model: VarSR, images: torch.Tensor, lr: torch.Tensor, zs: list[torch.Tensor | None],
@@ -112,8 +118,8 @@ def generate_candidates(model: VarSR, lr: torch.Tensor, n: int = 16, seed: int =
         n = 1
     z = None if deterministic else model.latents(lr[None], n, seed, temperature)[0].float()
     images = _generate_chunked(model, lr, z, n, chunk, progress, cancelled)
-    recipes = [_base_recipe(model, "sample", seed=int(seed), index=i, n=int(n), chunk=int(chunk),
-                            temperature=float(temperature), sliders={}, parent=None, source=source or {})
+    ref = ModelRef.of(model)
+    recipes = [SampleRecipe(ref, int(seed), i, float(temperature), int(n), int(chunk), source or {}).to_json()
                for i in range(n)]
     zs = [z[i] if z is not None else None for i in range(n)]
     return _scored(model, images, lr, zs, recipes)
@@ -136,8 +142,8 @@ def derive_with_sliders(model: VarSR, base: Candidate, sliders: dict[str, float]
     sliders = {k: float(v) for k, v in sliders.items() if v}
     z = (base.z.float() + attribute_offset(model, sliders))[None]
     img = model.generate(base.lr[None], z)
-    recipe = {**base.recipe, "kind": "sliders", "sliders": sliders,
-              "attribute_scale": float(model.config.attribute_scale), "parent": base.id or None}
+    recipe = SlidersRecipe(base.id or None, sliders, float(model.config.attribute_scale),
+                           extends=base.recipe).to_json()
     return _scored(model, img, base.lr, [z[0]], [recipe])[0]
 
 
@@ -154,8 +160,8 @@ def more_like_this(model: VarSR, base: Candidate, n: int = 16, seed: int = 0, te
     eps = torch.randn(n, model.config.latent_dim, generator=g)
     z = base.z.float()[None] + float(temperature) * std[None] * eps
     images = _generate_chunked(model, base.lr, z, n, 16, progress, cancelled)
-    recipes = [{**base.recipe, "kind": "more-like-this", "parent": base.id or None, "seed": int(seed),
-                "index": i, "n": int(n), "chunk": 16, "temperature": float(temperature)} for i in range(n)]
+    recipes = [MoreLikeThisRecipe(base.id or None, int(seed), i, float(temperature), int(n), 16,
+                                  extends=base.recipe).to_json() for i in range(n)]
     return _scored(model, images, base.lr, [z[i] for i in range(n)], recipes)
 
 
@@ -202,8 +208,7 @@ def reference_transfer(model: VarSR, lr: torch.Tensor, reference: Image.Image, r
         mu, _ = model.encode_hr(pil_to_tensor(ref)[None])
     z = mu.float().cpu()
     img = model.generate(lr[None], z)
-    recipe = _base_recipe(model, "reference", reference_sha256=reference_sha256, reference_alignment=how,
-                          sliders={}, parent=None, source=source or {})
+    recipe = ReferenceRecipe(ModelRef.of(model), reference_sha256, how, source or {}).to_json()
     return _scored(model, img, lr, [z[0]], [recipe])[0]
 
 
@@ -227,9 +232,8 @@ def assemble_row(model: VarSR, cells: list[list[Candidate]], choices: list[int])
     parts = [cells[i][c] for i, c in enumerate(choices)]
     image = torch.cat([p.image for p in parts], dim=2)
     lr = torch.cat([p.lr for p in parts], dim=2)
-    recipe = _base_recipe(model, "row", choices=list(choices), parent=None, sliders={},
-                          cells=[p.recipe_json() for p in parts],
-                          source={k: v for k, v in parts[0].recipe.get("source", {}).items() if k != "cell"})
+    recipe = RowRecipe(ModelRef.of(model), list(choices), [p.recipe_json() for p in parts],
+                       {k: v for k, v in parts[0].recipe.get("source", {}).items() if k != "cell"}).to_json()
     c = _scored(model, image[None], lr, [None], [recipe])[0]
     c.parts = parts
     return c

@@ -11,6 +11,7 @@ from __future__ import annotations
 from core.candidates import Candidate
 from core.degrade import project_consistent
 from core.preprocess import consistency
+from core.recipes import ConsistentRecipe
 
 METHOD = "exact L2 projection onto {x in [0, 1]: box-degrade(x) = LR} (core.degrade.project_consistent)"
 
@@ -21,8 +22,9 @@ def enforce_consistency(cand: Candidate) -> Candidate:
     image = project_consistent(cand.image.float(), cand.lr.float(), scale)
     l1, psnr = consistency(image[None], cand.lr, scale)
     change = (image - cand.image.float()).abs()
-    recipe = {**cand.recipe, "kind": "consistent", "parent": cand.id or None, "method": METHOD,
-              "parent_scores": {"consistency_l1_0_255": round(cand.l1, 4), "lr_psnr_db": round(cand.lr_psnr, 3)},
-              "change_0_255": {"max": round(float(change.max()) * 255, 3),
-                               "mean": round(float(change.mean()) * 255, 3)}}
+    recipe = ConsistentRecipe(
+        cand.id or None, METHOD,
+        parent_scores={"consistency_l1_0_255": round(cand.l1, 4), "lr_psnr_db": round(cand.lr_psnr, 3)},
+        change_0_255={"max": round(float(change.max()) * 255, 3), "mean": round(float(change.mean()) * 255, 3)},
+        extends=cand.recipe).to_json()
     return Candidate(image=image, lr=cand.lr, z=cand.z, recipe=recipe, l1=float(l1[0]), lr_psnr=float(psnr[0]))

@@ -33,5 +33,5 @@ class GenerationCancelled(VarSRError):
     """Raised inside a generation function when its ``cancelled()`` callback turns true."""
 
 
-class RecipeError(VarSRError):
-    """A candidate's recipe is incomplete or has a value of the wrong type."""
+class RecipeError(CaseError):
+    """A recorded recipe (or the region it names) is incomplete or has a value of the wrong type."""

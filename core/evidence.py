@@ -13,8 +13,9 @@ from typing import Any
 
 from PIL import Image
 
-from core.errors import VarSRError
+from core.errors import RecipeError, VarSRError
 from core.images import open_image, sha256_file, to_mode
+from core.jsonchecks import is_num
 
 Point = tuple[float, float]
 
@@ -91,6 +92,36 @@ class Region:
             if v is not None:
                 d[key] = json.loads(json.dumps(v))
         return d
+
+
+#: The shape of each kind of region's coordinates: ``box`` 4 numbers, ``eyes`` 2 points, ``quad`` 4 points.
+_REGION_SHAPES = {"box": (4,), "eyes": (2, 2), "quad": (4, 2)}
+
+
+def region_from_dict(d: dict[str, Any] | None) -> Region | None:
+    """The :class:`Region` a manifest or a recipe recorded (None for the whole image); :class:`RecipeError`
+    (a :class:`core.errors.CaseError`) for an unknown kind or coordinates that are not finite numbers of
+    the kind's shape."""
+    if not d:
+        return None
+    if not isinstance(d, dict):
+        raise RecipeError(f"a recorded region is not an object: {str(d)[:40]!r}")
+    kind = d.get("kind")
+    if kind in (None, "whole image"):
+        return None
+    if kind not in _REGION_SHAPES:
+        raise RecipeError(f"a recorded region is of an unknown kind: {str(kind)[:40]!r}")
+
+    def tup(v: Any, shape: tuple[int, ...]) -> Any:
+        if not shape:
+            if not is_num(v):
+                raise RecipeError(f"a recorded {kind} region has an invalid coordinate: {str(v)[:40]!r}")
+            return float(v)
+        if not isinstance(v, list) or len(v) != shape[0]:
+            raise RecipeError(f"a recorded {kind} region does not have its {kind}'s coordinates")
+        return tuple(tup(x, shape[1:]) for x in v)
+
+    return Region(str(kind), **{kind: tup(d.get(kind), _REGION_SHAPES[kind])})
 
 
 def faces_module() -> Any | None:

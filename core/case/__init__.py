@@ -36,11 +36,11 @@ from core.case.schema import (
     ORIGINALS,
     Original,
     Recovery,
-    region_from_dict,
     request_of,
     safe_path,
     software,
 )
+from core.evidence import region_from_dict
 
 __all__ = [
     "AUDIT", "AUTOSAVE", "CANDIDATES", "FORMAT", "FORMAT_VERSION", "MANIFEST", "MAX_CELLS", "ORIGINALS", "Case",

@@ -26,15 +26,14 @@ from core.case.schema import (
     check_format,
     check_manifest,
     read_json,
-    region_from_dict,
     safe_path,
     software,
-    strs,
     utc_time,
 )
 from core.errors import CaseError, ImageLoadError
-from core.evidence import Evidence, Region, load_evidence
+from core.evidence import Evidence, Region, load_evidence, region_from_dict
 from core.images import sha256_file
+from core.jsonchecks import strs
 from core.session import Session, ShortlistEntry
 
 

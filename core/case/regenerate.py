@@ -20,13 +20,23 @@ from PIL import Image
 
 from core import session as S
 from core.case.recorder import Case
-from core.case.schema import region_from_dict
 from core.catalogue import ModelCache
 from core.enforce import enforce_consistency
 from core.errors import CaseError, VarSRError
+from core.evidence import region_from_dict
 from core.images import sha256_file
 from core.model import VarSR
 from core.preprocess import prepare_lr
+from core.recipes import (
+    ConsistentRecipe,
+    MoreLikeThisRecipe,
+    Recipe,
+    ReferenceRecipe,
+    RowRecipe,
+    SampleRecipe,
+    SlidersRecipe,
+    parse_recipe,
+)
 
 
 @dataclass
@@ -138,48 +148,73 @@ class Regenerator:
         return self._built[cid]
 
     def build(self, r: dict[str, Any], cid: str | None = None) -> S.Candidate:
-        """Replay one recipe."""
-        kind = r.get("kind", "sample")
+        """Replay one recipe (its model first: a missing model fails every kind alike)."""
         model = self.model(r)
-        if kind == "sample":
-            lr = self.lr(r.get("source") or {}, model)
-            n = int(r.get("n") or self.set_size(cid) or int(r["index"]) + 1)
-            chunk = int(r.get("chunk", 16))
-            key = ("sample", r.get("model"), int(r["seed"]), n, chunk, float(r["temperature"]),
-                   hashlib.sha256(lr.numpy().tobytes()).hexdigest())
-            if key not in self._requests:
-                self._requests[key] = S.generate_candidates(model, lr, n, int(r["seed"]), float(r["temperature"]),
-                                                            chunk=chunk)
-            return self._requests[key][int(r["index"])]
-        if kind == "sliders":
-            return S.derive_with_sliders(model, self._parent(r), dict(r.get("sliders") or {}))
-        if kind == "more-like-this":
-            parent = self._parent(r)
-            n = int(r.get("n") or self.set_size(cid) or int(r["index"]) + 1)
-            key = ("more", r.get("parent"), int(r["seed"]), n, float(r["temperature"]))
-            if key not in self._requests:
-                self._requests[key] = S.more_like_this(model, parent, n, int(r["seed"]), float(r["temperature"]))
-            return self._requests[key][int(r["index"])]
-        if kind == "reference":
-            lr = self.lr(r.get("source") or {}, model)
-            how = r.get("reference_alignment") or {}
-            eyes = tuple(tuple(float(v) for v in p) for p in how["eyes"]) if how.get("method") == "eyes" else None
-            ref = self.original(str(r.get("reference_sha256")))
-            return S.reference_transfer(model, lr, ref, str(r.get("reference_sha256")), eyes=eyes)  # type: ignore[arg-type]
-        if kind == "row":
-            parts = [self.build(cell) for cell in r.get("cells", [])]
-            if not parts:
-                raise CaseError("a row recipe without cells")
-            return S.assemble_row(model, [[p] for p in parts], [0] * len(parts))
-        if kind == "consistent":
-            return enforce_consistency(self._parent(r))
-        raise CaseError(f"unknown kind of candidate: {kind}")
+        recipe = parse_recipe(r)
+        return REPLAYS[recipe.KIND](self, model, recipe, cid)
 
-    def _parent(self, r: dict[str, Any]) -> S.Candidate:
-        parent = r.get("parent")
+    def parent(self, recipe: Recipe) -> S.Candidate:
+        """The regenerated parent a derived recipe names."""
+        parent = getattr(recipe, "parent", None)
         if not parent:
             raise CaseError("the recipe names no parent candidate")
         return self.candidate(str(parent))
+
+    def request(self, key: tuple, make: Callable[[], list[S.Candidate]]) -> list[S.Candidate]:
+        """The candidates of one generation request, made once however many of them are rebuilt."""
+        if key not in self._requests:
+            self._requests[key] = make()
+        return self._requests[key]
+
+
+# -- replaying each kind -------------------------------------------------------------------------------------
+Replay = Callable[[Regenerator, VarSR, Any, str | None], S.Candidate]
+
+
+def _sample(regen: Regenerator, model: VarSR, r: SampleRecipe, cid: str | None) -> S.Candidate:
+    lr = regen.lr(r.source, model)
+    n = int(r.n or regen.set_size(cid) or r.index + 1)
+    chunk = 16 if r.chunk is None else int(r.chunk)
+    key = ("sample", r.model_ref.name, int(r.seed), n, chunk, float(r.temperature),
+           hashlib.sha256(lr.numpy().tobytes()).hexdigest())
+    cands = regen.request(key, lambda: S.generate_candidates(model, lr, n, int(r.seed), float(r.temperature),
+                                                             chunk=chunk))
+    return cands[int(r.index)]
+
+
+def _sliders(regen: Regenerator, model: VarSR, r: SlidersRecipe, cid: str | None) -> S.Candidate:
+    return S.derive_with_sliders(model, regen.parent(r), dict(r.sliders))
+
+
+def _more_like_this(regen: Regenerator, model: VarSR, r: MoreLikeThisRecipe, cid: str | None) -> S.Candidate:
+    parent = regen.parent(r)
+    n = int(r.n or regen.set_size(cid) or r.index + 1)
+    key = ("more", r.parent, int(r.seed), n, float(r.temperature))
+    return regen.request(key, lambda: S.more_like_this(model, parent, n, int(r.seed), float(r.temperature)))[r.index]
+
+
+def _reference(regen: Regenerator, model: VarSR, r: ReferenceRecipe, cid: str | None) -> S.Candidate:
+    lr = regen.lr(r.source, model)
+    ref = regen.original(r.reference_sha256)
+    return S.reference_transfer(model, lr, ref, r.reference_sha256, eyes=r.eyes)
+
+
+def _row(regen: Regenerator, model: VarSR, r: RowRecipe, cid: str | None) -> S.Candidate:
+    parts = [regen.build(cell) for cell in r.cells]
+    if not parts:
+        raise CaseError("a row recipe without cells")
+    return S.assemble_row(model, [[p] for p in parts], [0] * len(parts))
+
+
+def _consistent(regen: Regenerator, model: VarSR, r: ConsistentRecipe, cid: str | None) -> S.Candidate:
+    return enforce_consistency(regen.parent(r))
+
+
+#: How each kind of recipe is replayed: ``(regenerator, model, recipe, candidate id) -> candidate``.
+REPLAYS: dict[str, Replay] = {
+    SampleRecipe.KIND: _sample, SlidersRecipe.KIND: _sliders, MoreLikeThisRecipe.KIND: _more_like_this,
+    ReferenceRecipe.KIND: _reference, RowRecipe.KIND: _row, ConsistentRecipe.KIND: _consistent,
+}
 
 
 def compare(stored: torch.Tensor, new: torch.Tensor) -> tuple[str, float | None, int | None]:

@@ -19,7 +19,9 @@ import torch
 
 from core.candidates import Candidate, CandidateSet
 from core.errors import CaseError
-from core.evidence import Region
+from core.evidence import region_from_dict
+from core.jsonchecks import ints, is_int, is_num, nums, strs
+from core.recipes import check_recipe
 
 FORMAT = "varsr-case"
 FORMAT_VERSION = 1
@@ -48,26 +50,6 @@ def safe_path(root: Path, rel: Any) -> Path:
     if not full.resolve().is_relative_to(base):
         raise CaseError(f"{rel} in the case is a link that leads outside the case folder: refused")
     return full
-
-
-def is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_num(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _ints(v: Any) -> bool:
-    return isinstance(v, list) and all(is_int(x) for x in v)
-
-
-def _nums(v: Any) -> bool:
-    return isinstance(v, list) and all(_is_num(x) for x in v)
-
-
-def strs(v: Any) -> bool:
-    return isinstance(v, list) and all(isinstance(x, str) for x in v)
 
 
 def portable(obj: Any) -> Any:
@@ -155,7 +137,7 @@ class Original:
         except (KeyError, TypeError) as e:
             raise CaseError(f"an original's record is incomplete ({e})") from e
         if not (all(isinstance(getattr(o, k), str) for k in ("sha256", "file", "name", "role", "source", "added_utc"))
-                and is_int(o.size_bytes) and (o.image_size is None or _ints(o.image_size))):
+                and is_int(o.size_bytes) and (o.image_size is None or ints(o.image_size))):
             raise CaseError(f"{MANIFEST} is malformed: an original's record has a value of the wrong type")
         return o
 
@@ -169,35 +151,6 @@ class Recovery:
     pending_entries: int
     usable: bool
     why: str = ""
-
-
-#: The shape of each kind of region's coordinates: ``box`` 4 numbers, ``eyes`` 2 points, ``quad`` 4 points.
-_REGION_SHAPES = {"box": (4,), "eyes": (2, 2), "quad": (4, 2)}
-
-
-def region_from_dict(d: dict[str, Any] | None) -> Region | None:
-    """The :class:`Region` a manifest or a recipe recorded (None for the whole image); :class:`CaseError`
-    for an unknown kind or coordinates that are not finite numbers of the kind's shape."""
-    if not d:
-        return None
-    if not isinstance(d, dict):
-        raise CaseError(f"a recorded region is not an object: {str(d)[:40]!r}")
-    kind = d.get("kind")
-    if kind in (None, "whole image"):
-        return None
-    if kind not in _REGION_SHAPES:
-        raise CaseError(f"a recorded region is of an unknown kind: {str(kind)[:40]!r}")
-
-    def tup(v: Any, shape: tuple[int, ...]) -> Any:
-        if not shape:
-            if not _is_num(v):
-                raise CaseError(f"a recorded {kind} region has an invalid coordinate: {str(v)[:40]!r}")
-            return float(v)
-        if not isinstance(v, list) or len(v) != shape[0]:
-            raise CaseError(f"a recorded {kind} region does not have its {kind}'s coordinates")
-        return tuple(tup(x, shape[1:]) for x in v)
-
-    return Region(str(kind), **{kind: tup(d.get(kind), _REGION_SHAPES[kind])})
 
 
 def request_of(cset: CandidateSet, cands: dict[str, Candidate]) -> dict[str, Any]:
@@ -234,63 +187,6 @@ def check_format(data: dict[str, Any], what: str) -> None:
                         f"{FORMAT_VERSION}): open it with a newer version")
 
 
-def _is_str(v: Any) -> bool:
-    return isinstance(v, str)
-
-
-def _is_dict(v: Any) -> bool:
-    return isinstance(v, dict)
-
-
-def _file_ref(v: Any) -> bool:
-    """An image a recipe's source names (the evidence, a reference)."""
-    return isinstance(v, dict) and all(v.get(k) is None or isinstance(v[k], str) for k in ("sha256", "path", "source"))
-
-
-def _cells_info(v: Any) -> bool:
-    return isinstance(v, dict) and (v.get("n") is None or is_int(v["n"])) and (v.get("bounds") is None
-                                                                              or _nums(v["bounds"]))
-
-
-#: What each recipe field this program reads must be (``None`` is always allowed; other fields are kept as
-#: they are). A recipe with any other value is refused when the case is opened, not when it is used.
-_RECIPE_FIELDS: dict[str, Any] = {
-    "kind": _is_str, "model": _is_str, "weights_sha256": _is_str, "domain": _is_str, "parent": _is_str,
-    "method": _is_str, "reference_sha256": _is_str, "id": _is_str, "seed": is_int, "index": is_int,
-    "n": is_int, "chunk": is_int, "scale": is_int, "cell": is_int, "temperature": _is_num,
-    "attribute_scale": _is_num, "consistency_l1_0_255": _is_num, "lr_psnr_db": _is_num,
-    "sliders": lambda v: isinstance(v, dict) and all(_is_num(x) for x in v.values()),
-    "choices": _ints, "lr_size": _ints, "hr_size": _ints, "z": _nums, "cells": lambda v: isinstance(v, list),
-    "source": _is_dict, "reference_alignment": _is_dict, "parent_scores": _is_dict, "change_0_255": _is_dict,
-}
-_SOURCE_FIELDS: dict[str, Any] = {"evidence": _file_ref, "reference": _file_ref, "cells": _cells_info,
-                                  "cell": is_int, "crop_size": _ints, "notes": strs, "region": _is_dict}
-
-
-def _check_fields(d: dict[str, Any], fields: dict[str, Any], where: str) -> None:
-    for key, ok in fields.items():
-        v = d.get(key)
-        if v is not None and not ok(v):
-            raise CaseError(f"{MANIFEST} is malformed: {where} has an invalid '{key}' ({str(v)[:40]!r})")
-
-
-def _check_recipe(r: Any, where: str, cell: bool = False) -> None:
-    """Refuse a recipe whose fields are not of the types this program writes (so nothing fails later)."""
-    if not isinstance(r, dict):
-        raise CaseError(f"{MANIFEST} is malformed: {where} has no recipe")
-    _check_fields(r, _RECIPE_FIELDS, where)
-    src = r.get("source")
-    if src is not None:
-        _check_fields(src, _SOURCE_FIELDS, f"{where}'s source")
-        region_from_dict(src.get("region"))
-    if r.get("kind") == "row" and not cell:
-        cells = r.get("cells")
-        if not cells or not all(isinstance(c, dict) for c in cells):
-            raise CaseError(f"{MANIFEST} is malformed: {where} is a row without its cells")
-        for i, c in enumerate(cells):
-            _check_recipe(c, f"{where} (cell {i + 1})", cell=True)
-
-
 def check_manifest(m: dict[str, Any], what: str) -> None:
     """Refuse a manifest (or an autosave's) whose parts are not of the types this program writes."""
 
@@ -310,7 +206,7 @@ def check_manifest(m: dict[str, Any], what: str) -> None:
     cells = st.get("cells", 1)
     need(is_int(cells) and 1 <= cells <= MAX_CELLS, f"the number of cells is not 1 to {MAX_CELLS}")
     bounds = st.get("cell_bounds", [])
-    need(_nums(bounds) and len(bounds) in (0, cells - 1), "the cell bounds are not one number per boundary")
+    need(nums(bounds) and len(bounds) in (0, cells - 1), "the cell bounds are not one number per boundary")
     region_from_dict(st.get("region"))
     sets = m.get("sets", [])
     need(isinstance(sets, list), "'sets' is not a list")
@@ -326,9 +222,9 @@ def check_manifest(m: dict[str, Any], what: str) -> None:
     recs = m.get("candidates", {})
     need(isinstance(recs, dict), "'candidates' is not an object")
     for cid, rec in recs.items():
-        need(isinstance(rec, dict) and _is_num(rec.get("l1")) and _is_num(rec.get("lr_psnr")),
+        need(isinstance(rec, dict) and is_num(rec.get("l1")) and is_num(rec.get("lr_psnr")),
              f"candidate {cid[:20]}'s record has no valid scores")
-        _check_recipe(rec.get("recipe"), f"candidate {cid[:20]}")
+        check_recipe(rec.get("recipe"), f"candidate {cid[:20]}", prefix=f"{MANIFEST} is malformed: ")
     shortlist = m.get("shortlist", [])
     need(isinstance(shortlist, list) and all(
         isinstance(e, dict) and isinstance(e.get("candidate"), str) and isinstance(e.get("note", ""), str)
@@ -336,7 +232,7 @@ def check_manifest(m: dict[str, Any], what: str) -> None:
     retired = m.get("retired")
     need(retired is None or isinstance(retired, dict), "the retired recipes are not an object")
     for cid, r in (retired or {}).items():
-        _check_recipe(r, f"retired candidate {cid[:20]}")
+        check_recipe(r, f"retired candidate {cid[:20]}", prefix=f"{MANIFEST} is malformed: ")
     for key in ("next_candidate", "next_set"):
         need(m.get(key) is None or (is_int(m[key]) and m[key] >= 1), f"'{key}' is not a positive integer")
     audit = m.get("audit")
