@@ -13,6 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
+from core.cli.search_plates import main
 from core.errors import VarSRError
 from core.search.plate_registry import RegistryError, load_registry, normalize_plate, parse_registry
 from core.search.plates import (
@@ -28,7 +29,6 @@ from core.search.plates import (
     rank_registry,
     search_plate,
 )
-from core.search.plates_cli import main
 from tests.conftest import SHARED_DATA, requires_shared_data, tiny_config
 
 ABC = ["A", "B", "C"]
@@ -275,7 +275,7 @@ def test_cli_errors_exit_2(tmp_path, cells_dir, capsys):
 def test_add_cli_on_another_parser():
     import argparse
 
-    from core.search.plates import add_cli
+    from core.cli.search_plates import add_cli
 
     parser = argparse.ArgumentParser(prog="varsr-search")
     add_cli(parser.add_subparsers(dest="command"))

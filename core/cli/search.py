@@ -3,7 +3,7 @@
     varsr-search faces index GALLERY --out INDEX        # a folder of photos, or a CSV of path,record_id
     varsr-search faces query INDEX CANDIDATES_DIR [--top 20] [--mode min|knn] [--k 3] [--diverse K]
     varsr-search faces query INDEX --case CASE [--all] [--record]   # the case's shortlist (or all)
-    varsr-search plates ...                              # plate registry search (core.search.plates)
+    varsr-search plates ...                              # plate registry search (core.cli.search_plates)
 
 Results are printed as JSON on stdout; progress and errors go to stderr (one line, exit code 2).
 Every hit is an investigative lead, never an identification.
@@ -16,7 +16,9 @@ import json
 import sys
 from pathlib import Path
 
+from core.cli.case_args import add_case_args, case_warnings, check_case_args, record_in_case
 from core.cli.common import run_cli
+from core.cli.search_plates import add_cli as add_plates_cli
 
 PROG = "varsr-search"
 
@@ -25,12 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="{faces,plates}", required=True)
     add_faces_cli(sub)
-    try:
-        from core.search import plates
-    except ImportError:  # the plate registry search is not installed in this build
-        plates = None
-    if plates is not None and hasattr(plates, "add_cli"):
-        plates.add_cli(sub)
+    add_plates_cli(sub)
     return p
 
 
@@ -62,54 +59,6 @@ def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     q.add_argument("--out", type=Path, help="also write the JSON to this file")
     q.set_defaults(func=run_query)
     return p
-
-
-def add_case_args(q: argparse.ArgumentParser, what: str) -> None:
-    """``--case``, ``--all`` and ``--record`` for a query reading its candidates from a case folder."""
-    q.add_argument("--case", type=Path, help=f"a case folder: search with its shortlisted {what}")
-    q.add_argument("--all", action="store_true", help=f"with --case: every {what.rstrip('s')} of the case, "
-                   "not only the shortlist")
-    q.add_argument("--record", action="store_true",
-                   help="with --case: also record the search (query and hits) in the case and save it")
-
-
-def check_case_args(args: argparse.Namespace, given: bool, source: str) -> None:
-    """One-line errors for a wrong mix of candidate sources and case options."""
-    from core.errors import VarSRError
-
-    if args.case is not None and given:
-        raise VarSRError(f"give either {source} or --case CASE, not both")
-    if args.case is None and (args.all or args.record):
-        raise VarSRError(f"{'--all' if args.all else '--record'} needs --case CASE")
-    if args.case is not None and not args.case.is_dir():
-        raise VarSRError(f"{args.case}: no such case folder")
-
-
-def record_in_case(folder: Path, entry: dict) -> dict:
-    """Open the case, record the search in it and save it (refused while it has unrecovered unsaved work)."""
-    from core import case as K
-    from core.errors import CaseError
-    from core.session import Session
-
-    data = K.read_case(folder)
-    if data.recovery is not None and data.recovery.usable:
-        raise CaseError(f"case {folder.name} has unsaved work from the app ({K.AUTOSAVE}): open and save it in "
-                        "the app first, then record the search")
-    session = Session()
-    session.refresh_models()  # the manifest's model records keep what the installed bundles say
-    case = data.into(session)
-    rec = case.record_search(entry)
-    case.save()
-    print(f"{PROG}: recorded as {rec['id']} in case {folder.name} (audit log: {len(case.log)} entries)",
-          file=sys.stderr)
-    return rec
-
-
-def case_warnings(info: dict) -> None:
-    """Say on stderr when the case read for the query has an audit log that is not intact."""
-    audit = str(info.get("audit", ""))
-    if "NOT intact" in audit:
-        print(f"{PROG}: warning: case {info.get('case')}: {audit}", file=sys.stderr)
 
 
 def run_index(args: argparse.Namespace) -> int:

@@ -22,12 +22,11 @@ No Qt. Every string and every record found this way is an investigative lead, ne
    pattern, ``?`` = any one character, ``[8B]`` = one of a set; by default the plausible pattern)
    and the *ranked* registry.
 
-The CLI (``varsr-search plates ...``) is in :mod:`core.search.plates_cli`; :func:`add_cli` adds it.
+The CLI (``varsr-search plates ...``) is :mod:`core.cli.search_plates`.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import re
 from collections.abc import Sequence
@@ -403,18 +402,3 @@ def search_plate(reading: PlateReading, registry: PlateRegistry | None = None, *
     result.wildcard = [_hit("wildcard", registry, int(ranking.indices[r]), ranking.scores[r], int(r) + 1,
                             string_ranks) for r in fits[:wildcard_max]]
     return result
-
-
-# -- the CLI ----------------------------------------------------------------------------------------
-def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    """Add the ``plates`` subcommand to a ``varsr-search`` parser (see :mod:`core.search.plates_cli`)."""
-    from core.search.plates_cli import add_cli as _add
-
-    return _add(subparsers)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``varsr-search`` with only the ``plates`` subcommand (usable on its own, and in tests)."""
-    from core.search.plates_cli import main as _main
-
-    return _main(argv)

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from core.classifier import default_path
+from core.cli.case_args import case_warnings, check_case_args, record_in_case
 from core.cli.common import run_cli
 from core.data.common import IMAGE_EXTS, resize
 from core.errors import VarSRError
@@ -126,7 +127,6 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
 
 def run_query(args: argparse.Namespace) -> int:
     """Read the plate, search the registry, print JSON (and write it to ``--out``)."""
-    from core.cli.search import case_warnings, check_case_args, record_in_case
     from core.fileio import atomic_write
     from core.perf import tune_cpu
 
