@@ -254,7 +254,7 @@ def test_facenet_loads_weights_found_in_the_torch_cache(tmp_path: Path, monkeypa
 # -- MTCNN -------------------------------------------------------------------------------------------
 def test_mtcnn_runs_here_through_the_gallery_detector() -> None:
     """facenet-pytorch's MTCNN (weights from its wheel) constructs and runs on this torch, on the CPU."""
-    from core.search.detect import find_face, mtcnn
+    from core.face_detect import find_face, mtcnn
 
     net = mtcnn()
     assert next(net.parameters()).device.type == "cpu"
@@ -268,9 +268,9 @@ def test_mtcnn_runs_here_through_the_gallery_detector() -> None:
 @needs_celeba
 def test_mtcnn_finds_the_eyes_of_a_small_real_photo() -> None:
     from core.data.celeba import CELEBA_BOX
+    from core.face_detect import find_face
     from core.faces import LEFT_EYE, RIGHT_EYE
     from core.images import load_image
-    from core.search.detect import find_face
 
     im = load_image(sorted((CELEBA / "img_align_celeba").glob("*.jpg"))[0])
     face = find_face(im)  # 89x109: enlarged before detection, landmarks mapped back

@@ -52,7 +52,7 @@ def face_scene(tmp: Path) -> tuple[Path, tuple[tuple[float, float], tuple[float,
     """A row of CelebA photos shrunk so each face is ~FACE_PX wide; the middle one's eye centres."""
     from PIL import Image
 
-    from varsr_gui.face_detect import detect_faces
+    from core.face_detect import detect_faces
 
     photos = []
     for name in FACES:

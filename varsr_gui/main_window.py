@@ -72,7 +72,7 @@ def reference_eyes(image: Any, cfg: Any) -> tuple[S.Point, S.Point] | None:
     w, h = cfg.hr_size
     if cfg.domain != "face" or (image.width <= w and image.height <= h):
         return None
-    from varsr_gui.face_detect import detect_faces
+    from core.face_detect import detect_faces
 
     try:
         faces = detect_faces(image)
@@ -504,7 +504,7 @@ class MainWindow(QMainWindow):
         if ev is None:
             self.show_message("Open an evidence image first.")
             return
-        from varsr_gui.face_detect import detect_faces
+        from core.face_detect import detect_faces
 
         image = ev.image
         self.statusBar().showMessage("Looking for faces (MTCNN)\u2026")

@@ -2,7 +2,7 @@
 
 Two kinds of input reach an embedder:
 
-* **Gallery photos**: MTCNN (:mod:`core.search.detect`) gives the eye centres; the photo is warped
+* **Gallery photos**: MTCNN (:mod:`core.face_detect`) gives the eye centres; the photo is warped
   (rotation, scale, shift) so the eyes land where the embedder's training chips had them.
 * **Candidates**: 64x64 images in the canonical frame of :mod:`core.faces`, eyes at (19.5, 18.6) and
   (44.5, 18.6). Their eyes are known, so the *same* warp applies: the frame is mapped to the chip
@@ -19,11 +19,11 @@ the chip; the ~7 px border the frame does not cover is filled by repeating its e
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
+from core.face_detect import Face
 from core.faces import FRAME, LEFT_EYE, RIGHT_EYE, warp_similarity
 
 Point = tuple[float, float]
@@ -50,21 +50,6 @@ def frame_eyes(size: int) -> tuple[Point, Point]:
     """The canonical eye centres in a frame of ``size`` px (core.faces)."""
     f = size / FRAME
     return (LEFT_EYE[0] * f, LEFT_EYE[1] * f), (RIGHT_EYE[0] * f, RIGHT_EYE[1] * f)
-
-
-@dataclass(frozen=True)
-class Face:
-    """A face in a photo: eye centres (image left, image right), box and detector confidence."""
-
-    left_eye: Point
-    right_eye: Point
-    box: tuple[float, float, float, float]
-    probability: float
-
-    def to_dict(self) -> dict[str, object]:
-        r = lambda p: [round(float(v), 2) for v in p]  # noqa: E731
-        return {"left_eye": r(self.left_eye), "right_eye": r(self.right_eye), "box": r(self.box),
-                "probability": round(float(self.probability), 4)}
 
 
 def warp_eyes(img: Image.Image, src: tuple[Point, Point], dst: tuple[Point, Point], size: int) -> Image.Image:

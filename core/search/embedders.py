@@ -28,8 +28,9 @@ import torch
 from PIL import Image
 
 from core.bundle import resources_dir
+from core.face_detect import Face
 from core.images import sha256_file
-from core.search.align import Face, Point, dlib_chip_eyes, frame_eyes, frame_to_chip, warp_eyes, whole_image_as_frame
+from core.search.align import Point, dlib_chip_eyes, frame_eyes, frame_to_chip, warp_eyes, whole_image_as_frame
 from core.search.errors import EmbedderError
 
 DLIB_NAME = "dlib-face-resnet"
