@@ -19,7 +19,9 @@ module never downloads anything. See ``resources/lpips/README.md`` for their ori
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn as nn
@@ -46,6 +48,9 @@ _CONVS = {
 class LPIPS(nn.Module):
     """LPIPS distance between two batches of images in [0, 1]: ``forward(x, y) -> (N,)``."""
 
+    shift: torch.Tensor  # buffers (register_buffer), typed for the checker
+    scale: torch.Tensor
+
     def __init__(self) -> None:
         super().__init__()
         convs = {str(i): nn.Conv2d(ci, co, k, s, p) for i, (ci, co, k, s, p) in _CONVS.items()}
@@ -55,10 +60,10 @@ class LPIPS(nn.Module):
         self.register_buffer("scale", torch.tensor(_SCALE).view(1, 3, 1, 1), persistent=False)
 
     # --- weights -------------------------------------------------------------------------------
-    def load_state_dict(self, state: dict, strict: bool = True, assign: bool = False):  # type: ignore[override]
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False) -> Any:
         """Accept the file's names (``features.N.weight``, ``linI.weight``)."""
         renamed = {}
-        for k, v in state.items():
+        for k, v in state_dict.items():
             if k.startswith("lin") and not k.startswith("lins."):
                 k = f"lins.{k[3:]}"
             renamed[k] = v.float()
@@ -114,9 +119,10 @@ class LPIPS(nn.Module):
 
     def compare(self, fx: list[torch.Tensor], fy: list[torch.Tensor]) -> torch.Tensor:
         """LPIPS distance ``(N,)`` between two lists of :meth:`embed` outputs (same batch size)."""
-        total = 0
-        for lin, a, b in zip(self.lins, fx, fy, strict=True):
-            total = total + lin((a - b).pow(2)).mean((1, 2, 3))
+        terms = [lin((a - b).pow(2)).mean((1, 2, 3)) for lin, a, b in zip(self.lins, fx, fy, strict=True)]
+        total = terms[0]
+        for t in terms[1:]:  # summed in order, as the reference does
+            total = total + t
         return total
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -33,11 +33,11 @@ class VarSR(nn.Module):
         self.generator = Generator(
             c, config.scale, d, config.width, config.n_res_blocks, config.up_widths, config.norm
         )
+        self.enc_lr: GaussianEncoder | None = None  # a deterministic model (latent_dim 0) has no encoders
+        self.enc_hr: GaussianEncoder | None = None
         if d:
             self.enc_lr = GaussianEncoder(c, config.lr_size, d, config.enc_width, config.logvar_bound)
             self.enc_hr = GaussianEncoder(c, config.hr_size, d, config.enc_width, config.logvar_bound)
-        else:
-            self.enc_lr = self.enc_hr = None
         self.attributes: dict[str, torch.Tensor] = {}
         #: Set by :func:`core.bundle.load_model`: the bundle folder and the weights' recorded SHA-256.
         self.bundle_path: Path | None = None
@@ -129,7 +129,7 @@ class VarSR(nn.Module):
     def forward(self, lr: torch.Tensor, hr: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training pass (Fig. 2a): z ~ q(z | I_H) by reparameterisation, and both posteriors."""
         out: dict[str, torch.Tensor] = {}
-        if self.config.latent_dim:
+        if self.enc_hr is not None and self.enc_lr is not None:  # latent_dim > 0
             mu_h, logvar_h = self.enc_hr(hr)
             mu_l, logvar_l = self.enc_lr(lr)
             z = mu_h + torch.exp(0.5 * logvar_h) * torch.randn_like(mu_h)

@@ -31,7 +31,7 @@ def prepare_lr(img: Image.Image, cfg: ModelConfig) -> tuple[torch.Tensor, list[s
                      "(use a model with a larger input, if there is one)")
     elif ratio < 1:
         notes.append(f"crop {iw}x{ih} is smaller than the model's {w}x{h} input: it is enlarged")
-    lr = img.resize((w, h), Image.BOX) if (iw, ih) != (w, h) else img
+    lr = img.resize((w, h), Image.Resampling.BOX) if (iw, ih) != (w, h) else img
     return pil_to_tensor(lr), notes
 
 

@@ -110,7 +110,9 @@ def load_mnist(root: str | Path, split: str = "train", size: int = 24, limit: in
         else:
             idx = np.array([i for i in idx if in_split(f"mnist:{name}:{i}", split)], dtype=np.int64)
         parts.append((name, images, labels, idx))
-    ids, out, labs = [], [], []
+    ids: list[str] = []
+    out: list[np.ndarray] = []
+    labs: list[int] = []
     for name, images, labels, idx in parts:
         for i in idx.tolist():
             if limit is not None and len(out) >= limit:

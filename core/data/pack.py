@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -21,7 +22,7 @@ PACK_VERSION = 1
 
 
 def save_packed(data: ImageSet, path: str | Path, quality: int | None = None) -> None:
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, Any] = {  # Any: numpy's stubs would read a key as savez's allow_pickle
         "version": np.array(PACK_VERSION),
         "shape": np.array(data.images.shape[1:]),
         "labels": data.labels.numpy(),

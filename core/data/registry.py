@@ -97,7 +97,7 @@ def cache_key(
 
 def save_npz(s: ImageSet, path: Path) -> None:
     """Write an ImageSet as a plain ``.npz`` (no pickled objects), atomically."""
-    arrays = {
+    arrays: dict[str, Any] = {  # Any: numpy's stubs would read a key as savez's allow_pickle
         "images": s.images.numpy(),
         "labels": s.labels.numpy(),
         "classes": np.array(s.classes, dtype=str),

@@ -88,6 +88,8 @@ class FaceResNet(nn.Module):
     same-person threshold); the network is size-agnostic but was trained on 150x150 chips.
     """
 
+    mean_rgb: torch.Tensor  # a buffer (register_buffer), typed for the checker
+
     def __init__(self, input_scale: float = 256.0, mean_rgb: tuple[float, float, float] = MEAN_RGB) -> None:
         super().__init__()
         if input_scale <= 0:

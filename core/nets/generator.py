@@ -127,7 +127,7 @@ class Generator(nn.Module):
         if y.device.type == "cpu" and torch.is_autocast_enabled("cpu") and c % 8:
             pad = 8 - c % 8
             w = F.pad(self.tail.weight, (0, 0, 0, 0, 0, 0, 0, pad))
-            b = F.pad(self.tail.bias, (0, pad))
+            b = F.pad(self.tail.bias, (0, pad)) if self.tail.bias is not None else None
             return F.conv2d(y, w, b, padding=1)[:, :c]
         return self.tail(y)
 
