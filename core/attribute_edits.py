@@ -2,7 +2,7 @@
 
 For each direction (``mean/<Att>``, the paper's Z_att, and ``diff/<Att>``) and held-out LR inputs,
 one latent z per input is drawn from E_L and the candidates at k = 0, +k and -k are generated.
-The classifier (:mod:`core.attribute_classifier`, trained on HR training faces) then says
+The classifier (:mod:`core.nets.attribute_classifier`, trained on HR training faces) then says
 
 * how often +k raises P(attribute) over k = 0, and how often -k lowers it (``up_rate`` / ``down_rate``);
 * the mean change of P(attribute) each way;
@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from core.attribute_classifier import FaceAttributeClassifier
 from core.model import VarSR
+from core.nets.attribute_classifier import FaceAttributeClassifier
 
 SKIN_TONE = ("Pale_Skin", "Race_White", "Race_Black", "Race_Asian", "Race_Indian", "Race_Others")
 Embed = Callable[[torch.Tensor], torch.Tensor]

@@ -7,7 +7,7 @@ Per method, averaged over images:
 
 * ``psnr_best``, ``ssim_best``, ``mse_best``: of the candidate with the best PSNR (Table 1's caption);
   ``psnr_mean``: PSNR averaged over the candidates. MSE on the 0-255 scale. See :mod:`core.metrics`.
-* ``lpips_best``: the smallest LPIPS (AlexNet, v0.1; small images enlarged, see :mod:`core.lpips`).
+* ``lpips_best``: the smallest LPIPS (AlexNet, v0.1; small images enlarged, see :mod:`core.nets.lpips`).
 * ``diversity``: mean pairwise LPIPS among one input's candidates (0 for one-candidate methods).
 * ``consistency_l1``: mean |LR - degrade(candidate)| on the 0-255 scale, averaged over candidates;
   ``lr_psnr``: PSNR of degrade(candidate) against LR, averaged over candidates (capped at 100 dB);
@@ -33,11 +33,11 @@ from typing import Any
 import torch
 
 from core import metrics
-from core.classifier import CharClassifier, map_labels
 from core.data.imageset import ImageSet
 from core.degrade import degrade, project_consistent, upsample_bicubic
 from core.errors import VarSRError
-from core.lpips import LPIPS, load_lpips
+from core.nets.classifier import CharClassifier, map_labels
+from core.nets.lpips import LPIPS, load_lpips
 
 METRIC_KEYS = (
     "psnr_best",

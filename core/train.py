@@ -108,7 +108,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     opt_d = torch.optim.Adam(critic.parameters(), lr=tc.lr, betas=tc.betas)
     perceptual = None
     if tc.lambda_perceptual > 0:
-        from core.lpips import load_lpips
+        from core.nets.lpips import load_lpips
 
         perceptual = load_lpips().to(dev).eval().requires_grad_(False)
     p_degrade = float(run.data.random_degradation)

@@ -7,16 +7,16 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from core.attribute_classifier import (
+from core.attribute_edits import better_kind, measure_edits, to_json, to_markdown
+from core.data.imageset import ImageSet
+from core.errors import BundleError
+from core.nets.attribute_classifier import (
     balanced_accuracy,
     load_attribute_classifier,
     masked_bce,
     save_attribute_classifier,
     train_attribute_classifier,
 )
-from core.attribute_edits import better_kind, measure_edits, to_json, to_markdown
-from core.data.imageset import ImageSet
-from core.errors import BundleError
 
 
 def _faces(n: int, seed: int) -> ImageSet:

@@ -12,11 +12,11 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from core import metrics
-from core.classifier import CharClassifier, ClassifierInfo, load_classifier, save_classifier, train_classifier
 from core.data.imageset import ImageSet
 from core.degrade import degrade, upsample_bicubic
 from core.evaluate import METRIC_KEYS, distinct_counts, evaluate, score_candidates, to_markdown, varsr_method
-from core.lpips import LPIPS, load_lpips
+from core.nets.classifier import CharClassifier, ClassifierInfo, load_classifier, save_classifier, train_classifier
+from core.nets.lpips import LPIPS, load_lpips
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -249,8 +249,8 @@ def test_eval_on_real_mnist(tmp_path: Path, lp: LPIPS) -> None:
     if not SHARED.is_dir():
         pytest.skip(f"shared data not found at {SHARED}")
     import core
-    from core.classifier import default_path
     from core.data.registry import load_dataset
+    from core.nets.classifier import default_path
 
     model = core.load_model(_tiny_bundles(tmp_path))
     data = load_dataset("mnist", SHARED / "mnist", "test", size=(24, 24), channels=1, limit=200)

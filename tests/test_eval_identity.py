@@ -15,7 +15,7 @@ from PIL import Image
 
 from core.data.imageset import ImageSet
 from core.evaluate import evaluate
-from core.lpips import load_lpips
+from core.nets.lpips import load_lpips
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")

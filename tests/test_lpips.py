@@ -14,7 +14,7 @@ import torch
 
 from core.degrade import gaussian_blur
 from core.errors import BundleError
-from core.lpips import LPIPS, load_lpips
+from core.nets.lpips import LPIPS, load_lpips
 
 ROOT = Path(__file__).resolve().parents[1]
 

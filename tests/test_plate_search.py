@@ -289,9 +289,9 @@ def test_add_cli_on_another_parser():
 def test_real_held_out_characters_rank_the_true_plate(tmp_path, capsys):
     """Six held-out OpenALPR crops (8B0DA7: look-alike pairs): read at HR the plate is the top string;
     from 2x4 px with the plate-char model it is in the top 10 of a registry of 300 random plates plus itself."""
-    from core.classifier import class_map
     from core.data import load_plate_chars
     from core.degrade import degrade
+    from core.nets.classifier import class_map
     from core.search.plates import load_plate_classifier
 
     with warnings.catch_warnings():

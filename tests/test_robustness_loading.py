@@ -102,11 +102,11 @@ def test_pt_and_pkl_paths_given_as_a_model_are_refused(tmp_path: Path, marker: P
 
 def test_pickle_given_to_the_other_loaders_is_refused(tmp_path: Path, marker: Path) -> None:
     from core.checkpoint import TENSORS, load_checkpoint
-    from core.classifier import load_classifier
     from core.data.pack import load_packed
     from core.data.registry import load_npz
     from core.images import load_image
-    from core.lpips import load_lpips
+    from core.nets.classifier import load_classifier
+    from core.nets.lpips import load_lpips
 
     bombs = _bombs(tmp_path / "b", marker)
     # a classifier: weights + JSON sidecar

@@ -147,7 +147,7 @@ def _fp16_change(weights: dict[str, np.ndarray]) -> float:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from core.lpips import LPIPS
+    from core.nets.lpips import LPIPS
 
     full, half = LPIPS(), LPIPS()
     full.load_state_dict({k: torch.from_numpy(v) for k, v in weights.items()})

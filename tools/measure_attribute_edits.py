@@ -26,15 +26,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core import attribute_edits  # noqa: E402
-from core.attribute_classifier import (  # noqa: E402
+from core.bundle import load_model, models_dir  # noqa: E402
+from core.degrade import degrade  # noqa: E402
+from core.fileio import atomic_write  # noqa: E402
+from core.nets.attribute_classifier import (  # noqa: E402
     default_path,
     load_attribute_classifier,
     save_attribute_classifier,
     train_attribute_classifier,
 )
-from core.bundle import load_model, models_dir  # noqa: E402
-from core.degrade import degrade  # noqa: E402
-from core.fileio import atomic_write  # noqa: E402
 from core.run_config import load_run_config  # noqa: E402
 from core.train import load_training_data  # noqa: E402
 

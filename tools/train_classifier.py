@@ -18,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.classifier import default_path, labelled_for, save_classifier, train_classifier  # noqa: E402
+from core.nets.classifier import default_path, labelled_for, save_classifier, train_classifier  # noqa: E402
 
 #: domain -> (data set kind, HR size (w, h)) of the models the classifier judges.
 DOMAINS = {"digit": ("mnist", (24, 24)), "plate-char": ("plate-chars", (8, 16))}

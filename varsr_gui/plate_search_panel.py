@@ -29,8 +29,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.classifier import default_path
 from core.images import sha256_file
+from core.nets.classifier import default_path
 from core.search.plate_registry import PlateRegistry, load_registry
 from core.search.plates import (
     STRING_NOTICE,

@@ -75,7 +75,7 @@ def find_det(model: Any) -> Any:
 
 def find_classifier(domain: str, path: Path | None) -> Any:
     """The classifier to use (None, with a warning, when the default one is absent)."""
-    from core.classifier import default_path, load_classifier
+    from core.nets.classifier import default_path, load_classifier
 
     if domain not in CLASSIFIED_DOMAINS:
         return None

@@ -26,12 +26,12 @@ from typing import Any
 
 import torch
 
-from core.classifier import default_path
 from core.cli.case_args import case_warnings, check_case_args, record_in_case
 from core.cli.common import run_cli
 from core.data.common import IMAGE_EXTS, resize
 from core.errors import VarSRError
 from core.images import load_image, pil_to_tensor, sha256_file
+from core.nets.classifier import default_path
 from core.search.plate_registry import load_registry
 from core.search.plates import MIN_P, load_plate_classifier, position_probabilities, search_plate
 

@@ -38,9 +38,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.classifier import CharClassifier, default_path, load_classifier
 from core.errors import VarSRError
 from core.export import NOTICE
+from core.nets.classifier import CharClassifier, default_path, load_classifier
 from core.search.plate_registry import PlateRegistry
 
 #: Floor on each per-position probability (then renormalised): a classifier slip never makes a

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from core.errors import BundleError
 
-DEFAULT_PATH = Path(__file__).resolve().parents[1] / "resources" / "lpips" / "alexnet_lpips_v0.1.safetensors"
+DEFAULT_PATH = Path(__file__).resolve().parents[2] / "resources" / "lpips" / "alexnet_lpips_v0.1.safetensors"
 #: Images are enlarged (bilinear) so that their short side is at least this many pixels.
 MIN_SIDE = 64
 

@@ -8,7 +8,6 @@ per-attribute held-out balanced accuracy recorded in its sidecar JSON. Saved as
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,10 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.classifier import CLASSIFIERS_DIR
 from core.data.imageset import ImageSet
-from core.errors import BundleError
-from core.fileio import atomic_write
+from core.nets.classifier import CLASSIFIERS_DIR
+from core.nets.sidecar import load_with_sidecar, save_with_sidecar
 
 DEFAULT_NAME = "face-attributes"
 
@@ -147,15 +145,7 @@ def train_attribute_classifier(train: ImageSet, epochs: int = 6, seed: int = 0, 
 
 def save_attribute_classifier(model: FaceAttributeClassifier, path: str | Path) -> Path:
     """Write ``path`` (.safetensors, float16) and its ``.json`` sidecar atomically."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, lambda tmp: save_file(state, str(tmp)))
-    text = json.dumps(asdict(model.info), indent=2) + "\n"
-    atomic_write(path.with_suffix(".json"), lambda tmp: tmp.write_text(text, encoding="utf-8"))
-    return path
+    return save_with_sidecar(model, path, asdict(model.info))
 
 
 def default_path() -> Path:
@@ -165,18 +155,6 @@ def default_path() -> Path:
 
 def load_attribute_classifier(path: str | Path | None = None) -> FaceAttributeClassifier:
     """Load a classifier saved by :func:`save_attribute_classifier`; BundleError if missing or unusable."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     path = Path(path) if path is not None else default_path()
-    meta_path = path.with_suffix(".json")
-    if not path.is_file() or not meta_path.is_file():
-        raise BundleError(f"face attribute classifier {path.name} (with {meta_path.name}) not found")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        model = FaceAttributeClassifier(AttributeClassifierInfo(**meta))
-        model.load_state_dict({k: v.float() if v.is_floating_point() else v
-                               for k, v in load_file(str(path)).items()})
-    except (SafetensorError, OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        raise BundleError(f"face attribute classifier {path.name}: unreadable or does not match its JSON ({e})") from e
-    return model.eval()
+    return load_with_sidecar(path, lambda meta: FaceAttributeClassifier(AttributeClassifierInfo(**meta)),
+                             f"face attribute classifier {path.name}")

@@ -8,7 +8,6 @@ weights) plus ``<domain>.json`` (classes, input size, held-out accuracy, provena
 
 from __future__ import annotations
 
-import json
 import math
 import random
 from dataclasses import asdict, dataclass, field
@@ -21,9 +20,9 @@ from torch import nn
 
 from core.data.imageset import ImageSet
 from core.degrade import gaussian_blur
-from core.errors import BundleError
+from core.nets.sidecar import load_with_sidecar, save_with_sidecar
 
-CLASSIFIERS_DIR = Path(__file__).resolve().parents[1] / "resources" / "classifiers"
+CLASSIFIERS_DIR = Path(__file__).resolve().parents[2] / "resources" / "classifiers"
 
 
 @dataclass
@@ -194,19 +193,10 @@ def map_labels(model: CharClassifier, data: ImageSet) -> torch.Tensor:
 
 
 def save_classifier(model: CharClassifier, path: str | Path) -> Path:
-    """Write ``path`` (.safetensors, float16) and its ``.json`` sidecar; returns the weights path."""
-    from safetensors.torch import save_file
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    state = {
-        k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()
-    }
-    save_file(state, str(path))
+    """Write ``path`` (.safetensors, float16) and its ``.json`` sidecar atomically; returns the weights path."""
     meta = asdict(model.info)
     meta["size"] = list(model.info.size)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    return path
+    return save_with_sidecar(model, path, meta)
 
 
 def default_path(domain: str) -> Path:
@@ -216,21 +206,9 @@ def default_path(domain: str) -> Path:
 
 def load_classifier(path: str | Path) -> CharClassifier:
     """Load a classifier saved by :func:`save_classifier` (eval mode); BundleError if unusable."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
 
-    path = Path(path)
-    meta_path = path.with_suffix(".json")
-    if not path.is_file() or not meta_path.is_file():
-        raise BundleError(f"classifier {path} (with {meta_path.name}) not found")
-    try:
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    def build(meta: dict[str, Any]) -> CharClassifier:
         meta["size"] = tuple(int(v) for v in meta["size"])
-        info = ClassifierInfo(**meta)
-        model = CharClassifier(info)
-        model.load_state_dict(
-            {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(path)).items()}
-        )
-    except (SafetensorError, OSError, ValueError, TypeError, KeyError, RuntimeError) as e:
-        raise BundleError(f"classifier {path}: unreadable or does not match its JSON ({e})") from e
-    return model.eval()
+        return CharClassifier(ClassifierInfo(**meta))
+
+    return load_with_sidecar(path, build, f"classifier {Path(path)}")
