@@ -157,7 +157,7 @@ def soak_widgets(models_root: Path, model_name: str, evidence: Path, cycles: int
                 key = sorted(win.slider_dock.sliders)[0]
                 win.slider_dock.set_value(key, 1.5 if cycle % 2 else -1.5)
                 win.slider_dock.flush()
-                run_until(lambda: win.preview is not None and not win.runner.busy)
+                run_until(lambda: win.session.preview is not None and not win.runner.busy)
             win.toggle_star()  # keeps the steered preview (a set of one) and stars it
             starred.append(win.session.shortlist[-1].candidate_id)
             if len(starred) > UNSTAR_AFTER:

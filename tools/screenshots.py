@@ -193,11 +193,11 @@ def run(out: Path) -> int:
             win.slider_dock.set_value(key, 1.6)
             win.slider_dock.scroll.ensureWidgetVisible(win.slider_dock.sliders[key], 0, 80)
             win.slider_dock.flush()
-            drv.wait(lambda: win.preview is not None and not win.runner.busy, what="the steered candidate")
+            drv.wait(lambda: win.session.preview is not None and not win.runner.busy, what="the steered candidate")
         drv.shot("03_sliders.png")
 
         # 5. shortlist: the steered one kept and starred, two more, a note, compare two, export
-        if win.preview is not None:
+        if win.session.preview is not None:
             win.toggle_star()
         win.shortlist_dock.list.setCurrentRow(2)
         win.shortlist_dock.note.setPlainText("Smile matches the witness statement; hair length unknown.")

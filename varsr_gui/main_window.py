@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import torch
 from PySide6.QtCore import QEventLoop, QSettings, Qt
-from PySide6.QtGui import QAction, QDragEnterEvent, QDropEvent, QGuiApplication, QImage, QKeySequence
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
+    QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSpinBox,
     QSplitter,
@@ -29,6 +32,7 @@ from core.errors import VarSRError
 from core.model import VarSR
 from varsr_gui import none_guard
 from varsr_gui.about_dialog import AboutDialog
+from varsr_gui.actions import build_menus
 from varsr_gui.candidate_grid import CandidateGrid
 from varsr_gui.case_actions import CaseActions
 from varsr_gui.compare_view import CompareView, Panel
@@ -110,9 +114,6 @@ class MainWindow(QMainWindow):
         self.runner = TaskRunner(self)
         self.models = self.session.models  # one cache of loaded models with the case's regeneration
         self.images = CandidateImages()  # QImages of the candidates, rendered in the workers
-        self.current: S.Candidate | None = None
-        self._preview: S.Candidate | None = None
-        self.row_cells: dict[str, list[list[S.Candidate]]] = {}
         self.cell_spins: list[QSpinBox] = []  # the per-cell sample choosers of the selected plate
         self._faces: list[Any] = []
         self._task = None
@@ -122,7 +123,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("VarSR Studio \u2014 synthetic leads, not evidence")
         self.setAcceptDrops(True)
         self._build_ui()
-        self._build_actions()
+        self.case_actions = CaseActions(self.session, self.images, self.settings, self, self)  # File > case, Case
+        self.statusBar().addPermanentWidget(self.case_actions.case_label)
+        self.face_search_dock.hits_found.connect(self.case_actions.record_face_search)
+        self.plate_dock.describe_cells = self.case_actions.plate_rows
+        self.plate_dock.hits_found.connect(self.case_actions.record_plate_search)
+        self.menu_actions = build_menus(self, {"window": self, "case": self.case_actions, "view": self.view,
+                                          "session": self.session, "sliders": self.slider_dock},
+                                   {"recent": self._make_recent_menu, "docks": self._add_dock_toggles})
         ev = self.session.events
         ev.evidence_changed.connect(self._on_evidence)
         ev.region_changed.connect(lambda _r: self._on_input_changed())
@@ -130,22 +138,20 @@ class MainWindow(QMainWindow):
         ev.candidates_added.connect(self._on_set_added)
         ev.shortlist_changed.connect(self._on_shortlist)
         ev.sets_dropped.connect(self._on_sets_dropped)
+        ev.current_changed.connect(self._on_current)
+        ev.preview_changed.connect(self._on_preview)
         self._restore_settings()
         self.refresh_models()
-        self._on_input_changed()
-        self.case_actions = CaseActions(self)  # File > New/Open/Save case, the Case menu
+        self.refresh()
 
-    @property
-    def preview(self) -> S.Candidate | None:
-        """The steered (or re-chosen) candidate shown beside the selected one, not yet kept."""
-        return self._preview
+    def _on_current(self, c: S.Candidate | None) -> None:
+        if c is None:  # nothing selected (a case closed, the selection's set dropped)
+            self.compare.set_panels([])
+            self._show_cell_chooser()
 
-    @preview.setter
-    def preview(self, c: S.Candidate | None) -> None:
-        old = self._preview
-        if old is not None and old is not c and old.id not in self.session.candidates:
+    def _on_preview(self, new: S.Candidate | None, old: S.Candidate | None) -> None:
+        if old is not None and old is not new and old.id not in self.session.candidates:
             self.images.discard(old)  # a preview that was never kept
-        self._preview = c
 
     # -- layout --------------------------------------------------------------------------------
     def _build_ui(self) -> None:
@@ -206,7 +212,8 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.slider_dock)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.shortlist_dock)
         self.plate_dock = PlateSearchDock(  # reads the selected plate row's per-cell candidates
-            self.runner, lambda: self.row_cells.get(self.current.id) if self.current is not None else None, self)
+            self.runner, lambda: self.session.cells_of(self.session.current.id if self.session.current else None),
+            self)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.plate_dock)
         self.tabifyDockWidget(self.shortlist_dock, self.plate_dock)
         self.face_search_dock = FaceSearchDock(self.runner, self.session, self.images, self)  # shortlist -> gallery
@@ -235,64 +242,58 @@ class MainWindow(QMainWindow):
         self.shortlist_dock.compare_clicked.connect(self.compare_two)
         self.shortlist_dock.export_clicked.connect(self.export_dialog)
 
-    def _build_actions(self) -> None:
-        def act(menu, text: str, slot: Callable[[], Any], key: str | QKeySequence.StandardKey | None = None,
-                tip: str = "") -> QAction:
-            a = QAction(text, self)
-            if key is not None:
-                a.setShortcut(QKeySequence(key))
-            a.setStatusTip(tip or text)
-            a.triggered.connect(lambda _c=False: slot())
-            menu.addAction(a)
-            self.addAction(a)
-            return a
-
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
-        a_open = act(f, "&Open evidence\u2026", self.open_dialog, QKeySequence.StandardKey.Open)
-        self.recent_menu = f.addMenu("Open &recent")
+    def _make_recent_menu(self, file_menu: QMenu) -> None:
+        self.recent_menu = file_menu.addMenu("Open &recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         self._fill_recent_menu()
-        act(f, "&Paste image", self.paste, QKeySequence.StandardKey.Paste)
-        a_export = act(f, "&Export shortlist\u2026", self.export_dialog, "Ctrl+E")
-        act(f, "Reload &models", self.refresh_models, "F5")
-        f.addSeparator()
-        act(f, "&Quit", self.close, QKeySequence.StandardKey.Quit)
-        t = mb.addMenu("&Select")
-        act(t, "&Box (drag a rectangle)", lambda: self.view.set_mode("select"), "B")
-        act(t, "&Pan", lambda: self.view.set_mode("pan"), "H")
-        act(t, "Click the two &eye centres", lambda: self.view.set_mode("eyes"), "E",
-            "For tiny faces: click both eye centres; the crop is aligned to the face model's frame")
-        act(t, "Plate &4 corners", lambda: self.view.set_mode("quad"), "Q",
-            "Click a tilted plate's corners clockwise from top-left; it is straightened")
-        act(t, "Detect &faces (MTCNN)", self.detect_faces, "F")
-        act(t, "&Whole image", lambda: self.session.set_region(None), "W")
-        v = mb.addMenu("&View")
-        act(v, "Zoom &in", lambda: self.view.zoom_by(1.25), QKeySequence.StandardKey.ZoomIn)
-        act(v, "Zoom &out", lambda: self.view.zoom_by(0.8), QKeySequence.StandardKey.ZoomOut)
-        act(v, "&Fit", self.view.fit, "0")
-        v.addAction(self.slider_dock.toggleViewAction())
-        v.addAction(self.shortlist_dock.toggleViewAction())
-        v.addAction(self.plate_dock.toggleViewAction())
-        v.addAction(self.face_search_dock.toggleViewAction())
-        c = mb.addMenu("&Candidates")
-        a_gen = act(c, "&Generate", self.generate, "Ctrl+Return")
-        a_cancel = act(c, "&Cancel", self.cancel, "Esc")
-        a_star = act(c, "&Star / unstar", self.toggle_star, "S")
-        a_more = act(c, "&More like this", self.more_like_this, "M")
-        act(c, "&Next", lambda: self._step_candidate(1), "]")
-        act(c, "&Previous", lambda: self._step_candidate(-1), "[")
-        act(c, "&Reset sliders", self.slider_dock.reset, "R")
-        act(c, "Reference &transfer\u2026", self.reference_dialog, "Ctrl+R",
-            "Generate G(I_L, E_H(reference)) from a high-resolution reference face (paper Fig. 4b)")
-        bar = self.addToolBar("Main")
-        bar.setObjectName("main_toolbar")  # so saveState() restores it
-        for a in (a_open, a_gen, a_cancel, a_more, a_star, a_export):
-            bar.addAction(a)
-        h = mb.addMenu("&Help")
-        act(h, "About the &candidates", lambda: self.show_message(core.LEAD_NOTICE, error=False))
-        act(h, "&About VarSR Studio\u2026", self.show_about,
-            tip="The installed model bundles and their cards")
+
+    def _add_dock_toggles(self, view_menu: QMenu) -> None:
+        for dock in (self.slider_dock, self.shortlist_dock, self.plate_dock, self.face_search_dock):
+            view_menu.addAction(dock.toggleViewAction())
+
+    # -- the shell the case actions see -----------------------------------------------------------
+    def status(self, text: str, ms: int = 0) -> None:
+        self.statusBar().showMessage(text, ms)
+
+    def confirm(self, title: str, text: str, detail: str = "") -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        if detail:
+            box.setInformativeText(detail)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+    def ask_path(self, title: str, start: str, name_filter: str | None = None) -> str:
+        if name_filter is None:
+            return QFileDialog.getExistingDirectory(self, title, start)
+        return QFileDialog.getSaveFileName(self, title, start, name_filter)[0]
+
+    def ask_text(self, title: str, label: str, text: str = "") -> str | None:
+        value, ok = QInputDialog.getText(self, title, label, text=text)
+        return value if ok else None
+
+    def dialog_parent(self) -> QWidget:
+        return self
+
+    def refresh(self) -> None:
+        """Show the session's domain in the input panel (without re-applying it), its input, and which
+        actions are enabled."""
+        combo = self.input_panel.domain
+        idx = combo.findData(self.session.domain)
+        if idx >= 0 and idx != combo.currentIndex():
+            combo.blockSignals(True)
+            combo.setCurrentIndex(idx)
+            combo.blockSignals(False)
+        self._on_input_changed()
+        if hasattr(self, "menu_actions"):  # not yet while the case actions are being made
+            self.menu_actions.refresh({"case_open": lambda: self.case_actions.case is not None})
+
+    def reset_view(self) -> None:
+        self.grid.remove_all()
+        self.compare.set_panels([])
+
+    def show_lead_notice(self) -> None:
+        """Help > About the candidates."""
+        self.show_message(core.LEAD_NOTICE, error=False)
 
     # -- messages ------------------------------------------------------------------------------
     def show_message(self, text: str, error: bool = True) -> None:
@@ -333,7 +334,8 @@ class MainWindow(QMainWindow):
         self.models_label.setVisible(bool(missing))
         if missing:
             self.statusBar().showMessage(missing[0], 15000)
-        self.models = {k: m for k, m in self.models.items() if k in self.session.installed}
+        for gone in [k for k in self.models if k not in self.session.installed]:
+            del self.models[gone]  # the cache is shared with the case's regeneration: prune it in place
         self._on_input_changed()
 
     # -- evidence ------------------------------------------------------------------------------
@@ -529,7 +531,7 @@ class MainWindow(QMainWindow):
 
     # -- models and generation -------------------------------------------------------------------
     def with_model(self, name: str, then: Callable[[VarSR], None]) -> None:
-        """Call ``then(model)`` once the model is loaded (in a worker the first time)."""
+        """Call ``then(model)`` once the model is loaded (in a worker the first time, into the shared cache)."""
         if name in self.models:
             then(self.models[name])
             return
@@ -544,22 +546,19 @@ class MainWindow(QMainWindow):
                                    f"{msg}.\nInstall its bundle (see the README), then use File > Reload "
                                    "models (F5), or pick an installed model in the model list.")
             return
-        path = self.session.model_path(name)
         self.statusBar().showMessage(f"Loading model {name}\u2026")
+        self.runner.submit(f"Loading {name}", lambda ctx: self.session.model(name), partial(self._loaded, name, then),
+                           partial(self._load_failed, name))
 
-        def loaded(model: VarSR) -> None:
-            self.models[name] = model
-            self.statusBar().showMessage(f"Model {name} loaded", 5000)
-            then(model)
+    def _loaded(self, name: str, then: Callable[[VarSR], None], model: VarSR) -> None:
+        self.statusBar().showMessage(f"Model {name} loaded", 5000)
+        then(model)
 
-        def failed(text: str) -> None:
-            self.show_message(text)
-            self.show_error_dialog("Model could not be loaded",
-                                   f"Cannot generate: the model '{name}' could not be loaded.",
-                                   f"{text}\nReinstall its bundle (see the README), then use File > Reload "
-                                   "models (F5).")
-
-        self.runner.submit(f"Loading {name}", lambda ctx: core.load_model(path), loaded, failed)
+    def _load_failed(self, name: str, text: str) -> None:
+        self.show_message(text)
+        self.show_error_dialog("Model could not be loaded",
+                               f"Cannot generate: the model '{name}' could not be loaded.",
+                               f"{text}\nReinstall its bundle (see the README), then use File > Reload models (F5).")
 
     def generate(self) -> None:
         if self.session.evidence is None:
@@ -581,41 +580,46 @@ class MainWindow(QMainWindow):
         source = {**self.session.source(), "notes": notes}
         title = f"{model.config.name} \u00b7 seed {seed} \u00b7 T {t:g}"
         if len(lrs) == 1:
-            def work(ctx: TaskContext) -> Any:
-                cands = S.generate_candidates(model, lrs[0], n, seed, t, source=source, progress=ctx.progress,
-                                              cancelled=ctx.cancelled)
-                self.images.render(cands)
-                return cands
+            self.submit("Generating", partial(self._sample_work, model, lrs[0], n, seed, t, source),
+                        partial(self._add_set, title))
+        else:
+            self.submit("Generating", partial(self._rows_work, model, lrs, n, seed, t, source),
+                        partial(self._rows_done, f"{title} \u00b7 {len(lrs)} cells"))
 
-            self._submit("Generating", work, lambda cands: self.session.add_set(title, cands))
-            return
+    def _sample_work(self, model: VarSR, lr: Any, n: int, seed: int, t: float, source: dict[str, Any],
+                     ctx: TaskContext) -> list[S.Candidate]:
+        cands = S.generate_candidates(model, lr, n, seed, t, source=source, progress=ctx.progress,
+                                      cancelled=ctx.cancelled)
+        self.images.render(cands)
+        return cands
 
-        def work_rows(ctx: TaskContext) -> Any:
-            cells = S.generate_cells(model, lrs, n, seed, t, source=source, progress=ctx.progress,
-                                     cancelled=ctx.cancelled)
-            rows = [S.assemble_row(model, cells, [k] * len(cells)) for k in range(len(cells[0]))]
-            self.images.render(rows)
-            return cells, rows
+    def _rows_work(self, model: VarSR, lrs: list[Any], n: int, seed: int, t: float, source: dict[str, Any],
+                   ctx: TaskContext) -> tuple[list[list[S.Candidate]], list[S.Candidate]]:
+        cells = S.generate_cells(model, lrs, n, seed, t, source=source, progress=ctx.progress, cancelled=ctx.cancelled)
+        rows = [S.assemble_row(model, cells, [k] * len(cells)) for k in range(len(cells[0]))]
+        self.images.render(rows)
+        return cells, rows
 
-        def done(result: Any) -> None:
-            cells, rows = result
-            cset = self.session.add_set(f"{title} \u00b7 {len(lrs)} cells", rows)
-            for cid in cset.candidate_ids:
-                self.row_cells[cid] = cells
-            self._show_cell_chooser()
+    def _rows_done(self, title: str, result: tuple[list[list[S.Candidate]], list[S.Candidate]]) -> None:
+        cells, rows = result
+        cset = self.session.add_set(title, rows)
+        self.session.set_row_cells(cset.candidate_ids, cells)
+        self._show_cell_chooser()
 
-        self._submit("Generating", work_rows, done)
+    def _add_set(self, title: str, cands: list[S.Candidate]) -> S.CandidateSet:
+        return self.session.add_set(title, cands)
 
-    def _submit(self, what: str, fn: Callable[[TaskContext], Any], done: Callable[[Any], None]) -> None:
+    def submit(self, what: str, fn: Callable[[TaskContext], Any], done: Callable[[Any], None]) -> None:
+        """Run ``fn`` in a worker with progress in the input panel and Esc to cancel; ``done(result)`` after."""
         self.statusBar().showMessage(f"{what}\u2026 (Esc cancels)")
         self.input_panel.set_progress(0, 1)
-
-        def finished(result: Any) -> None:
-            self.statusBar().showMessage(f"{what}: done", 5000)
-            done(result)
-
-        self._task = self.runner.submit(what, fn, finished, self.show_message, self.input_panel.set_progress,
+        self._task = self.runner.submit(what, fn, partial(self._submitted, what, done), self.show_message,
+                                        self.input_panel.set_progress,
                                         lambda: self.statusBar().showMessage(f"{what}: cancelled", 5000))
+
+    def _submitted(self, what: str, done: Callable[[Any], None], result: Any) -> None:
+        self.statusBar().showMessage(f"{what}: done", 5000)
+        done(result)
 
     def cancel(self) -> None:
         if self.runner.busy:
@@ -634,7 +638,6 @@ class MainWindow(QMainWindow):
             self.grid.remove_set(cset)
         for c in freed:
             self.images.discard(c)  # re-rendered on demand if still shown
-            self.row_cells.pop(c.id, None)
         names = ", ".join(s.id for s in sets)
         self.statusBar().showMessage(
             f"Cleared the oldest candidate set(s) {names} to keep memory bounded (at most "
@@ -645,8 +648,7 @@ class MainWindow(QMainWindow):
         c = self.session.candidates.get(cid)
         if c is None:
             return
-        self.current = c
-        self.preview = None
+        self.session.set_current(c)  # drops the preview
         self.slider_dock.reset(emit=False)
         model = self.models.get(c.recipe.get("model", ""))
         steerable = c.z is not None and model is not None and bool(model.attributes)
@@ -667,7 +669,7 @@ class MainWindow(QMainWindow):
         self._show_cell_chooser()
 
     def _show_compare(self) -> None:
-        c = self.current
+        c = self.session.current
         if c is None:
             self.compare.set_panels([])
             return
@@ -675,12 +677,12 @@ class MainWindow(QMainWindow):
         size = f"{c.lr.shape[2]}x{c.lr.shape[1]}"
         r = self.images.get(c)
         panels = [Panel(f"Input as the model sees it ({size})", r.lr), Panel(f"Bicubic x{scale}", r.bicubic)]
-        if self.preview is not None:
-            vals = ", ".join(f"{k} {v:+.2f}" for k, v in self.preview.recipe.get("sliders", {}).items())
+        pv = self.session.preview
+        if pv is not None:
+            vals = ", ".join(f"{k} {v:+.2f}" for k, v in pv.recipe.get("sliders", {}).items())
             panels.append(Panel(f"{c.id}<br>{c.scores}", r.image, True))
             label = "derived from " + c.id + (f" ({vals})" if vals else "")
-            panels.append(Panel(f"{label}<br>{self.preview.scores}", self.images.get(self.preview).image,
-                                True))
+            panels.append(Panel(f"{label}<br>{pv.scores}", self.images.get(pv).image, True))
         else:
             star = " \u2605" if self.session.is_starred(c.id) else ""
             panels.append(Panel(f"{c.id}{star}<br>{c.scores}", r.image, True))
@@ -695,7 +697,7 @@ class MainWindow(QMainWindow):
             Panel(f"{b}<br>{cb.scores}", rb.image, True),
         ])
 
-    def _step_candidate(self, d: int) -> None:
+    def step_candidate(self, d: int) -> None:
         ids = self.grid.candidate_ids()
         if not ids:
             return
@@ -705,48 +707,47 @@ class MainWindow(QMainWindow):
 
     # -- sliders, more like this, reference --------------------------------------------------------
     def _on_sliders(self, values: dict[str, float]) -> None:
-        c = self.current
+        c = self.session.current
         if c is None or c.z is None:
             return
         if not any(values.values()):
-            self.preview = None
+            self.session.set_preview(None)
             self._show_compare()
             return
         model = self.models.get(c.recipe.get("model", ""))
-        if model is None:
-            return
-        base = c
+        if model is not None:
+            self.runner.submit("Steering", partial(self._steer_work, model, c, values), partial(self._steered, c),
+                               self.show_message)
 
-        def done(d: S.Candidate) -> None:
-            if self.current is base:
-                self.preview = d
-                self._show_compare()
+    def _steer_work(self, model: VarSR, base: S.Candidate, values: dict[str, float], ctx: TaskContext) -> S.Candidate:
+        d = S.derive_with_sliders(model, base, values)
+        self.images.render([d])
+        return d
 
-        def work(ctx: TaskContext) -> S.Candidate:
-            d = S.derive_with_sliders(model, base, values)
-            self.images.render([d])
-            return d
-
-        self.runner.submit("Steering", work, done, self.show_message)
+    def _steered(self, base: S.Candidate, d: S.Candidate) -> None:
+        if self.session.current is base:
+            self.session.set_preview(d)
+            self._show_compare()
 
     def keep_preview(self) -> S.Candidate | None:
         """Add the steered (or re-chosen) candidate to the grid; returns it."""
-        p = self.preview
+        p = self.session.preview
         if p is None:
             return None
         parent = p.recipe.get("parent") or "?"
         vals = ", ".join(f"{k} {v:+.2f}" for k, v in p.recipe.get("sliders", {}).items())
         title = f"{parent} with {vals}" if vals else f"row choices {p.recipe.get('choices')}"
-        cells = self.row_cells.get(self.current.id) if self.current else None
+        cur = self.session.current
+        cells = self.session.cells_of(cur.id if cur else None)
         self.session.add_candidate(p)  # gives it an id, so its rendering stays cached
-        self.preview = None
+        self.session.set_preview(None)
         cset = self.session.add_set(title, [p])
         if cells is not None:
-            self.row_cells[cset.candidate_ids[0]] = cells
+            self.session.set_row_cells(cset.candidate_ids[:1], cells)
         return p
 
     def apply_sliders_to_set(self) -> None:
-        c = self.current
+        c = self.session.current
         values = self.slider_dock.values()
         if c is None or c.z is None or not any(values.values()):
             self.show_message("Select a candidate and move a slider first.", error=False)
@@ -757,22 +758,22 @@ class MainWindow(QMainWindow):
             return
         bases = [b for b in (self.session.candidates[i] for i in cset.candidate_ids) if b.z is not None]
         vals = ", ".join(f"{k} {v:+.2f}" for k, v in values.items() if v)
+        self.submit("Applying sliders", partial(self._sliders_work, model, bases, values),
+                    partial(self._add_set, f"{cset.id} with {vals}"))
 
-        def work(ctx: TaskContext) -> list[S.Candidate]:
-            out = []
-            for i, b in enumerate(bases):
-                if ctx.cancelled():
-                    raise S.GenerationCancelled("cancelled")
-                out.append(S.derive_with_sliders(model, b, values))
-                ctx.progress(i + 1, len(bases))
-            self.images.render(out)
-            return out
-
-        self._submit("Applying sliders", work,
-                     lambda cands: self.session.add_set(f"{cset.id} with {vals}", cands))
+    def _sliders_work(self, model: VarSR, bases: list[S.Candidate], values: dict[str, float],
+                      ctx: TaskContext) -> list[S.Candidate]:
+        out = []
+        for i, b in enumerate(bases):
+            if ctx.cancelled():
+                raise S.GenerationCancelled("cancelled")
+            out.append(S.derive_with_sliders(model, b, values))
+            ctx.progress(i + 1, len(bases))
+        self.images.render(out)
+        return out
 
     def more_like_this(self) -> None:
-        c = self.current
+        c = self.session.current
         if c is None or c.z is None:
             self.show_message("Select a candidate with a latent code first.", error=False)
             return
@@ -782,15 +783,14 @@ class MainWindow(QMainWindow):
             return
         n, seed = self.input_panel.n.value(), self.input_panel.seed.value()
         t = round(max(0.05, 0.3 * self.input_panel.temperature.value()), 3)
-        base = c
+        self.submit("More like this", partial(self._more_work, model, c, n, seed, t),
+                    partial(self._add_set, f"more like {c.id} \u00b7 T {t:g}"))
 
-        def work(ctx: TaskContext) -> list[S.Candidate]:
-            cands = S.more_like_this(model, base, n, seed, t, progress=ctx.progress, cancelled=ctx.cancelled)
-            self.images.render(cands)
-            return cands
-
-        self._submit("More like this", work,
-                     lambda cands: self.session.add_set(f"more like {base.id} \u00b7 T {t:g}", cands))
+    def _more_work(self, model: VarSR, base: S.Candidate, n: int, seed: int, t: float,
+                   ctx: TaskContext) -> list[S.Candidate]:
+        cands = S.more_like_this(model, base, n, seed, t, progress=ctx.progress, cancelled=ctx.cancelled)
+        self.images.render(cands)
+        return cands
 
     def reference_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "High-resolution reference face",
@@ -808,35 +808,35 @@ class MainWindow(QMainWindow):
                                    f"The reference image {Path(path).name} could not be opened.",
                                    f"{e}\n\nChoose another file.")
             return
-        c = self.current
+        c = self.session.current
         name = c.recipe.get("model", "") if c is not None else self.session.chosen_model()
+        self.with_model(name, partial(self._reference_with, ref, c))
 
-        def go(model: VarSR) -> None:
-            if c is not None and c.kind != "row":
-                lr, source = c.lr, c.recipe.get("source", {})
-            else:
-                try:
-                    lrs, _ = self.session.prepare(model.config)
-                except VarSRError as e:
-                    self.show_message(str(e))
-                    return
-                lr, source = lrs[0], self.session.source()
-            source = {**source, "reference": ref.to_dict()}
+    def _reference_with(self, ref: S.Evidence, c: S.Candidate | None, model: VarSR) -> None:
+        if c is not None and c.kind != "row":
+            lr, source = c.lr, c.recipe.get("source", {})
+        else:
+            try:
+                lrs, _ = self.session.prepare(model.config)
+            except VarSRError as e:
+                self.show_message(str(e))
+                return
+            lr, source = lrs[0], self.session.source()
+        source = {**source, "reference": ref.to_dict()}
+        self.submit("Reference transfer", partial(self._reference_work, model, lr, ref, source),
+                    partial(self._referenced, ref, model))
 
-            def work(ctx: TaskContext) -> list[S.Candidate]:
-                eyes = reference_eyes(ref.image, model.config)
-                cand = S.reference_transfer(model, lr, ref.image, ref.sha256, source=source, eyes=eyes)
-                self.images.render([cand])
-                return [cand]
+    def _reference_work(self, model: VarSR, lr: Any, ref: S.Evidence, source: dict[str, Any],
+                        ctx: TaskContext) -> list[S.Candidate]:
+        eyes = reference_eyes(ref.image, model.config)
+        cand = S.reference_transfer(model, lr, ref.image, ref.sha256, source=source, eyes=eyes)
+        self.images.render([cand])
+        return [cand]
 
-            def done(cands: list[S.Candidate]) -> None:
-                self.session.add_set(f"reference {ref.label}", cands)
-                how = cands[0].recipe.get("reference_alignment", {})
-                self.statusBar().showMessage(reference_status(how, model.config), 30000)
-
-            self._submit("Reference transfer", work, done)
-
-        self.with_model(name, go)
+    def _referenced(self, ref: S.Evidence, model: VarSR, cands: list[S.Candidate]) -> None:
+        self.session.add_set(f"reference {ref.label}", cands)
+        how = cands[0].recipe.get("reference_alignment", {})
+        self.statusBar().showMessage(reference_status(how, model.config), 30000)
 
     # -- plates: per-cell choices ------------------------------------------------------------------
     def _show_cell_chooser(self) -> None:
@@ -847,8 +847,8 @@ class MainWindow(QMainWindow):
                 w.setParent(None)  # gone from findChildren now, not only once deleted
                 w.deleteLater()
         self.cell_spins = []
-        c = self.current
-        cells = self.row_cells.get(c.id) if c is not None else None
+        c = self.session.current
+        cells = self.session.cells_of(c.id if c is not None else None)
         if c is None or cells is None:
             self.cell_chooser.hide()
             return
@@ -864,34 +864,34 @@ class MainWindow(QMainWindow):
             self.cell_chooser_layout.addWidget(sp)
         self.cell_spins = spins
         self.cell_chooser_layout.addStretch(1)
-        base = c
-
-        def changed() -> None:
-            model = self.models.get(base.recipe.get("model", ""))
-            if model is None or self.current is not base:
-                return
-            row = S.assemble_row(model, cells, [s.value() for s in spins])
-            row.recipe["parent"] = base.id
-            self.preview = row if row.recipe["choices"] != base.recipe.get("choices") else None
-            self._show_compare()
-
         for sp in spins:
-            sp.valueChanged.connect(lambda _v: changed())
+            sp.valueChanged.connect(partial(self._cells_chosen, c, cells, spins))
         self.cell_chooser.show()
+
+    def _cells_chosen(self, base: S.Candidate, cells: list[list[S.Candidate]], spins: list[QSpinBox],
+                      _value: int) -> None:
+        """A cell's sample was re-chosen: the row it makes is previewed beside the selected one."""
+        model = self.models.get(base.recipe.get("model", ""))
+        if model is None or self.session.current is not base:
+            return
+        row = S.assemble_row(model, cells, [s.value() for s in spins])
+        row.recipe["parent"] = base.id
+        self.session.set_preview(row if row.recipe["choices"] != base.recipe.get("choices") else None)
+        self._show_compare()
 
     # -- shortlist and export ----------------------------------------------------------------------
     def toggle_star(self) -> None:
-        if self.preview is not None:
+        if self.session.preview is not None:
             kept = self.keep_preview()
             if kept is not None:
                 self.session.star(kept.id)
             return
-        if self.current is not None:
-            self.session.toggle_star(self.current.id)
+        if self.session.current is not None:
+            self.session.toggle_star(self.session.current.id)
 
     def _on_shortlist(self) -> None:
         self.grid.set_starred({e.candidate_id for e in self.session.shortlist}, self.session.candidates)
-        if self.current is not None and self.preview is None:
+        if self.session.current is not None and self.session.preview is None:
             self._show_compare()
 
     def export_dialog(self) -> ExportDialog | None:

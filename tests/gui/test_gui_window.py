@@ -53,17 +53,17 @@ def test_roi_generate_steer_star_export(make_window, qtbot, gui_models: Path, tm
     assert len(ids) == 8
     item = w.grid.item_for(ids[0])
     assert "dB" in item.text() and "L1" in item.text()
-    assert w.current is not None and w.current.id == ids[0]
+    assert w.session.current is not None and w.session.current.id == ids[0]
     assert w.compare.panel_count() == 3
 
     w.grid.select(ids[3])
-    assert w.current.id == ids[3]
+    assert w.session.current.id == ids[3]
     assert set(w.slider_dock.sliders) == {"mean/Male", "diff/Smiling"}
     w.slider_dock.set_value("mean/Male", 1.5)
     w.slider_dock.flush()
-    qtbot.waitUntil(lambda: w.preview is not None, timeout=WAIT_MS)
-    assert w.preview.recipe["sliders"] == {"mean/Male": 1.5}
-    assert w.preview.recipe["parent"] == ids[3]
+    qtbot.waitUntil(lambda: w.session.preview is not None, timeout=WAIT_MS)
+    assert w.session.preview.recipe["sliders"] == {"mean/Male": 1.5}
+    assert w.session.preview.recipe["parent"] == ids[3]
     assert w.compare.panel_count() == 4
 
     w.toggle_star()  # stars the steered candidate (kept into the grid first)
@@ -131,7 +131,7 @@ def test_plate_cells_make_whole_plates(make_window, qtbot, gui_models: Path, evi
 
     spins = w.cell_chooser.findChildren(QSpinBox)
     spins[1].setValue(3)
-    assert w.preview is not None and w.preview.recipe["choices"] == [0, 3, 0]
+    assert w.session.preview is not None and w.session.preview.recipe["choices"] == [0, 3, 0]
 
 
 def test_keyboard_navigation_and_star(make_window, qtbot, gui_models: Path, evidence_png: Path):
@@ -142,7 +142,7 @@ def test_keyboard_navigation_and_star(make_window, qtbot, gui_models: Path, evid
     qtbot.waitUntil(w.isActiveWindow, timeout=2000)
     w.grid.setFocus()
     qtbot.keyClick(w.grid, Qt.Key.Key_BracketRight)
-    assert w.current.id == ids[1]
+    assert w.session.current.id == ids[1]
     qtbot.keyClick(w.grid, Qt.Key.Key_S)
     assert w.session.is_starred(ids[1])
     assert "\u2605" in w.compare.captions[2].text()
