@@ -5,6 +5,8 @@
     varsr-search plates query --image PLATE.png --cells 7 --model bicubic   # no registry: strings only
     varsr-search plates query REGISTRY.csv --case CASE [--all | --set S3] [--record]   # a case's plate rows
     varsr-search plates check REGISTRY.csv                        # is the registry readable?
+    varsr-search plates batch REGISTRY.csv --rows ROWS.csv --out OUT.jsonl [--model auto|NAME] [-k 16]
+                                                                  # many boxed rows (core.plates.batch)
 
 ``--cells-dir``: one subfolder per position (in natural name order: 0, 1, ..., 10), each holding
 that cell's candidate images (a ``varsr-sample`` output folder works: its ``manifest.json`` names
@@ -192,7 +194,7 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """
     p = subparsers.add_parser("plates", help="plate registry search from character-cell candidates",
                               description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="plates_command", metavar="{query,check}", required=True)
+    sub = p.add_subparsers(dest="plates_command", metavar="{query,check,batch}", required=True)
     q = sub.add_parser("query", help="ranked plate strings and registry matches as JSON")
     q.add_argument("registry", nargs="?", type=Path, help="registry CSV (plate column plus any others); optional")
     q.add_argument("--column", help="the registry's plate column (default: plate, registration, ...)")
@@ -223,6 +225,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     c.add_argument("registry", type=Path)
     c.add_argument("--column")
     c.set_defaults(func=run_check)
+    from core.plates.batch import add_batch_cli
+
+    add_batch_cli(sub)
     return p
 
 

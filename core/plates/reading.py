@@ -47,6 +47,19 @@ def reader_temperature(clf: CharClassifier) -> float:
     return float(clf.info.extra.get("temperature", DEFAULT_TEMPERATURE))
 
 
+def position_temperature(clf: CharClassifier, method: str, px_per_char: tuple[float, float]) -> float:
+    """The per-position temperature measured for ``method`` (varsr, det, bicubic) at the nearest
+    measured pixels-per-character size (``extra.position_temperature`` in the reader's JSON:
+    ``{"varsr": {"2x4": T, ...}, ...}``), else 1. A common temperature leaves every ranking as it
+    is and only makes the shown probabilities honest."""
+    table = clf.info.extra.get("position_temperature", {}).get(method, {})
+    if not table:
+        return 1.0
+    sizes = {k: tuple(int(v) for v in k.split("x")) for k in table}
+    best = min(sizes, key=lambda k: (abs(math.log(max(px_per_char[1], 0.5) / sizes[k][1])), sizes[k][1]))
+    return float(table[best])
+
+
 def equal_bounds(n: int) -> list[float]:
     """Interior boundaries (fractions of the width) of ``n`` equal cells."""
     return [i / n for i in range(1, n)]
