@@ -1,0 +1,166 @@
+"""Evidence in: open, paste, drop, the region and what the model sees in the input panel, and face
+detection to propose regions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
+from PySide6.QtWidgets import QFileDialog
+
+from core import session as S
+from core.errors import VarSRError
+from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+
+
+class EvidenceInput:
+    """Opening evidence and choosing the region (a mixin of :class:`~varsr_gui.main_window.MainWindow`)."""
+
+    def open_dialog(self) -> None:
+        start = str(self.settings.value("last_dir", ""))
+        path, _ = QFileDialog.getOpenFileName(self, "Open evidence image", start, IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> bool:
+        """Load evidence (read-only); a bad file gives a message and leaves everything as it was."""
+        try:
+            ev = self.session.open_file(path)
+        except (VarSRError, OSError) as e:
+            self.show_message(f"Could not open the image: {e}")
+            self.show_error_dialog("Could not open the image",
+                                   f"The image {Path(path).name} could not be opened: it is not a readable "
+                                   "image (PNG, JPEG, BMP, TIFF, WebP or GIF), or it is damaged or missing.",
+                                   f"{e}\n\nNothing was changed: the file was only read, never modified. "
+                                   "Choose another file.")
+            return False
+        self.settings.setValue("last_dir", str(Path(path).resolve().parent))
+        self.add_recent(Path(path).resolve())
+        if ev.notes:  # first frame only, EXIF rotation applied, bit depth reduced...: say so
+            self.show_message(f"{ev.label}: " + "; ".join(ev.notes) + " (recorded with every candidate).",
+                              error=False)
+        self.statusBar().showMessage(f"Opened {ev.label} ({ev.image.width}x{ev.image.height}, "
+                                     f"SHA-256 {ev.sha256[:12]}\u2026); the file is never modified", 10000)
+        return True
+
+    def paste(self) -> None:
+        md = QGuiApplication.clipboard().mimeData()
+        if md is not None and md.hasUrls():
+            for url in md.urls():
+                if url.isLocalFile():
+                    self.open_path(url.toLocalFile())
+                    return
+        img = QGuiApplication.clipboard().image()
+        if img.isNull():
+            self.show_message("The clipboard holds no image.")
+            return
+        self.open_image(img, "clipboard")
+
+    def open_image(self, img: QImage, source: str) -> None:
+        self.session.set_evidence(S.evidence_from_image(qimage_to_pil(img), source))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        md = event.mimeData()
+        if md.hasImage() or any(u.isLocalFile() for u in md.urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        md = event.mimeData()
+        for url in md.urls():
+            if url.isLocalFile():
+                self.open_path(url.toLocalFile())
+                event.acceptProposedAction()
+                return
+        if md.hasImage():
+            self.open_image(QImage(md.imageData()), "drop")
+            event.acceptProposedAction()
+
+    def _on_evidence(self, ev: S.Evidence) -> None:
+        self.clear_message()
+        self._faces = []
+        self.view.show_faces([])
+        self.view.set_image(pil_to_qimage(ev.image))
+        self.setWindowTitle(f"VarSR Studio \u2014 {ev.label} \u2014 synthetic leads, not evidence")
+
+    def _on_input_changed(self) -> None:
+        s = self.session
+        self.view.show_region(s.region, s.cell_bounds if s.domain != "face" else None)
+        self.input_panel.cells.setVisible(s.domain != "face")
+        self.input_panel.cells_label.setVisible(s.domain != "face")
+        self.input_panel.cells.blockSignals(True)
+        self.input_panel.cells.setValue(s.n_cells)
+        self.input_panel.cells.blockSignals(False)
+        name = s.chosen_model()
+        want = S.CONFIG_DOMAIN[s.domain]
+        names = sorted(set(S.DOMAIN_MODELS[s.domain])
+                       | {n for n, c in s.installed.items() if c.domain == want})
+        auto = S.suggest_model(s.domain, self._cell_size(), s.installed)
+        self.input_panel.set_models(names, set(s.installed), auto, s.model_override)
+        crop = s.crop_or_none()
+        self.input_panel.crop_tile.set_image(pil_to_qimage(crop) if crop else None,
+                                             f"{crop.width}x{crop.height} px" if crop else "")
+        notes: list[str] = []
+        lr_img = None
+        cfg = s.installed.get(name)
+        if crop is None and s.evidence is not None and s.region is not None:
+            try:  # say why the region cannot be used (outside the image, empty, invalid)
+                s.crop()
+            except VarSRError as e:
+                notes.append(f"{e}: drag a new box.")
+        elif crop is None:
+            notes.append("Open an image (Ctrl+O, drop or paste) and drag a box around the face, "
+                         "plate or digits.")
+        elif cfg is None:
+            notes.append(next((m for m in s.missing_models() if f"'{name}'" in m),
+                              f"Model '{name}' is not installed."))
+        else:
+            try:
+                lrs, notes = s.prepare(cfg)
+                lr_img = tensor_to_qimage(torch.cat(lrs, dim=2))
+            except VarSRError as e:
+                notes = [str(e)]
+        detail = f"{name}: {cfg.lr_size[0]}x{cfg.lr_size[1]} (after degrade)" if cfg else name
+        self.input_panel.lr_tile.set_image(lr_img, detail)
+        if s.region and s.region.kind == "eyes" and S.faces_module() is None:
+            notes.append("Eye alignment is unavailable (core.faces missing): use a box.")
+        self.input_panel.notes.setText("\n".join(f"\u26a0 {n}" for n in notes))
+
+    def _cell_size(self) -> tuple[int, int]:
+        crop = self.session.crop_or_none()
+        if crop is None:
+            return (8, 8)
+        if self.session.domain != "face" and self.session.n_cells > 1:
+            return (max(1, crop.width // self.session.n_cells), crop.height)
+        return crop.size
+
+    def detect_faces(self) -> None:
+        ev = self.session.evidence
+        if ev is None:
+            self.show_message("Open an evidence image first.")
+            return
+        from core.face_detect import detect_faces
+
+        image = ev.image
+        self.statusBar().showMessage("Looking for faces (MTCNN)\u2026")
+        self.runner.submit("Face detection", lambda ctx: detect_faces(image), self._on_faces,
+                           self.show_message)
+
+    def _on_faces(self, faces: list[Any]) -> None:
+        self._faces = faces
+        self.view.show_faces([f.box for f in faces])
+        if faces:
+            self.statusBar().showMessage(f"{len(faces)} face(s) proposed: click one to use it", 10000)
+        else:
+            self.show_message("No face found (MTCNN needs about 12 px or more): press E and click the two "
+                              "eye centres, or drag a box.", error=False)
+
+    def _use_face(self, i: int) -> None:
+        f = self._faces[i]
+        if S.faces_module() is not None:
+            self.session.set_region(S.Region("eyes", eyes=(f.left_eye, f.right_eye)))
+        else:
+            self.session.set_region(S.Region.from_box(*f.box))
