@@ -60,7 +60,7 @@ def test_save_reopen_roundtrip(saved_case, evidence_png: Path, tmp_path: Path) -
         assert a in actions, a
     # opening alone is not an unsaved change; new candidate ids continue after the restored ones
     assert not reopened.has_unsaved_changes()
-    assert s._next_candidate == old._next_candidate
+    assert s.next_candidate_number == old.next_candidate_number
 
 
 def test_new_case_refuses_a_folder_in_use(tmp_path: Path, models_root: Path) -> None:

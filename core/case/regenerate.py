@@ -127,7 +127,7 @@ class Regenerator:
         for cs in self.case.session.sets:
             if cid in cs.candidate_ids:
                 return len(cs.candidate_ids)
-        for e in getattr(self.case, "archived_sets", []):  # sets kept in the case's files, not in memory
+        for e in self.case.archived_sets:  # sets kept in the case's files, not in memory
             if cid in e["candidates"]:
                 return len(e["candidates"])
         return None
@@ -138,7 +138,7 @@ class Regenerator:
         if cid not in self._built:
             stored = self.case.session.candidates.get(cid)
             recipe = stored.recipe if stored is not None else self.case.retired.get(cid)
-            if recipe is None and cid in getattr(self.case, "archived_records", {}):
+            if recipe is None and cid in self.case.archived_records:
                 recipe = self.case.archived_records[cid]["recipe"]
             if recipe is None:
                 raise CaseError(f"candidate {cid} is not in the case")
