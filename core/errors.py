@@ -35,3 +35,7 @@ class GenerationCancelled(VarSRError):
 
 class RecipeError(CaseError):
     """A recorded recipe (or the region it names) is incomplete or has a value of the wrong type."""
+
+
+class VideoError(VarSRError):
+    """A video clip cannot be opened or decoded (missing, truncated, not a video, no video stream)."""
