@@ -33,8 +33,9 @@ from typing import Any
 import torch
 
 from core import metrics
+from core.camera import CameraParams, apply_camera, condition, nominal_degrade, project_nominal
 from core.data.imageset import ImageSet
-from core.degrade import degrade, project_consistent, upsample_bicubic
+from core.degrade import degrade, upsample_bicubic
 from core.errors import VarSRError
 from core.nets.classifier import CharClassifier, map_labels
 from core.nets.lpips import LPIPS, load_lpips
@@ -134,10 +135,22 @@ def distinct_counts(pred: torch.Tensor) -> torch.Tensor:
     return 1 + (s[:, 1:] != s[:, :-1]).sum(1)
 
 
-def lr_psnr_enforced(cands: torch.Tensor, lr: torch.Tensor, scale: int) -> torch.Tensor:
+def lr_psnr_enforced(cands: torch.Tensor, lr: torch.Tensor, scale: int, nominal_sigma: float = 0.0) -> torch.Tensor:
     """LR-PSNR of candidates ``(N, C, H, W)`` after the consistency projection and 8-bit rounding."""
-    saved = project_consistent(cands.float(), lr.float(), scale).mul(255).round().div(255)
-    return metrics.psnr(degrade(saved, scale), lr.float())
+    saved = project_nominal(cands.float(), lr.float(), scale, nominal_sigma).mul(255).round().div(255)
+    return metrics.psnr(nominal_degrade(saved, scale, nominal_sigma), lr.float())
+
+
+def camera_inputs(hr: torch.Tensor, lr_size: tuple[int, int], degradation: str, seeds: list[int]) -> torch.Tensor:
+    """LR inputs of ``hr`` under a named condition; image i's camera drawn from ``Random(seeds[i])``.
+
+    ``lr_size`` is (height, width) of the model input.
+    """
+    import random
+
+    cond = condition(degradation)
+    params: list[CameraParams] = [cond.draw(random.Random(s)) for s in seeds]
+    return apply_camera(hr, lr_size, params)
 
 
 def score_candidates(
@@ -151,17 +164,22 @@ def score_candidates(
     embedder: Embedder | None = None,
     hr_feats: list[torch.Tensor] | None = None,
     hr_embedding: torch.Tensor | None = None,
+    lr: torch.Tensor | None = None,
+    nominal_sigma: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """Per-image metrics of candidates ``(B, k, C, H, W)`` for HR images ``(B, C, H, W)``.
 
     ``labels`` are classifier class indices (-1: unknown); the classification entries (``acc_best``,
     ``acc_mean``, ``distinct``) cover only the labelled images. ``hr_feats`` / ``hr_embedding``: the HR
     images' LPIPS features / L2-normalised embeddings when already computed (shared by the methods).
+    ``lr``: the input the candidates were made from (default: the box filter of ``hr``); consistency is
+    scored with the condition's deterministic operator (:func:`core.camera.nominal_degrade`, Gaussian
+    optics of ``nominal_sigma`` LR px before the box filter; 0: the box filter alone).
     """
     b, k = cands.shape[:2]
     flat = cands.flatten(0, 1).float()
     hr = hr.float()
-    lr = degrade(hr, scale)
+    lr = degrade(hr, scale) if lr is None else lr.float()
     hr_rep = hr.repeat_interleave(k, 0)
     psnr = metrics.psnr(flat, hr_rep).reshape(b, k)
     best = psnr.argmax(1)
@@ -171,7 +189,7 @@ def score_candidates(
     feats = _embed(lp, flat)
     hr_feats = hr_feats if hr_feats is not None else _embed(lp, hr)
     lpd = lp.compare(feats, [f.repeat_interleave(k, 0) for f in hr_feats]).reshape(b, k)
-    down = degrade(flat, scale)
+    down = nominal_degrade(flat, scale, nominal_sigma)
     lr_rep = lr.repeat_interleave(k, 0)
     out = {
         "psnr_best": psnr[rows, best],
@@ -182,7 +200,7 @@ def score_candidates(
         "diversity": _pairwise_mean(lp, feats, b, k),
         "consistency_l1": metrics.l1_255(down, lr_rep).reshape(b, k).mean(1),
         "lr_psnr": metrics.psnr(down, lr_rep).reshape(b, k).mean(1),
-        "lr_psnr_enforced": lr_psnr_enforced(flat, lr_rep, scale).reshape(b, k).mean(1),
+        "lr_psnr_enforced": lr_psnr_enforced(flat, lr_rep, scale, nominal_sigma).reshape(b, k).mean(1),
     }
     if embedder is not None:
         e_hr = hr_embedding if hr_embedding is not None else _unit(embedder(hr))
@@ -262,12 +280,16 @@ def evaluate(
     batch: int = 64,
     temperature: float = 1.0,
     progress: bool = False,
+    degradation: str = "ideal",
 ) -> dict[str, Any]:
     """Run every method over ``data`` (HR images at the model's HR size) and return the report dict.
 
     ``embedder`` (images -> (N, D) embeddings) is the hook for the face-identity metric; ``None``
     leaves ``identity_best`` null. ``det`` is a deterministic bundle for the "det" column (or None).
+    ``degradation``: a named condition of :mod:`core.camera` that makes the LR inputs (image ``i`` draws
+    its camera from ``Random(seed + i)``, so every method and model sees the same inputs).
     """
+    cond = condition(degradation)
     cfg = model.config
     w, h = cfg.hr_size
     if len(data) == 0:
@@ -304,8 +326,8 @@ def evaluate(
     starts = range(0, len(data), batch)
     for start in tqdm(starts, desc=f"eval {cfg.name}", unit="batch", disable=not progress):
         hr = data.float_images(slice(start, start + batch))
-        lr = model.degrade(hr)
         seeds = [seed + start + i for i in range(len(hr))]
+        lr = camera_inputs(hr, (cfg.lr_size[1], cfg.lr_size[0]), degradation, seeds)
         with torch.inference_mode():
             hr_feats = _embed(lp, hr)
             hr_embedding = _unit(timed(hr)) if timed is not None else None
@@ -326,6 +348,8 @@ def evaluate(
                         embedder=timed,
                         hr_feats=hr_feats,
                         hr_embedding=hr_embedding,
+                        lr=lr,
+                        nominal_sigma=cond.nominal_sigma,
                     )
                 )
     seconds = time.perf_counter() - t0
@@ -341,6 +365,9 @@ def evaluate(
         "n_images": len(data),
         "n_samples": n_samples,
         "seed": seed,
+        "degradation": degradation,
+        "consistency_operator": ("box filter" if cond.nominal_sigma <= 0
+                                 else f"Gaussian {cond.nominal_sigma} LR px + box filter"),
         "classifier_hr_accuracy": hr_acc,
         "methods": {
             "varsr": summary("varsr"),
@@ -388,7 +415,7 @@ def to_markdown(r: dict[str, Any]) -> str:
     m = r["methods"]
     n = r["n_samples"]
     out = [
-        f"# varsr-eval: {r['model']} on {r['dataset']}",
+        f"# varsr-eval: {r['model']} on {r['dataset']}, degradation '{r.get('degradation', 'ideal')}'",
         "",
         f"{r['n_images']} images, {n} samples per input (seed {r['seed']}). 'Best' PSNR/SSIM/MSE use "
         "the sample with the best PSNR; LPIPS and identity are the best (smallest) over the samples. "

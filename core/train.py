@@ -116,7 +116,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     if run.data.degradation:
         from core.camera import CameraDegradation, condition
 
-        rand_degrade = CameraDegradation(condition(run.data.degradation), cfg.lr_size)
+        rand_degrade = CameraDegradation(condition(run.data.degradation), (cfg.lr_size[1], cfg.lr_size[0]))
     flops_per_image = training_flops_per_image(model, cfg)
     peak_flops = device_peak_flops(dev)
 

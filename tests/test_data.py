@@ -290,6 +290,17 @@ def test_mnist_uses_t10k_for_test_when_present(tmp_path: Path) -> None:
     assert len(load_mnist(tmp_path, "all", limit=35)) == 35
 
 
+def test_mnist_test_files_alone_are_the_test_split(tmp_path: Path) -> None:
+    write_idx(tmp_path, "t10k", *digits(12, seed=1), gz=True)
+    test = load_mnist(tmp_path, "test")
+    assert len(test) == 12 and len(load_mnist(tmp_path, "all")) == 12
+    assert all(i.startswith("mnist:t10k-images") for i in test.ids)
+    with pytest.raises(DataError, match="only the t10k"):
+        load_mnist(tmp_path, "train")
+    digits3 = load_dataset("mnist", tmp_path, "test", size=(24, 24), channels=1)
+    assert len(digits3) == 12
+
+
 def test_mnist_bad_files(tmp_path: Path) -> None:
     images, labels = digits(10)
     write_idx(tmp_path / "a", "train", images, labels)

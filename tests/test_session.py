@@ -99,9 +99,14 @@ def test_generate_is_reproducible_scored_and_recorded(model):
     steps = []
     a = S.generate_candidates(model, lr, 4, seed=3, temperature=0.7, progress=lambda i, n: steps.append(i),
                               chunk=3)
+    again = S.generate_candidates(model, lr, 4, seed=3, temperature=0.7, chunk=3)
     b = S.generate_candidates(model, lr, 4, seed=3, temperature=0.7)
     assert len(a) == 4 and steps == [3, 4]
-    assert all(torch.equal(x.image, y.image) for x, y in zip(a, b, strict=True))
+    # bit-identical with the recorded chunk (what regeneration replays); another batch size may pick
+    # other CPU kernels (e.g. on AVX2 without AVX-512), so across chunk sizes only numerically equal
+    assert all(torch.equal(x.image, y.image) for x, y in zip(a, again, strict=True))
+    assert all(torch.allclose(x.image, y.image, atol=1e-5) for x, y in zip(a, b, strict=True))
+    assert a[0].recipe["chunk"] == 3 and b[0].recipe["chunk"] == 16
     r = a[2].recipe
     assert (r["model"], r["seed"], r["index"], r["temperature"]) == ("face-8", 3, 2, 0.7)
     assert r["weights_sha256"] and a[2].z.shape == (16,)

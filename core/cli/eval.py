@@ -32,6 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="digit/char classifier (default: resources/classifiers/<domain>.safetensors)",
     )
+    p.add_argument("--degradation", default="ideal", choices=("ideal", "blur", "camera", "mixture"),
+                   help="how the LR inputs are made (core.camera): the ideal box filter (default), Gaussian blur "
+                        "0.6 LR px, camera-like (blur, sub-pixel shift, noise, JPEG in a larger frame), or the "
+                        "training mixture; consistency is scored with the condition's deterministic operator")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
     p.add_argument("--markdown", type=Path, default=None, help="write the tables as Markdown here")
     p.add_argument(
@@ -150,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
         embedder=embedder,
         batch=args.batch,
         progress=not args.quiet,
+        degradation=args.degradation,
     )
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     md = to_markdown(result)

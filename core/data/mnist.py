@@ -90,6 +90,8 @@ def load_mnist(root: str | Path, split: str = "train", size: int = 24, limit: in
     Reads ``train-images-idx3-ubyte`` / ``train-labels-idx1-ubyte`` (and ``t10k-*``), plain or ``.gz``.
     Without t10k files the split hashes the group ``mnist:<file>:<index>`` (IDX has no writer ids).
     With them the official split is used instead: "train" is the train files, "test" the t10k files.
+    Only the ``t10k-*`` files (a test set alone) are read as the test split ("test" or "all"); asking
+    such a folder for "train" is a clear error.
     Resizing 28 -> ``size`` averages areas (PIL's box filter), so strokes are not aliased.
     """
     check_split(split)
@@ -97,16 +99,21 @@ def load_mnist(root: str | Path, split: str = "train", size: int = 24, limit: in
         raise ValueError(f"limit must be >= 0, not {limit}")
     root = require_dir(root, "an MNIST folder with train-images-idx3-ubyte and train-labels-idx1-ubyte")
     train, test = _read_pair(root, "train"), _read_pair(root, "t10k")
-    if train is None:
-        raise DataError(f"{root}: expected train-images-idx3-ubyte and train-labels-idx1-ubyte (or .gz)")
+    if train is None and test is None:
+        raise DataError(f"{root}: expected train-images-idx3-ubyte and train-labels-idx1-ubyte, or the t10k-* "
+                        "test files (plain or .gz)")
+    if train is None and split == "train":
+        raise DataError(f"{root}: only the t10k-* test files are here, so there is no training split")
     parts: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
     for pair, official in ((train, "train"), (test, "test")):
         if pair is None:
             continue
         name, images, labels = pair
         idx = np.arange(len(images))
-        if test is not None:
+        if test is not None and train is not None:
             idx = idx if split in ("all", official) else idx[:0]
+        elif train is None:  # a test set alone: all of it is test data
+            pass
         else:
             idx = np.array([i for i in idx if in_split(f"mnist:{name}:{i}", split)], dtype=np.int64)
         parts.append((name, images, labels, idx))
