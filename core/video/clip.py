@@ -140,7 +140,7 @@ class Clip:
             why = getattr(e, "strerror", None) or str(e)
             raise VideoError(f"{self.path.name}: cannot be opened as a video (truncated, damaged or not a video): "
                              f"{why}") from e
-        streams = [s for s in self._container.streams if s.type == "video"]
+        streams: list[Any] = [s for s in self._container.streams if s.type == "video"]
         if not streams:
             self._container.close()
             raise VideoError(f"{self.path.name}: has no video stream")
