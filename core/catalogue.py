@@ -3,8 +3,8 @@ suits a crop, and one cache of loaded models shared by the app and :class:`core.
 
 from __future__ import annotations
 
-import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
 from core.bundle import list_models, load_model, models_dir, read_config
@@ -54,14 +54,46 @@ def display_path(p: Path) -> str:
     return str(p)
 
 
-def suggest_model(domain: str, crop_size: tuple[int, int], installed: dict[str, ModelConfig]) -> str:
-    """The model whose LR input is closest (in scale) to the crop; installed ones first."""
+@dataclass(frozen=True)
+class Suggestion:
+    """The model suggested for a crop, and why (one sentence for the analyst)."""
+
+    name: str
+    reason: str
+    #: True when even this model's input is larger than the crop (the crop is enlarged).
+    enlarges: bool = False
+
+
+def suggest(domain: str, crop_size: tuple[int, int], installed: dict[str, ModelConfig]) -> Suggestion:
+    """The model with the largest LR input that is not larger than the crop (``crop_size`` = (w, h) of the
+    crop, or of one cell), so the crop is reduced to what the model sees and never enlarged; a crop
+    smaller than every model's input gets the smallest model, with a note. Installed models first."""
     want = CONFIG_DOMAIN[domain]
-    sizes = {n: c.lr_size for n, c in installed.items() if c.domain == want}
+    sizes = {n: tuple(c.lr_size) for n, c in installed.items() if c.domain == want}
     if not sizes:
         sizes = {n: EXPECTED_LR_SIZE[n] for n in DOMAIN_MODELS[domain]}
-    side = max(1, max(crop_size))
-    return min(sizes, key=lambda n: (abs(math.log(side / max(sizes[n]))), n))
+    cw, ch = max(1, crop_size[0]), max(1, crop_size[1])
+    known = DOMAIN_MODELS[domain]  # of equal inputs, the app's own model (not a -det baseline) wins
+    fits = [n for n, (w, h) in sizes.items() if w <= cw and h <= ch]
+    if fits:
+        name = min(fits, key=lambda n: (-sizes[n][0] * sizes[n][1], n not in known, n))
+        w, h = sizes[name]
+        bigger = sorted(n for n in sizes if n not in fits and n in known)
+        why = (f"{name}: the largest model input ({w}x{h}) not larger than the crop ({cw}x{ch}), so the crop "
+               "is never enlarged")
+        if bigger:
+            why += f"; {', '.join(bigger)} would enlarge it"
+        return Suggestion(name, why + ".")
+    name = min(sizes, key=lambda n: (sizes[n][0] * sizes[n][1], n not in known, n))
+    w, h = sizes[name]
+    return Suggestion(name, f"{name}: the crop ({cw}x{ch}) is smaller than every model's input; the smallest "
+                            f"({w}x{h}) enlarges it, so the candidates rest on less detail than the model expects.",
+                      enlarges=True)
+
+
+def suggest_model(domain: str, crop_size: tuple[int, int], installed: dict[str, ModelConfig]) -> str:
+    """The name of :func:`suggest`'s model."""
+    return suggest(domain, crop_size, installed).name
 
 
 class ModelCache(dict[str, VarSR]):

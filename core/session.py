@@ -43,8 +43,10 @@ from core.catalogue import (
     DOMAIN_MODELS,
     EXPECTED_LR_SIZE,
     ModelCache,
+    Suggestion,
     installed_models,
     missing_model_messages,
+    suggest,
     suggest_model,
 )
 from core.config import ModelConfig
@@ -132,6 +134,8 @@ class Session:
         self.region: Region | None = None
         self.domain = "face"
         self.model_override: str | None = None
+        #: The analyst's model choice per domain, kept while other domains are visited.
+        self.model_overrides: dict[str, str] = {}
         self.n_cells = 1
         self.cell_bounds: list[float] = []
         self.candidates: dict[str, Candidate] = {}
@@ -175,15 +179,23 @@ class Session:
         """The installed model ``name``, loaded once and shared (call it from a worker the first time)."""
         return self.models.load(name)
 
-    def chosen_model(self) -> str:
-        """The override if set, else the model suggested for the current crop and domain."""
-        if self.model_override:
-            return self.model_override
+    def model_input_size(self) -> tuple[int, int]:
+        """The size the model's input is cut from: the crop, or one cell of a plate or digit row."""
         crop = self.crop_or_none()
         size = crop.size if crop else (8, 8)
         if crop and self.domain != "face" and self.n_cells > 1:
             size = (max(1, size[0] // self.n_cells), size[1])
-        return suggest_model(self.domain, size, self.installed)
+        return size
+
+    def suggestion(self) -> Suggestion:
+        """The model suggested for the current crop and domain, and why (see :func:`core.catalogue.suggest`)."""
+        return suggest(self.domain, self.model_input_size(), self.installed)
+
+    def chosen_model(self) -> str:
+        """The override if set, else the model suggested for the current crop and domain."""
+        if self.model_override:
+            return self.model_override
+        return self.suggestion().name
 
     # evidence and region
     def open_file(self, path: str | Path) -> Evidence:
@@ -206,7 +218,7 @@ class Session:
         if domain not in DOMAIN_MODELS:
             raise VarSRError(f"unknown domain {domain}")
         self.domain = domain
-        self.model_override = None
+        self.model_override = self.model_overrides.get(domain)
         self.set_cells(1 if domain == "face" else (7 if domain == "plate" else max(1, self.n_cells)))
 
     def set_cells(self, n: int, bounds: list[float] | None = None) -> None:
@@ -215,7 +227,12 @@ class Session:
         self.events.settings_changed.emit()
 
     def set_model_override(self, name: str | None) -> None:
+        """The analyst's model for the current domain (None: the suggested one); kept per domain."""
         self.model_override = name or None
+        if self.model_override:
+            self.model_overrides[self.domain] = self.model_override
+        else:
+            self.model_overrides.pop(self.domain, None)
         self.events.settings_changed.emit()
 
     def crop(self) -> Image.Image:
@@ -413,9 +430,10 @@ __all__ = [
     "BANNER", "CONFIG_DOMAIN", "CONTACT_SHEET", "DOMAIN_MODELS", "EXPECTED_LR_SIZE", "MARK", "MAX_CANDIDATES",
     "N_RANGE", "CancelCheck", "Candidate", "CandidateSet", "Event", "Evidence", "ExportCancelled", "ExportError",
     "GenerationCancelled", "ImageLoadError", "ModelCache", "Point", "Progress", "Region", "Session",
-    "SessionEvents", "ShortlistEntry", "align_reference", "assemble_row", "attribute_offset", "crop_region",
+    "SessionEvents", "ShortlistEntry", "Suggestion", "align_reference", "assemble_row", "attribute_offset",
+    "crop_region",
     "derive_with_sliders", "equal_cells", "evidence_from_image", "export_shortlist", "faces_module",
     "generate_candidates", "generate_cells", "installed_models", "load_evidence", "merge_cell_notes",
     "missing_model_messages", "more_like_this", "reference_transfer", "region_notes", "split_cells",
-    "suggest_model",
+    "suggest", "suggest_model",
 ]

@@ -98,8 +98,9 @@ class EvidenceInput:
         want = S.CONFIG_DOMAIN[s.domain]
         names = sorted(set(S.DOMAIN_MODELS[s.domain])
                        | {n for n, c in s.installed.items() if c.domain == want})
-        auto = S.suggest_model(s.domain, self._cell_size(), s.installed)
-        self.input_panel.set_models(names, set(s.installed), auto, s.model_override)
+        auto = s.suggestion()
+        self.input_panel.set_models(names, set(s.installed), auto.name, s.model_override)
+        self.input_panel.set_model_reason(self._model_reason(auto))
         crop = s.crop_or_none()
         self.input_panel.crop_tile.set_image(pil_to_qimage(crop) if crop else None,
                                              f"{crop.width}x{crop.height} px" if crop else "")
@@ -127,15 +128,22 @@ class EvidenceInput:
         self.input_panel.lr_tile.set_image(lr_img, detail)
         if s.region and s.region.kind == "eyes" and S.faces_module() is None:
             notes.append("Eye alignment is unavailable (core.faces missing): use a box.")
+        if crop is not None and not s.model_override and auto.enlarges:
+            notes.append(auto.reason)
         self.input_panel.notes.setText("\n".join(f"\u26a0 {n}" for n in notes))
 
-    def _cell_size(self) -> tuple[int, int]:
-        crop = self.session.crop_or_none()
-        if crop is None:
-            return (8, 8)
-        if self.session.domain != "face" and self.session.n_cells > 1:
-            return (max(1, crop.width // self.session.n_cells), crop.height)
-        return crop.size
+    def _model_reason(self, auto: S.Suggestion) -> str:
+        """Why this model: the suggestion's reason, or the analyst's choice and what Auto would take."""
+        s = self.session
+        if not s.model_override or s.model_override == auto.name:
+            return ("Auto \u2014 " if not s.model_override else "") + auto.reason
+        cfg = s.installed.get(s.model_override)
+        w, h = s.model_input_size()
+        text = f"Your choice: {s.model_override}. Auto would take {auto.name}."
+        if cfg is not None and (cfg.lr_size[0] > w or cfg.lr_size[1] > h):
+            text += (f" \u26a0 {s.model_override} takes {cfg.lr_size[0]}x{cfg.lr_size[1]}, larger than the crop "
+                     f"({w}x{h}): the crop is enlarged.")
+        return text
 
     def detect_faces(self) -> None:
         ev = self.session.evidence

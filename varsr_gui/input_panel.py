@@ -83,6 +83,11 @@ class InputPanel(QWidget):
         self.cells_label = QLabel("Characters")
         form.addRow("Domain", self.domain)
         form.addRow("Model", self.model)
+        self.model_reason = QLabel()
+        self.model_reason.setObjectName("model_reason")
+        self.model_reason.setWordWrap(True)
+        self.model_reason.setStyleSheet("color:#9aa4b1; font-size:11px;")
+        form.addRow(self.model_reason)
         form.addRow(self.cells_label, self.cells)
         tiles = QHBoxLayout()
         self.crop_tile = ImageTile("Your crop")
@@ -146,6 +151,11 @@ class InputPanel(QWidget):
         idx = self.model.findData(override) if override else 0
         self.model.setCurrentIndex(max(0, idx))
         self.model.blockSignals(False)
+
+    def set_model_reason(self, text: str) -> None:
+        """Why the model in use was chosen (shown under the model list)."""
+        self.model_reason.setText(text)
+        self.model_reason.setToolTip(text)
 
     def set_busy(self, busy: bool) -> None:
         self.generate.setEnabled(not busy)
