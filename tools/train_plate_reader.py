@@ -59,6 +59,27 @@ def uc3m_train_chars(rows, rng: np.random.Generator, copies: int) -> tuple[np.nd
     return np.stack(images), np.array(labels)
 
 
+def low_res(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
+    """A random ``share`` of the characters ``(N, h, w)`` as the reader meets them in low-resolution
+    rows: reduced with the area filter to 2x4, 3x6 or 4x8 (sometimes with noise), 8-bit, enlarged
+    bicubically and stretched again. The rest are returned unchanged."""
+    from PIL import Image
+
+    from core.plates.prep import stretch
+
+    out = x.copy()
+    pick = np.nonzero(rng.random(len(x)) < share)[0]
+    for i in pick:
+        pw, ph = ((2, 4), (3, 6), (4, 8))[int(rng.integers(3))]
+        lr = np.asarray(Image.fromarray(x[i]).resize((pw, ph), Image.Resampling.BOX), dtype=np.float32)
+        if rng.random() < 0.5:
+            lr = lr + rng.normal(0, rng.uniform(2, 10), lr.shape)
+        lr = np.clip(lr, 0, 255).round().astype(np.uint8)
+        up = np.asarray(Image.fromarray(lr).resize((x.shape[2], x.shape[1]), Image.Resampling.BICUBIC))
+        out[i] = stretch(up).round().astype(np.uint8)
+    return out
+
+
 def cached_render(n: int, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     path = cache / f"rendered-{n}-{seed}-{SIZE[0]}x{SIZE[1]}.npz"
     if path.is_file():
@@ -101,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-root", type=Path, default=Path("../shared/data"))
     p.add_argument("--rendered", type=int, default=30000, help="rendered characters to add")
     p.add_argument("--uc3m-copies", type=int, default=2, help="jittered copies of each UC3M train character")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--low-res-share", type=float, default=0.0,
+                   help="share of UC3M copies and rendered characters seen at 2x4-4x8 and enlarged again")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path(".cache/plates"))
     p.add_argument("--out", type=Path, default=default_path("plate-reader"))
@@ -134,6 +157,11 @@ def main(argv: list[str] | None = None) -> int:
     train_rows = exclude_compatible(load_uc3m(plates / "uc3m-lp", "train"), held)
     ux, uy = uc3m_train_chars(train_rows, rng, args.uc3m_copies)
     rx, ry = cached_render(args.rendered, args.seed, args.cache)
+    if args.low_res_share > 0:
+        rx = low_res(rx, rng, args.low_res_share)
+        exact = np.arange(len(ux)) % (args.uc3m_copies + 1) == 0  # the exact cut of each character stays sharp
+        ux = np.where(exact[:, None, None], ux, low_res(ux, rng, args.low_res_share * (args.uc3m_copies + 1)
+                                                          / max(args.uc3m_copies, 1)))
     parts = {
         "openalpr-train": (alpr.images[:, 0].numpy(), alpr.labels.numpy()),
         "uc3m-train": (ux, uy),

@@ -3,7 +3,8 @@
     varsr-search plates batch REGISTRY.csv --rows ROWS.csv --out OUT.jsonl [--model auto|NAME] [-k 16]
 
 ``ROWS.csv`` has columns ``image,cells`` (paths relative to the CSV; each image a boxed character
-row at whatever size it is). ``OUT.jsonl`` gets one JSON object per row, in order, with ``image``,
+row at whatever size it is, or a folder of frames of one row, combined: :mod:`core.video.combine`).
+``OUT.jsonl`` gets one JSON object per row, in order, with ``image``,
 ``strings`` (at least 10 ranked plate strings, best first), ``registry`` (at least 10 ranked
 registry plates of the row's length, best first, when the registry has that many), and the
 details: the model used, the polarity, the cell boundaries, and per position the top classes with
@@ -107,42 +108,63 @@ def positions(reading: RowReading, top: int = 3) -> list[dict[str, Any]]:
     return out
 
 
+def _read_image(img: Any, cells: int, clf, name: str, model: Any, k: int, seed: int, search: bool,
+                invert: bool | None = None) -> RowReading:
+    """One boxed row image's reading (cells searched when ``search``; polarity chosen unless ``invert``)."""
+    row, bounds = np.asarray(img), None
+    if search:
+        from core.plates.cells import search_bounds
+
+        found = search_bounds(clf, row, cells, invert=invert)
+        row, bounds = found.apply(row)
+        invert = found.inverted
+    return read_row(clf, row, cells, method=BICUBIC if model is None else "varsr", model=model, k=k,
+                    seed=seed, bounds=bounds, invert=invert)
+
+
 def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, model_name: str, k: int,
              seed: int, top: int, search: bool, get_model: Callable[[str], Any]) -> dict[str, Any]:
-    """One output line for one row (raises VarSRError / OSError / ValueError when it cannot be read)."""
-    from core.images import load_image
+    """One output line for one row (raises VarSRError / OSError / ValueError when it cannot be read).
 
-    img = load_image(image_path, "L")
-    w, h = img.size
-    if cells < 1 or w < cells:
+    ``image_path`` may be a folder of frames of the same row (any order): each is read and the
+    frames are combined (:mod:`core.video.combine`); the line then lists them with their weights."""
+    from core.images import load_image
+    from core.video.combine import frame_images
+
+    paths = frame_images(image_path)
+    imgs = [load_image(p, "L") for p in paths]
+    w, h = imgs[0].size
+    if cells < 1 or min(im.size[0] for im in imgs) < cells:
         raise VarSRError(f"{cells} cells in a row {w} px wide")
     name = auto_model((w / cells, h)) if model_name == AUTO else model_name
     model = None if name == BICUBIC else get_model(name)
     if model is not None and model.config.domain != "plate-char":
         raise VarSRError(f"model '{name}' is a {model.config.domain} model, not a plate-character model")
-    row, bounds, invert = np.asarray(img), None, None
-    if search:
-        from core.plates.cells import search_bounds
+    reading = _read_image(imgs[0], cells, clf, name, model, k, seed, search)
+    frames = None
+    if len(imgs) > 1:
+        from core.video.combine import read_frames
 
-        found = search_bounds(clf, row, cells)
-        row, bounds = found.apply(row)
-        invert = found.inverted
-    reading = read_row(clf, row, cells, method=BICUBIC if model is None else "varsr", model=model, k=k,
-                       seed=seed, bounds=bounds, invert=invert)
+        reading, frames = read_frames(imgs, [p.name for p in paths],
+                                      lambda im, inv: _read_image(im, cells, clf, name, model, k, seed, search, inv),
+                                      reading)
     method = BICUBIC if model is None else ("det" if model.config.deterministic else "varsr")
-    temp = position_temperature(clf, method, (row.shape[1] / cells, row.shape[0]))
+    temp = position_temperature(clf, method, (w / cells, h))
     reading.probs = temper(reading.probs, temp)
     lp = np.log(np.clip(reading.probs, 1e-6, 1))
     strings = top_strings(lp, reading.classes, max(top, MIN_RESULTS))
     hits = registry.ranked(lp, max(top, MIN_RESULTS)) if registry is not None else []
     pos = positions(reading)
-    return {"image": str(image_path), "cells": cells, "model": name,
+    line = {"image": str(image_path), "cells": cells, "model": name,
             "k": reading.k, "seed": seed, "size": [w, h], "px_per_char": [round(w / cells, 2), h],
             "inverted": reading.inverted, "position_temperature": round(temp, 3),
             "bounds": [round(b, 4) for b in reading.bounds],
             "strings": [s for s, _ in strings], "string_log_probs": [round(v, 4) for _, v in strings],
             "registry": [x["plate"] for x in hits], "registry_log_probs": [x["log_prob"] for x in hits],
             "positions": pos, "unreliable": any(p["unreliable"] for p in pos), "notice": NOTICE}
+    if frames is not None:
+        line["frames"] = frames
+    return line
 
 
 def read_rows_csv(path: Path) -> list[dict[str, str]]:
