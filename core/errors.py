@@ -9,6 +9,10 @@ class ImageLoadError(VarSRError):
     """An image file could not be read (missing, corrupt, unsupported, too large)."""
 
 
+class ImageTooLarge(ImageLoadError):
+    """A readable image whose size is over what the program opens (the reason is its size, not damage)."""
+
+
 class BundleError(VarSRError):
     """A model bundle is missing, malformed, or its weights do not match its config."""
 

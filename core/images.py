@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from core.errors import ImageLoadError
+from core.errors import ImageLoadError, ImageTooLarge
 
 #: Refuse images whose declared size exceeds this many pixels (decompression bombs).
 MAX_PIXELS = 100_000_000
@@ -109,7 +109,7 @@ def open_image(path: str | Path, mode: str = "RGB") -> LoadedImage:
     except ImageLoadError:
         raise
     except Image.DecompressionBombError as e:
-        raise ImageLoadError(f"{path}: the declared image size is too large to open safely "
+        raise ImageTooLarge(f"{path}: the declared image size is too large to open safely "
                              f"(over {MAX_PIXELS // 1_000_000} megapixels: a decompression bomb?)") from e
     except UnidentifiedImageError as e:
         raise ImageLoadError(f"{path}: not an image in a format this program reads (PNG, JPEG, BMP, TIFF, "
@@ -117,7 +117,7 @@ def open_image(path: str | Path, mode: str = "RGB") -> LoadedImage:
     except PermissionError as e:
         raise ImageLoadError(f"{path}: cannot be read (permission denied)") from e
     except MemoryError as e:
-        raise ImageLoadError(f"{path}: too large to decode in the memory available") from e
+        raise ImageTooLarge(f"{path}: too large to decode in the memory available") from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise ImageLoadError(f"{path}: corrupt or truncated image ({_reason(e)})") from e
     except Exception as e:  # any other decoder failure on a hostile file: never a crash
@@ -166,7 +166,7 @@ def _decode(im: Image.Image, mode: str, name: str) -> LoadedImage:
     if w < 1 or h < 1:
         raise ImageLoadError(f"{name}: declares an empty size {w}x{h}")
     if w * h > MAX_PIXELS:
-        raise ImageLoadError(f"{name}: declared size {w}x{h} is too large to open safely "
+        raise ImageTooLarge(f"{name}: declared size {w}x{h} is too large to open safely "
                              f"(over {MAX_PIXELS // 1_000_000} megapixels: a decompression bomb?)")
     fmt = str(im.format or "unknown")
     notes: list[str] = []

@@ -16,7 +16,7 @@ from safetensors.torch import load as st_load
 
 from core.candidates import Candidate, CandidateSet
 from core.case.audit import GENESIS, AuditCheck, AuditLog, line_hash, verify_lines
-from core.case.recorder import Case
+from core.case.recorder import Case, clean_details
 from core.case.schema import (
     AUDIT,
     AUTOSAVE,
@@ -155,6 +155,7 @@ class CaseData:
         m = self.manifest
         case = Case(self.folder, session, str(m.get("examiner", "")), created_utc=m.get("created_utc"),
                     log=AuditLog(self.lines, persisted=self.persisted))
+        case.details = clean_details(m.get("details") or {})  # older cases have none
         case.originals = dict(self.originals)
         case.saved_utc = m.get("saved_utc")
         case.audit_check = self.check

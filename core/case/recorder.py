@@ -20,6 +20,7 @@ from core.case.schema import (
     AUDIT,
     AUTOSAVE,
     CANDIDATES,
+    CASE_FIELDS,
     FORMAT,
     FORMAT_VERSION,
     MANIFEST,
@@ -41,6 +42,11 @@ from core.images import load_image, sha256_file
 from core.session import Session
 
 
+def clean_details(details: dict[str, str]) -> dict[str, str]:
+    """The known, non-empty case details (:data:`CASE_FIELDS`), stripped."""
+    return {k: str(details[k]).strip() for k in CASE_FIELDS if str(details.get(k) or "").strip()}
+
+
 class Case:
     """A :class:`core.session.Session` bound to a case folder, with its audit log.
 
@@ -54,6 +60,8 @@ class Case:
         self.folder = Path(folder)
         self.session = session
         self.examiner = examiner.strip() or "unnamed examiner"
+        #: Case number, title and agency (:data:`CASE_FIELDS`), each optional.
+        self.details: dict[str, str] = {}
         self.created_utc = created_utc or utc_now()
         self.saved_utc: str | None = None
         self.log = log if log is not None else AuditLog()
@@ -91,14 +99,18 @@ class Case:
 
     # -- creating ------------------------------------------------------------------------------
     @classmethod
-    def create(cls, folder: str | Path, session: Session, examiner: str) -> Case:
-        """A new case in ``folder`` (new or empty), adopting what the session already holds; saved at once."""
+    def create(cls, folder: str | Path, session: Session, examiner: str,
+               details: dict[str, str] | None = None) -> Case:
+        """A new case in ``folder`` (new or empty), adopting what the session already holds; saved at once.
+        ``details``: case number, title, agency (:data:`CASE_FIELDS`)."""
         folder = Path(folder)
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise CaseError(f"{folder} already exists and is not empty: choose a new folder for the case")
         folder.mkdir(parents=True, exist_ok=True)
         case = cls(folder, session, examiner)
-        case.record("case_created", examiner=case.examiner, software=software(), format_version=FORMAT_VERSION)
+        case.details = clean_details(details or {})
+        case.record("case_created", examiner=case.examiner, software=software(), format_version=FORMAT_VERSION,
+                    **({"details": case.details} if case.details else {}))
         if session.evidence is not None or session.candidates:
             case.record("work_adopted", note="done in this session before the case was created",
                         evidence_sha256=session.evidence.sha256 if session.evidence else None,
@@ -122,6 +134,13 @@ class Case:
     @property
     def name(self) -> str:
         return self.folder.name
+
+    def set_details(self, details: dict[str, str]) -> None:
+        """Change the case number, title or agency (logged; saved by the next save)."""
+        new = clean_details(details)
+        if new != self.details:
+            self.details = new
+            self.record("case_details_changed", details=new)
 
     # -- the log -------------------------------------------------------------------------------
     def record(self, action: str, **details: Any) -> dict[str, Any]:
@@ -390,7 +409,8 @@ class Case:
         s = self.session
         return {
             "format": FORMAT, "format_version": FORMAT_VERSION, "notice": NOTICE,
-            "examiner": self.examiner, "created_utc": self.created_utc, "saved_utc": saved_utc,
+            "examiner": self.examiner, "details": dict(self.details), "created_utc": self.created_utc,
+            "saved_utc": saved_utc,
             "software": software(),
             "originals": [o.to_dict() for o in self.originals.values()],
             "session": {"evidence_sha256": s.evidence.sha256 if s.evidence else None,

@@ -238,7 +238,9 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
     sw = software()
     P('<table class="grid">'
       + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in (
-          ("Case", case.name), ("Examiner", case.examiner), ("Created (UTC)", case.created_utc),
+          ("Case", case.name), *((label, case.details[key]) for key, label in (
+              ("case_number", "Case number"), ("title", "Title"), ("agency", "Agency")) if key in case.details),
+          ("Examiner", case.examiner), ("Created (UTC)", case.created_utc),
           ("Last saved (UTC)", case.saved_utc or "not saved"), ("Report made (UTC)", utc_now()),
           ("Software", f"VarSR Studio {sw['varsr_studio']}, torch {sw['torch']}, Python {sw['python']}"),
           ("Machine", sw["platform"])))

@@ -32,6 +32,8 @@ ORIGINALS = "originals"
 CANDIDATES = "candidates"
 #: The most character cells a case may record (the app offers 1 to 12).
 MAX_CELLS = 64
+#: The case's own details beside the examiner (all optional text; cases written before them have none).
+CASE_FIELDS = ("case_number", "title", "agency")
 
 
 # -- paths -----------------------------------------------------------------------------------------
@@ -196,6 +198,9 @@ def check_manifest(m: dict[str, Any], what: str) -> None:
 
     for key in ("examiner", "created_utc", "saved_utc"):
         need(m.get(key) is None or isinstance(m[key], str), f"'{key}' is not text")
+    details = m.get("details", {})
+    need(isinstance(details, dict) and all(isinstance(v, str) for v in details.values()),
+         "'details' is not an object of text")
     need(isinstance(m.get("originals", []), list), "'originals' is not a list")
     st = m.get("session")
     need(st is None or isinstance(st, dict), "'session' is not an object")
