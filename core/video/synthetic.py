@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -38,15 +38,18 @@ def square_position(i: int, size: tuple[int, int] = (64, 48), box: int = 12) -> 
     return 4 + (i * 7) // 6 % max(1, w - box - 8), 6 + (i // 3) % max(1, h - box - 12)
 
 
-def write_clip(path: str | Path, frames: Sequence[np.ndarray], fps: int = 25, codec: str | None = None,
+def write_clip(path: str | Path, frames: Iterable[np.ndarray], fps: int = 25, codec: str | None = None,
                gop: int = 10, rotation: int = 0, durations: Sequence[int] | None = None) -> Path:
-    """Encode RGB ``frames`` into ``path`` (container from the suffix). ``durations``: per-frame
-    durations in milliseconds (a 1/1000 s time base), for a variable-frame-rate clip."""
+    """Encode RGB ``frames`` (any iterable: a generator keeps memory small) into ``path`` (container
+    from the suffix). ``durations``: per-frame durations in milliseconds (a 1/1000 s time base), for
+    a variable-frame-rate clip."""
     import av
 
     path = Path(path)
     codec = codec or pick_codec()
-    h, w = frames[0].shape[:2]
+    it = iter(frames)
+    first = next(it)
+    h, w = first.shape[:2]
     with av.open(str(path), mode="w") as out:
         stream: Any = out.add_stream(codec, rate=fps)
         stream.width, stream.height = w, h
@@ -59,7 +62,7 @@ def write_clip(path: str | Path, frames: Sequence[np.ndarray], fps: int = 25, co
         if rotation:
             stream.set_display_rotation(rotation)
         t = 0
-        for i, a in enumerate(frames):
+        for i, a in enumerate(_chain(first, it)):
             vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(a), format="rgb24")
             if durations is not None:
                 vf.pts, vf.time_base = t, Fraction(1, 1000)
@@ -69,3 +72,8 @@ def write_clip(path: str | Path, frames: Sequence[np.ndarray], fps: int = 25, co
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+def _chain(first: np.ndarray, rest: Iterable[np.ndarray]) -> Iterable[np.ndarray]:
+    yield first
+    yield from rest
