@@ -1,7 +1,7 @@
 """Every menu item, shortcut and toolbar button of the window, declared per menu in one table.
 
 An :class:`Action` names its callback as ``"target.method"`` (targets: ``window``, ``case``, ``view``,
-``session``, ``sliders``), so this module imports no widget; :func:`build_menus` makes the QActions,
+``session``, ``sliders``, ``undo``), so this module imports no widget; :func:`build_menus` makes the QActions,
 the menus in :data:`MENUS` order and the toolbar. ``enabled_when`` names a predicate the window
 re-evaluates on :meth:`Actions.refresh`.
 """
@@ -49,14 +49,19 @@ Item = Action | Separator | Slot
 Std = QKeySequence.StandardKey
 
 #: Menu key -> title, in menu-bar order.
-MENUS: dict[str, str] = {"file": "&File", "select": "&Select", "view": "&View", "candidates": "&Candidates",
-                         "case": "Ca&se", "help": "&Help"}
+MENUS: dict[str, str] = {"file": "&File", "edit": "&Edit", "select": "&Select", "view": "&View",
+                         "candidates": "&Candidates", "case": "Ca&se", "help": "&Help"}
 
 ITEMS: tuple[Item, ...] = (
     Action("new_case", "file", "New &case\u2026", "case.new_case_dialog", "Ctrl+Shift+N",
            "Start a case folder: the evidence is copied and hashed, every step is logged"),
     Action("open_case", "file", "Open c&ase\u2026", "case.open_case_dialog", "Ctrl+Shift+O"),
     Action("save_case", "file", "&Save case", "case.save_case", "Ctrl+S"),
+    Action("save_case_as", "file", "Save case &as\u2026", "case.save_case_as_dialog", "Ctrl+Shift+S",
+           "Copy the open case to a new folder and continue there", enabled_when="case_open"),
+    Action("close_case", "file", "C&lose case", "case.close_case", "Ctrl+Shift+W",
+           "Save or keep the open case's work, then start without a case", enabled_when="case_open"),
+    Slot("file", "recent_cases"),
     Separator("file"),
     Action("open", "file", "&Open evidence\u2026", "window.open_dialog", Std.Open),
     Slot("file", "recent"),
@@ -65,6 +70,10 @@ ITEMS: tuple[Item, ...] = (
     Action("reload_models", "file", "Reload &models", "window.refresh_models", "F5"),
     Separator("file"),
     Action("quit", "file", "&Quit", "window.close", Std.Quit),
+
+    Action("undo", "edit", "&Undo", "undo.undo", Std.Undo,
+           "Undo the last region, eye, slider, star or shortlist-order change"),
+    Action("redo", "edit", "&Redo", "undo.redo", Std.Redo),
 
     Action("box", "select", "&Box (drag a rectangle)", "view.set_mode", "B", args=("select",)),
     Action("pan", "select", "&Pan", "view.set_mode", "H", args=("pan",)),
@@ -90,6 +99,8 @@ ITEMS: tuple[Item, ...] = (
     Action("reference", "candidates", "Reference &transfer\u2026", "window.reference_dialog", "Ctrl+R",
            "Generate G(I_L, E_H(reference)) from a high-resolution reference face (paper Fig. 4b)"),
 
+    Action("case_details", "case", "Case &details\u2026", "case.edit_details",
+           tip="The case number, title and agency beside the examiner", enabled_when="case_open"),
     Action("audit_log", "case", "Audit &log\u2026", "case.show_audit_log", "Ctrl+L", enabled_when="case_open"),
     Action("verify", "case", "&Verify regeneration", "case.verify_regeneration", "Ctrl+Shift+V",
            "Rebuild every shortlisted candidate from the originals; compare pixel by pixel", enabled_when="case_open"),
@@ -100,6 +111,8 @@ ITEMS: tuple[Item, ...] = (
            "HTML and PDF: originals and hashes, steps, models, shortlist, the statement", enabled_when="case_open"),
     Action("check_originals", "case", "Check the &originals", "case.check_originals", args=(False,)),  # not quiet
 
+    Action("guide", "help", "&Guide", "window.show_guide", Std.HelpContents,
+           "The workflow and every shortcut"),
     Action("about_candidates", "help", "About the &candidates", "window.show_lead_notice"),
     Action("about", "help", "&About VarSR Studio\u2026", "window.show_about",
            tip="The installed model bundles and their cards"),

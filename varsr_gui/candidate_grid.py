@@ -1,4 +1,4 @@
-"""The grid of candidate thumbnails, each with its consistency with the input."""
+"""The grid of candidate thumbnails, each with how well it agrees with the evidence."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWi
 from core.export import MARK
 from core.session import Candidate, CandidateSet
 from varsr_gui.qt_images import THUMB, CandidateImages, marked_size
+from varsr_gui.wording import AGREEMENT_TIP, agreement
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -44,10 +45,9 @@ class CandidateGrid(QListWidget):
         self._headers[cset.id] = header
         for cid in cset.candidate_ids:
             c = candidates[cid]
-            it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), f"{cid}\n{c.scores}")
+            it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), f"{cid}\nagrees {c.lr_psnr:.1f} dB")
             it.setData(ID_ROLE, cid)
-            it.setToolTip(f"{cid}: {MARK} ({c.kind})\nconsistency with the input: "
-                          f"mean |LR - degrade(candidate)| = {c.l1:.2f} / 255, LR-PSNR {c.lr_psnr:.1f} dB")
+            it.setToolTip(f"{cid}: {MARK} ({c.kind})\n{agreement(c)}\n{AGREEMENT_TIP}")
             self.addItem(it)
             self._items[cid] = it
 

@@ -10,13 +10,14 @@ other; its menu items are declared in :mod:`varsr_gui.actions`.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QSettings, QTimer
-from PySide6.QtWidgets import QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QMenu, QMessageBox, QWidget
 
 from core import case as K
 from core import session as S
@@ -28,12 +29,14 @@ from core.errors import VarSRError
 from core.fileio import atomic_write
 from core.images import sha256_file
 from varsr_gui.audit_dialog import AuditDialog
+from varsr_gui.case_details_dialog import CaseDetailsDialog
 from varsr_gui.qt_images import CandidateImages
 from varsr_gui.report_pdf import write_pdf
 from varsr_gui.workers import TaskContext
 
 #: How often unsaved work is written to the case's recovery file.
 AUTOSAVE_MS = 60_000
+MAX_RECENT_CASES = 8
 
 
 def _verify_work(case: K.Case, ids: list[str], ctx: TaskContext) -> list[RegenResult]:
@@ -60,6 +63,9 @@ class Shell(Protocol):
 
     def ask_text(self, title: str, label: str, text: str = "") -> str | None:
         """A line of text; None when cancelled."""
+
+    def ask_save(self, text: str) -> str:
+        """Save, discard or cancel unsaved work: "save", "discard" or "cancel"."""
 
     def dialog_parent(self) -> QWidget:
         """The widget non-modal dialogs belong to."""
@@ -98,8 +104,48 @@ class CaseActions(QObject):
     def _update(self) -> None:
         has = self.case is not None
         self.shell.refresh()  # the actions enabled only with a case open
-        self.case_label.setText(f"Case: {self.case.name} \u00b7 examiner {self.case.examiner}" if has else
+        number = self.case.details.get("case_number") if self.case is not None else None
+        self.case_label.setText(f"Case: {self.case.name}" + (f" ({number})" if number else "")
+                                + f" \u00b7 examiner {self.case.examiner}" if has else
                                 "No case: File > New case records the work")
+
+    # -- recent cases --------------------------------------------------------------------------------
+    def recent_cases(self) -> list[str]:
+        """Case folders opened or created last, most recent first."""
+        v = self.settings.value("recent_cases", [])
+        items = [v] if isinstance(v, str) else list(v or [])
+        return [str(x) for x in items if x][:MAX_RECENT_CASES]
+
+    def _add_recent_case(self, folder: Path) -> None:
+        p = str(Path(folder).resolve())
+        self.settings.setValue("recent_cases", [p, *(x for x in self.recent_cases() if x != p)][:MAX_RECENT_CASES])
+        self.settings.sync()
+
+    def make_recent_menu(self, file_menu: QMenu) -> None:
+        """File > Recent cases (filled each time it opens)."""
+        self.recent_menu = file_menu.addMenu("Recent c&ases")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        self._fill_recent_menu()
+
+    def _fill_recent_menu(self) -> None:
+        m = self.recent_menu
+        m.clear()
+        items = self.recent_cases()
+        for p in items:
+            a = m.addAction(Path(p).name)
+            a.setToolTip(p)
+            a.setStatusTip(p)
+            a.setData(p)
+            a.triggered.connect(lambda _c=False, p=p: self.open_recent_case(p))
+        if not items:
+            m.addAction("(none yet)").setEnabled(False)
+
+    def open_recent_case(self, folder: str) -> K.Case | None:
+        if not Path(folder).is_dir():
+            self.settings.setValue("recent_cases", [x for x in self.recent_cases() if x != folder])
+            self.shell.show_message(f"{folder} is no longer there (removed from the recent cases).")
+            return None
+        return self.open_case(folder)
 
     # -- new, open, save ---------------------------------------------------------------------------
     def _start_dir(self) -> str:
@@ -109,22 +155,23 @@ class CaseActions(QObject):
         path = self.shell.ask_path("New case: a new folder", self._start_dir(), "Case folder (*)")
         if not path:
             return
-        examiner = self.shell.ask_text("Examiner", "Examiner's name (recorded with every step):",
-                                       str(self.settings.value("examiner", "")))
-        if examiner is not None:
-            self.new_case(path, examiner)
+        dlg = CaseDetailsDialog(str(self.settings.value("examiner", "")), {}, self.shell.dialog_parent())
+        if dlg.exec() == int(QDialog.DialogCode.Accepted.value):
+            self.new_case(path, dlg.examiner.text(), dlg.details())
 
-    def new_case(self, folder: str | Path, examiner: str) -> K.Case | None:
-        """Create a case; the current work is adopted when no case was open, else the new case starts empty."""
+    def new_case(self, folder: str | Path, examiner: str, details: dict[str, str] | None = None) -> K.Case | None:
+        """Create a case; the current work is adopted when no case was open, else the new case starts empty.
+        ``details``: case number, title, agency."""
         if self.case is not None:
             self._close_current()
             self._reset_session()
         try:
-            case = K.Case.create(folder, self.session, examiner)
+            case = K.Case.create(folder, self.session, examiner, details)
         except (VarSRError, OSError) as e:
             self._error("The case was not created", str(e))
             return None
         self.settings.setValue("examiner", case.examiner)
+        self._add_recent_case(case.folder)
         self._bind(case)
         self.shell.status(f"Case {case.name} created: every step is now logged", 10000)
         return case
@@ -150,6 +197,7 @@ class CaseActions(QObject):
         self._close_current()
         self.shell.reset_view()
         case = data.into(self.session)
+        self._add_recent_case(case.folder)
         self._bind(case)
         problems = ([case.audit_check.summary()] if case.audit_check and not case.audit_check.ok else []) + \
             case.warnings
@@ -186,6 +234,63 @@ class CaseActions(QObject):
         self.settings.setValue("case_dir", str(self.case.folder.parent))
         self.shell.status(f"Saved case {self.case.name} ({len(self.case.log)} logged steps)", 8000)
         self.check_originals()
+        self.shell.refresh()  # the title's unsaved mark
+        return True
+
+    def save_case_as_dialog(self) -> None:
+        if not self._need_case():
+            return
+        path = self.shell.ask_path("Save the case as: a new folder", self._start_dir(), "Case folder (*)")
+        if path:
+            self.save_case_as(path)
+
+    def save_case_as(self, folder: str | Path) -> K.Case | None:
+        """Save the open case, copy its folder (originals, candidates, audit log) to ``folder`` (new or empty)
+        and continue there; the copy's log records where it came from. None on failure (the case stays)."""
+        if not self._need_case() or not self.save_case():
+            return None
+        src, dst = self.case.folder, Path(folder)
+        try:
+            if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
+                raise VarSRError(f"{dst} already exists and is not empty: choose a new folder")
+            if dst.resolve().is_relative_to(src.resolve()):
+                raise VarSRError("the new folder is inside the case's folder: choose another")
+            dst.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(src, dst, dirs_exist_ok=True)
+        except (VarSRError, OSError) as e:
+            self._error("The case was not saved as a copy", str(e), f"The case {self.case.name} is open as it was.")
+            return None
+        case = self.open_case(dst, recover=False)
+        if case is not None:
+            case.record("case_saved_as", copied_from=src.name)
+            self.save_case()
+        return case
+
+    def edit_details(self) -> K.Case | None:
+        """Case > Case details: the case number, title and agency (logged)."""
+        if not self._need_case():
+            return None
+        dlg = CaseDetailsDialog(self.case.examiner, self.case.details, self.shell.dialog_parent(),
+                                edit_examiner=False)
+        if dlg.exec() == int(QDialog.DialogCode.Accepted.value):
+            self.case.set_details(dlg.details())
+            self._update()
+        return self.case
+
+    def close_case(self) -> bool:
+        """File > Close case: asks to save unsaved work (No keeps it in the recovery file), then starts
+        without a case; False when cancelled or nothing is open."""
+        if self.case is None:
+            return False
+        if self.case.has_unsaved_changes():
+            answer = self.shell.ask_save(f"The case {self.case.name} has unsaved steps.")
+            if answer == "cancel" or (answer == "save" and not self.save_case()):
+                return False
+        name = self.case.name
+        self._close_current()
+        self._reset_session()
+        self._update()
+        self.shell.status(f"Closed case {name}", 8000)
         return True
 
     def autosave_now(self) -> Path | None:

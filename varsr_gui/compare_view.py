@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from core.export import MARK
 from varsr_gui.qt_images import scaled_nearest
@@ -27,8 +27,18 @@ class CompareView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        row = QHBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.smooth = QCheckBox("Smooth")
+        self.smooth.setToolTip("Enlarge smoothly instead of showing each pixel as a block (nearest neighbour)")
+        self.smooth.toggled.connect(lambda on: [v.set_smooth(on) for v in self.views])
+        bar = QHBoxLayout()
+        bar.addStretch(1)
+        bar.addWidget(self.smooth)
+        row = QHBoxLayout()
         row.setContentsMargins(0, 0, 0, 0)
+        outer.addLayout(row, 1)
+        outer.addLayout(bar)
         self.views: list[ZoomView] = []
         self.captions: list[QLabel] = []
         self._syncing = False

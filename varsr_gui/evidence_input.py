@@ -11,7 +11,8 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
 from core import session as S
-from core.errors import VarSRError
+from core.errors import ImageTooLarge, VarSRError
+from core.images import MAX_PIXELS
 from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
@@ -29,7 +30,16 @@ class EvidenceInput:
     def open_path(self, path: str | Path) -> bool:
         """Load evidence (read-only); a bad file gives a message and leaves everything as it was."""
         try:
-            ev = self.session.open_file(path)
+            ev = S.load_evidence(path)
+        except ImageTooLarge as e:
+            self.show_message(f"Could not open the image: {e}")
+            self.show_error_dialog("The image is too large",
+                                   f"The image {Path(path).name} is too large to open: it has more pixels than "
+                                   f"this program opens safely ({MAX_PIXELS // 1_000_000} megapixels).",
+                                   f"{e}\n\nNothing was changed: the file was only read, never modified. Crop "
+                                   "the frame around the face or plate (or reduce it) in another program, then "
+                                   "open that copy.")
+            return False
         except (VarSRError, OSError) as e:
             self.show_message(f"Could not open the image: {e}")
             self.show_error_dialog("Could not open the image",
@@ -38,6 +48,9 @@ class EvidenceInput:
                                    f"{e}\n\nNothing was changed: the file was only read, never modified. "
                                    "Choose another file.")
             return False
+        if not self.admit_evidence(ev):
+            return False
+        self.session.set_evidence(ev)
         self.settings.setValue("last_dir", str(Path(path).resolve().parent))
         self.add_recent(Path(path).resolve())
         if ev.notes:  # first frame only, EXIF rotation applied, bit depth reduced...: say so
@@ -61,7 +74,19 @@ class EvidenceInput:
         self.open_image(img, "clipboard")
 
     def open_image(self, img: QImage, source: str) -> None:
-        self.session.set_evidence(S.evidence_from_image(qimage_to_pil(img), source))
+        ev = S.evidence_from_image(qimage_to_pil(img), source)
+        if self.admit_evidence(ev):
+            self.session.set_evidence(ev)
+
+    def admit_evidence(self, ev: S.Evidence) -> bool:
+        """With a case open, ask before new evidence is copied into the case's originals; True to go on."""
+        case = self.case_actions.case
+        if case is None or self.session.evidence is None or ev.sha256 in case.originals:
+            return True
+        return self.confirm("Add this image to the case?",
+                            f"A case is open ({case.name}). Opening {ev.label} copies it into the case's "
+                            "originals (hashed, recorded in the audit log) as further evidence of this case.",
+                            "Choose No to leave the case as it is: the image is not opened.")
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
         md = event.mimeData()
@@ -84,7 +109,10 @@ class EvidenceInput:
         self._faces = []
         self.view.show_faces([])
         self.view.set_image(pil_to_qimage(ev.image))
-        self.setWindowTitle(f"VarSR Studio \u2014 {ev.label} \u2014 synthetic leads, not evidence")
+        self.set_title(ev.label)
+        self.session.set_current(None)  # the compare view shows no candidate of the previous evidence
+        self.grid.setCurrentItem(None)
+        self.compare.set_panels([])
 
     def _on_input_changed(self) -> None:
         s = self.session

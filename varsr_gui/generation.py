@@ -7,12 +7,29 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any
 
+from PIL import Image
 from PySide6.QtWidgets import QLabel, QSpinBox
 
 from core import session as S
 from core.errors import VarSRError
 from core.model import VarSR
 from varsr_gui.workers import TaskContext
+
+#: Said when the face detector finds no face in the region: a face model draws faces from anything.
+NO_FACE_WARNING = ("\u26a0 No face found in the region (the face detector, on the enlarged crop): a face model "
+                   "draws face-shaped candidates from any region, a blank wall included, and they can agree with "
+                   "the evidence as well as real ones. Check that the box holds a face before using them.")
+
+
+def region_has_face(crop: Image.Image) -> bool | None:
+    """Whether the project's face detector (MTCNN, :func:`core.face_detect.find_face`, which enlarges a small
+    image first) finds a face in the crop; None when the detector cannot run."""
+    try:
+        from core.face_detect import find_face
+
+        return find_face(crop.convert("RGB"), min_probability=0.6) is not None
+    except Exception:  # no detector is no verdict
+        return None
 
 
 class Generation:
@@ -68,18 +85,35 @@ class Generation:
         source = {**self.session.source(), "notes": notes}
         title = f"{model.config.name} \u00b7 seed {seed} \u00b7 T {t:g}"
         if len(lrs) == 1:
-            self.submit("Generating", partial(self._sample_work, model, lrs[0], n, seed, t, source),
-                        partial(self._add_set, title))
+            key = self._region_key()
+            crop = self.session.crop_or_none() if model.config.domain == "face" and key not in self.face_checks \
+                else None
+            self.submit("Generating", partial(self._sample_work, model, lrs[0], n, seed, t, source, crop),
+                        partial(self._generated, title, key if model.config.domain == "face" else None))
         else:
             self.submit("Generating", partial(self._rows_work, model, lrs, n, seed, t, source),
                         partial(self._rows_done, f"{title} \u00b7 {len(lrs)} cells"))
 
     def _sample_work(self, model: VarSR, lr: Any, n: int, seed: int, t: float, source: dict[str, Any],
-                     ctx: TaskContext) -> list[S.Candidate]:
+                     crop: Image.Image | None, ctx: TaskContext) -> tuple[list[S.Candidate], bool | None]:
         cands = S.generate_candidates(model, lr, n, seed, t, source=source, progress=ctx.progress,
                                       cancelled=ctx.cancelled)
         self.images.render(cands)
-        return cands
+        return cands, (region_has_face(crop) if crop is not None else None)
+
+    def _region_key(self) -> tuple[str, str]:
+        s = self.session
+        return (s.evidence.sha256 if s.evidence else "", repr(s.region))
+
+    def _generated(self, title: str, key: tuple[str, str] | None,
+                   result: tuple[list[S.Candidate], bool | None]) -> None:
+        """Show the new set; warn when the face detector found no face in the region (checked once per region)."""
+        cands, face = result
+        if key is not None and key not in self.face_checks:
+            self.face_checks[key] = face
+        self.session.add_set(title, cands)
+        if key is not None and self.face_checks.get(key) is False:
+            self.show_message(NO_FACE_WARNING)
 
     def _rows_work(self, model: VarSR, lrs: list[Any], n: int, seed: int, t: float, source: dict[str, Any],
                    ctx: TaskContext) -> tuple[list[list[S.Candidate]], list[S.Candidate]]:

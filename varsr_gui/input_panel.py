@@ -160,8 +160,8 @@ class InputPanel(QWidget):
     def set_busy(self, busy: bool) -> None:
         self.generate.setEnabled(not busy)
         self.cancel.setEnabled(busy)
-        if not busy:
-            self.progress.setValue(self.progress.maximum())
+        if not busy:  # done, failed or cancelled: an empty bar, not a stale 100 %
+            self.progress.reset()
 
     def set_progress(self, i: int, n: int) -> None:
         self.progress.setRange(0, max(1, n))

@@ -6,9 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QSettings, Qt
+from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QInputDialog,
@@ -36,6 +37,7 @@ from varsr_gui.evidence_view import EvidenceView
 from varsr_gui.export_actions import ExportActions, export_error_text  # noqa: F401 - re-exported for callers
 from varsr_gui.export_dialog import ExportDialog
 from varsr_gui.generation import Generation
+from varsr_gui.guide import guide_dialog
 from varsr_gui.input_panel import InputPanel
 from varsr_gui.plate_search_panel import PlateSearchDock
 from varsr_gui.qt_images import CandidateImages
@@ -44,6 +46,8 @@ from varsr_gui.reference import ReferenceActions
 from varsr_gui.search_dock import FaceSearchDock
 from varsr_gui.shortlist_dock import ShortlistDock
 from varsr_gui.slider_dock import SliderDock
+from varsr_gui.undo import UndoController
+from varsr_gui.wording import STEER_MIN_DB, agreement, steer_flag
 from varsr_gui.workers import TaskRunner
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif"}
@@ -65,11 +69,15 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self.images = CandidateImages()  # QImages of the candidates, rendered in the workers
         self.cell_spins: list[QSpinBox] = []  # the per-cell sample choosers of the selected plate
         self._faces: list[Any] = []
+        self.face_checks: dict[tuple[str, str], bool | None] = {}  # (evidence, region) -> a face found there
         self._task = None
         self.about_dialog: AboutDialog | None = None
         self.error_dialog: QMessageBox | None = None
         self.export_options: ExportDialog | None = None
-        self.setWindowTitle("VarSR Studio \u2014 synthetic leads, not evidence")
+        self.steer_min_db = STEER_MIN_DB  # a steered candidate under this LR-PSNR is flagged
+        self.confirm_quit = True  # ask before closing with unsaved work (scripts may turn it off)
+        self.guide_dialog: QDialog | None = None
+        self.set_title(None)
         self.setAcceptDrops(True)
         self._build_ui()
         self.case_actions = CaseActions(self.session, self.images, self.settings, self, self)  # File > case, Case
@@ -77,10 +85,20 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self.face_search_dock.hits_found.connect(self.case_actions.record_face_search)
         self.plate_dock.describe_cells = self.case_actions.plate_rows
         self.plate_dock.hits_found.connect(self.case_actions.record_plate_search)
+        self.undo = UndoController(self.session, self.show_candidate, self.slider_dock, self)
+        self.slider_dock.values_changed.connect(self.undo.sliders_changed)
         self.menu_actions = build_menus(self, {"window": self, "case": self.case_actions, "view": self.view,
-                                          "session": self.session, "sliders": self.slider_dock},
-                                   {"recent": self._make_recent_menu, "docks": self._add_dock_toggles})
+                                               "session": self.session, "sliders": self.slider_dock,
+                                               "undo": self.undo.stack},
+                                        {"recent": self._make_recent_menu, "docks": self._add_dock_toggles,
+                                         "recent_cases": self.case_actions.make_recent_menu})
+        for name, signal in (("undo", self.undo.stack.canUndoChanged), ("redo", self.undo.stack.canRedoChanged)):
+            self.menu_actions[name].setEnabled(False)
+            signal.connect(self.menu_actions[name].setEnabled)
         ev = self.session.events
+        for event in (ev.candidates_added, ev.shortlist_changed, ev.sets_dropped, ev.region_changed,
+                      ev.evidence_changed):  # after the case has logged the step
+            event.connect(lambda *_a: QTimer.singleShot(0, self.update_modified))
         ev.evidence_changed.connect(self._on_evidence)
         ev.region_changed.connect(lambda _r: self._on_input_changed())
         ev.settings_changed.connect(self._on_input_changed)
@@ -148,11 +166,11 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         bottom.addWidget(right)
         bottom.setStretchFactor(0, 1)
         bottom.setStretchFactor(1, 1)
-        bottom.setSizes([540, 660])
+        bottom.setSizes([430, 770])  # the large view gets the larger half
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(bottom)
-        self.splitter.setSizes([460, 440])
+        self.splitter.setSizes([400, 500])
         lay.addWidget(self.splitter, 1)
         self.setCentralWidget(central)
 
@@ -177,6 +195,7 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self.view.cells_moved.connect(lambda b: self.session.set_cells(self.session.n_cells, b))
         self.view.face_clicked.connect(self._use_face)
         self.input_panel.domain_changed.connect(self.session.set_domain)
+        self.input_panel.domain_changed.connect(self.fit_docks)
         self.input_panel.model_changed.connect(self.session.set_model_override)
         self.input_panel.cells_changed.connect(lambda n: self.session.set_cells(n))
         self.input_panel.generate_clicked.connect(self.generate)
@@ -230,10 +249,54 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self._on_input_changed()
         if hasattr(self, "menu_actions"):  # not yet while the case actions are being made
             self.menu_actions.refresh({"case_open": lambda: self.case_actions.case is not None})
+            self.update_modified()
 
     def reset_view(self) -> None:
         self.grid.remove_all()
         self.compare.set_panels([])
+        if hasattr(self, "undo"):
+            self.undo.rebase_later()
+
+    # -- unsaved work ------------------------------------------------------------------------------
+    def set_title(self, label: str | None) -> None:
+        """The title names the evidence; ``*`` marks unsaved work (Qt's ``[*]`` placeholder)."""
+        what = f" \u2014 {label}" if label else ""
+        self.setWindowTitle(f"VarSR Studio{what}[*] \u2014 synthetic leads, not evidence")
+
+    def has_unsaved_work(self) -> bool:
+        """Steps not saved in the open case, or, without a case, any candidates or stars."""
+        case = self.case_actions.case
+        if case is not None:
+            return case.has_unsaved_changes()
+        return bool(self.session.candidates or self.session.shortlist)
+
+    def update_modified(self) -> None:
+        self.setWindowModified(self.has_unsaved_work())
+
+    def ask_unsaved(self) -> str:
+        """Before quitting: save, discard or cancel; "save", "discard" or "cancel"."""
+        case = self.case_actions.case
+        where = f"the case {case.name}" if case is not None else "no case yet (File > New case keeps it)"
+        return self.ask_save(f"There are unsaved candidates, stars or steps in {where}.")
+
+    def ask_save(self, text: str) -> str:
+        """Save, discard or cancel (a modal question); "save", "discard" or "cancel"."""
+        box = QMessageBox(QMessageBox.Icon.Warning, "Unsaved work", text,
+                          QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard
+                          | QMessageBox.StandardButton.Cancel, self)
+        box.setInformativeText("Save them before closing?")
+        box.setDefaultButton(QMessageBox.StandardButton.Save)
+        answer = box.exec()
+        return {int(QMessageBox.StandardButton.Save.value): "save",
+                int(QMessageBox.StandardButton.Discard.value): "discard"}.get(int(answer), "cancel")
+
+    def show_guide(self) -> QDialog:
+        """Help > Guide: the workflow and every shortcut (non-modal)."""
+        if self.guide_dialog is not None:
+            self.guide_dialog.close()
+        self.guide_dialog = guide_dialog(self)
+        self.guide_dialog.show()
+        return self.guide_dialog
 
     def show_lead_notice(self) -> None:
         """Help > About the candidates."""
@@ -318,12 +381,16 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         pv = self.session.preview
         if pv is not None:
             vals = ", ".join(f"{k} {v:+.2f}" for k, v in pv.recipe.get("sliders", {}).items())
-            panels.append(Panel(f"{c.id}<br>{c.scores}", r.image, True))
+            panels.append(Panel(f"{c.id}<br>{agreement(c)}", r.image, True))
             label = "derived from " + c.id + (f" ({vals})" if vals else "")
-            panels.append(Panel(f"{label}<br>{pv.scores}", self.images.get(pv).image, True))
+            flag = steer_flag(c, pv, self.steer_min_db) if pv.recipe.get("sliders") else ""
+            self.slider_dock.show_warning(flag)
+            warn = "<br><b style='color:#ff6b6b'>\u26a0 agrees much less with the evidence</b>" if flag else ""
+            panels.append(Panel(f"{label}<br>{agreement(pv)}{warn}", self.images.get(pv).image, True))
         else:
             star = " \u2605" if self.session.is_starred(c.id) else ""
-            panels.append(Panel(f"{c.id}{star}<br>{c.scores}", r.image, True))
+            self.slider_dock.show_warning("")
+            panels.append(Panel(f"{c.id}{star}<br>{agreement(c)}", r.image, True))
         self.compare.set_panels(panels)
 
     def compare_two(self, a: str, b: str) -> None:
@@ -331,8 +398,8 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         ra, rb = self.images.get(ca), self.images.get(cb)
         self.compare.set_panels([
             Panel(f"Input of {a}", ra.lr),
-            Panel(f"{a}<br>{ca.scores}", ra.image, True),
-            Panel(f"{b}<br>{cb.scores}", rb.image, True),
+            Panel(f"{a}<br>{agreement(ca)}", ra.image, True),
+            Panel(f"{b}<br>{agreement(cb)}", rb.image, True),
         ])
 
     def step_candidate(self, d: int) -> None:
@@ -358,6 +425,13 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
             self._show_compare()
 
     # -- settings ------------------------------------------------------------------------------------
+    def fit_docks(self, domain: str) -> None:
+        """Default dock heights for a domain: faces share the column between the sliders and the shortlist;
+        plates and digits (no sliders) give it to the shortlist and the searches."""
+        sizes = [520, 440] if domain == "face" else [110, 850]
+        self.resizeDocks([self.slider_dock, self.shortlist_dock], sizes, Qt.Orientation.Vertical)
+        self.resizeDocks([self.shortlist_dock], [400], Qt.Orientation.Horizontal)
+
     def _restore_settings(self) -> None:
         st = self.settings
         geom = st.value("geometry")
@@ -367,8 +441,7 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
             self.resize(1500, 950)
         state = st.value("window_state")
         if state is None or not self.restoreState(state):
-            # first start: the sliders get most of the right-hand column
-            self.resizeDocks([self.slider_dock, self.shortlist_dock], [560, 400], Qt.Orientation.Vertical)
+            self.fit_docks(str(st.value("domain", "face")))  # first start
         p = self.input_panel
         p.n.setValue(int(st.value("n", 16)))
         p.seed.setValue(int(st.value("seed", 0)))
@@ -389,6 +462,11 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         st.sync()
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
+        if self.confirm_quit and self.has_unsaved_work():
+            answer = self.ask_unsaved()
+            if answer == "cancel" or (answer == "save" and not self.case_actions.save_case()):
+                event.ignore()
+                return
         self.save_settings()
         self.case_actions.shutdown()  # unsaved case work goes to its recovery file
         self.runner.shutdown()

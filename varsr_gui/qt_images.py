@@ -85,20 +85,31 @@ def thumbnail(q: QImage, size: int) -> QImage:
     return out
 
 
-def _mark_font(width: int) -> QFont:
+#: The mark's short forms, for thumbnails too narrow for :data:`MARK` on one line (the tooltip has it all).
+SHORT_MARKS = ("SYNTHETIC \u00b7 NOT EVIDENCE", "NOT EVIDENCE")
+MIN_MARK_PX = 7
+
+
+def _mark_font(width: int) -> tuple[QFont, str]:
+    """The largest font (at most width / 11 px) that fits the mark on one line of a ``width``-wide band,
+    and the text (:data:`MARK`, or a short form of it when even the smallest size is too wide)."""
     font = QFont()
-    font.setPixelSize(max(7, round(width / 9.5)))
     font.setBold(True)
-    return font
+    font.setStretch(QFont.Stretch.SemiCondensed)
+    for text in (MARK, *SHORT_MARKS):
+        for px in range(max(MIN_MARK_PX, round(width / 11)), MIN_MARK_PX - 1, -1):
+            font.setPixelSize(px)
+            if QFontMetrics(font).horizontalAdvance(text) <= width - 4:
+                return font, text
+    return font, SHORT_MARKS[-1]
 
 
-MARK_FLAGS = Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap
+MARK_FLAGS = Qt.AlignmentFlag.AlignCenter
 
 
 def mark_band_height(width: int) -> int:
-    """Height of the band under a ``width``-wide thumbnail that carries :data:`MARK` (wrapped)."""
-    fm = QFontMetrics(_mark_font(width))
-    return fm.boundingRect(QRect(0, 0, max(1, width - 2), 1000), MARK_FLAGS, MARK).height() + 4
+    """Height of the slim one-line band under a ``width``-wide thumbnail that carries the mark."""
+    return QFontMetrics(_mark_font(width)[0]).height() + 2
 
 
 def marked_size(size: int) -> QSize:
@@ -107,18 +118,18 @@ def marked_size(size: int) -> QSize:
 
 
 def mark_thumbnail(thumb: QImage, starred: bool = False) -> QImage:
-    """A copy of ``thumb`` with a band below it carrying :data:`MARK` (the candidate's pixels are not
-    covered), and a star when shortlisted; any thread."""
+    """A copy of ``thumb`` with a slim band below it carrying the mark (the candidate's pixels are not
+    covered; exports and the large view carry the full banner), and a star when shortlisted; any thread."""
     w, h = thumb.width(), thumb.height()
     band = mark_band_height(w)
     out = QImage(w, h + band, QImage.Format.Format_RGB32)
     out.fill(MARK_BAND_COLOUR)
     p = QPainter(out)
     p.drawImage(0, 0, thumb)
-    font = _mark_font(w)
+    font, text = _mark_font(w)
     p.setFont(font)
     p.setPen(QColor(255, 255, 255))
-    p.drawText(QRect(1, h + 2, w - 2, band - 4), MARK_FLAGS, MARK)
+    p.drawText(QRect(0, h, w, band), MARK_FLAGS, text)
     if starred:
         size = max(w, h)
         font.setPixelSize(max(12, size // 5))

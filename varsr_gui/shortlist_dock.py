@@ -83,7 +83,7 @@ class ShortlistDock(QDockWidget):
         self.list.clear()
         for rank, e in enumerate(self.session.shortlist, start=1):
             c = self.session.candidates[e.candidate_id]
-            it = QListWidgetItem(self.images.icon(c, THUMB, True), f"{rank}. {c.id}  {c.scores}\n{MARK}")
+            it = QListWidgetItem(self.images.icon(c, THUMB, True), f"{rank}. {c.id}  agrees {c.lr_psnr:.1f} dB\n{MARK}")
             it.setToolTip(f"{c.id}: {MARK}")
             it.setData(ID_ROLE, c.id)
             self.list.addItem(it)

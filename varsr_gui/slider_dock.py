@@ -70,14 +70,30 @@ class SliderDock(QDockWidget):
         for b in (self.reset_button, self.keep_button, self.all_button):
             row.addWidget(b)
         self.layout_.addLayout(row)
+        self.warning = QLabel()
+        self.warning.setObjectName("steer_warning")
+        self.warning.setWordWrap(True)
+        self.warning.setStyleSheet("color:#ff9b9b; font-weight:bold;")
+        self.warning.hide()
+        self.layout_.addWidget(self.warning)
+        switches = QHBoxLayout()
         self.live = QCheckBox("Live")
         self.live.setChecked(True)
         self.live.setToolTip("Regenerate the selected candidate as the sliders move")
-        self.layout_.addWidget(self.live)
+        self.advanced = QCheckBox("Advanced")
+        self.advanced.setObjectName("advanced_sliders")
+        self.advanced.setToolTip("Also show the paper's mean directions: measured to fail often and to turn faces "
+                                 "into noise at larger k; use with care")
+        self.advanced.toggled.connect(self._show_rows)
+        switches.addWidget(self.live)
+        switches.addWidget(self.advanced)
+        switches.addStretch(1)
+        self.layout_.addLayout(switches)
         self.layout_.addStretch(0)  # takes the room only while the sliders are hidden
         self.setWidget(body)
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
+        self.names: dict[str, QLabel] = {}
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -103,6 +119,7 @@ class SliderDock(QDockWidget):
                 w.deleteLater()
         self.sliders.clear()
         self.value_labels.clear()
+        self.names.clear()
         for row, key in enumerate(keys):
             s = QSlider(Qt.Orientation.Horizontal)
             s.setRange(int(K_MIN * STEPS), int(K_MAX * STEPS))
@@ -123,9 +140,36 @@ class SliderDock(QDockWidget):
             self.grid.addWidget(val, 2 * row + 1, 1)
             self.sliders[key] = s
             self.value_labels[key] = val
+            self.names[key] = name
+        self._show_rows()
         self.empty.setVisible(not keys)
         for b in (self.reset_button, self.keep_button, self.all_button):
             b.setEnabled(bool(keys))
+
+    def is_advanced(self, key: str) -> bool:
+        """The paper's mean directions: shown only with Advanced on."""
+        return key.startswith("mean/")
+
+    def visible_keys(self) -> list[str]:
+        return [k for k in self.sliders if self.advanced.isChecked() or not self.is_advanced(k)]
+
+    def _show_rows(self) -> None:
+        """Hide the advanced rows unless Advanced is on (a hidden slider goes back to 0)."""
+        changed = False
+        for key, s in self.sliders.items():
+            show = self.advanced.isChecked() or not self.is_advanced(key)
+            for w in (s, self.value_labels[key], self.names[key]):
+                w.setVisible(show)
+            if not show and s.value():
+                s.setValue(0)
+                changed = True
+        if changed:
+            self.flush()
+
+    def show_warning(self, text: str) -> None:
+        """A flag on the steered candidate (empty: none)."""
+        self.warning.setText(text)
+        self.warning.setVisible(bool(text))
 
     def _moved(self, label: QLabel, v: int) -> None:
         label.setText(f"{v / STEPS:+.2f}")
@@ -137,6 +181,16 @@ class SliderDock(QDockWidget):
 
     def set_value(self, key: str, k: float) -> None:
         self.sliders[key].setValue(round(k * STEPS))
+
+    def set_values(self, values: dict[str, float]) -> None:
+        """Put every slider at ``values`` (missing keys at 0) and report them at once (undo, redo)."""
+        for key, s in self.sliders.items():
+            s.blockSignals(True)
+            s.setValue(round(values.get(key, 0.0) * STEPS))
+            s.blockSignals(False)
+            self.value_labels[key].setText(f"{s.value() / STEPS:+.2f}")
+        self._timer.stop()
+        self.values_changed.emit(self.values())
 
     def reset(self, emit: bool = True) -> None:
         """All sliders to 0; ``emit=False`` when the target candidate changes."""

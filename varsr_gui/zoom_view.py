@@ -1,4 +1,5 @@
-"""A zoomable, pannable image view: nearest-neighbour at high zoom, with a pixel grid."""
+"""A zoomable, pannable image view: fits at fractional zoom, nearest-neighbour (or smooth) when
+enlarged, with a pixel grid."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class ZoomView(QGraphicsView):
         self.viewport().setAcceptDrops(False)
         self.show_grid = True
         self.auto_fit = True  # refit on resize until the analyst zooms
+        self.smooth = False  # enlarged images: nearest neighbour (every source pixel a block) unless asked
         self._has_image = False
 
     # image
@@ -70,14 +72,18 @@ class ZoomView(QGraphicsView):
             return
         r = self.image_rect()
         vw, vh = self.viewport().width() - 8, self.viewport().height() - 8
-        z = min(vw / max(1.0, r.width()), vh / max(1.0, r.height()))
-        if z >= 1:  # whole multiples keep every source pixel the same size
-            z = math.floor(z)
+        z = min(vw / max(1.0, r.width()), vh / max(1.0, r.height()))  # fractional: the view is filled
         self.set_zoom(max(MIN_ZOOM, z))
         self.centerOn(r.center())
 
+    def set_smooth(self, smooth: bool) -> None:
+        """Smooth (bilinear) enlargement instead of nearest-neighbour blocks."""
+        self.smooth = smooth
+        self._update_filtering()
+        self.viewport().update()
+
     def _update_filtering(self) -> None:
-        smooth = self.zoom() < 1.0
+        smooth = self.smooth or self.zoom() < 1.0
         tm = Qt.TransformationMode
         self.pixmap_item.setTransformationMode(tm.SmoothTransformation if smooth else tm.FastTransformation)
         self.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, smooth)

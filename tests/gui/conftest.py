@@ -59,6 +59,7 @@ def make_window(qtbot, tmp_path: Path):
 
     yield make
     for w in made:
+        w.confirm_quit = False  # the teardown's close must not ask about unsaved work
         w.runner.shutdown()
 
 

@@ -58,3 +58,204 @@ def test_auto_model_never_enlarges_the_crop_and_keeps_a_manual_choice(make_windo
     panel.domain.setCurrentIndex(panel.domain.findData("face"))
     assert w.session.chosen_model() == "face-16"  # kept, not back to Auto
     assert panel.model.currentData() == "face-16"
+
+
+def test_quit_with_unsaved_work_asks_and_the_title_marks_it(make_window, qtbot, gui_models: Path,
+                                                           evidence_png: Path, monkeypatch):
+    from PySide6.QtWidgets import QMessageBox
+
+    from tests.gui.helpers import generate
+    from varsr_gui import main_window
+
+    w = make_window(gui_models)
+    assert "[*]" in w.windowTitle() and not w.isWindowModified()
+    assert w.open_path(evidence_png)
+    generate(qtbot, w, 2)
+    qtbot.waitUntil(w.isWindowModified, timeout=5000)  # the title shows '*'
+    answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard]
+    asked: list[str] = []
+
+    class Box(QMessageBox):
+        def exec(self) -> int:
+            asked.append(self.text())
+            return int(answers.pop(0).value)
+
+    monkeypatch.setattr(main_window, "QMessageBox", Box)
+    w.close()
+    assert asked and "unsaved" in asked[0] and w.isVisible()  # Cancel keeps the window and the work
+    w.close()
+    assert not w.isVisible() and len(asked) == 2  # Discard closes
+
+
+def test_undo_redo_region_whole_image_sliders_and_stars(make_window, qtbot, gui_models: Path,
+                                                      evidence_png: Path):
+    from tests.gui.helpers import generate
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    drag(w.view, (16, 10), (32, 30))
+    box = w.session.region
+    assert box is not None
+    w.menu_actions["whole_image"].trigger()  # W
+    assert w.session.region is None
+    w.menu_actions["undo"].trigger()
+    assert w.session.region == box
+    w.menu_actions["redo"].trigger()
+    assert w.session.region is None
+    w.menu_actions["undo"].trigger()
+
+    ids = generate(qtbot, w, 2)
+    w.grid.select(ids[0])
+    key = next(iter(w.slider_dock.sliders))
+    w.slider_dock.set_value(key, 1.5)
+    w.slider_dock.flush()
+    w.menu_actions["reset_sliders"].trigger()  # R
+    w.slider_dock.flush()
+    assert w.slider_dock.values()[key] == 0
+    w.menu_actions["undo"].trigger()
+    assert w.slider_dock.values()[key] == 1.5  # R undone
+
+    qtbot.waitUntil(lambda: not w.runner.busy and w.session.preview is not None, timeout=15000)
+    w.menu_actions["star"].trigger()  # keeps the steered candidate and stars it
+    qtbot.waitUntil(lambda: w.session.preview is None and bool(w.session.shortlist), timeout=15000)
+    starred = [e.candidate_id for e in w.session.shortlist]
+    w.menu_actions["undo"].trigger()
+    assert not w.session.shortlist
+    w.menu_actions["redo"].trigger()
+    assert [e.candidate_id for e in w.session.shortlist] == starred
+
+
+def test_too_large_image_is_refused_for_its_size(make_window, gui_models: Path, tmp_path: Path, dialogs):
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    big = tmp_path / "huge.png"  # a 12000x9000 header (decoding never starts)
+    big.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 12000, 9000, 8, 2, 0, 0, 0))
+                    + chunk(b"IEND", b""))
+    w = make_window(gui_models)
+    assert not w.open_path(big)
+    assert dialogs and "too large" in dialogs[-1].text() and "damaged" not in dialogs[-1].text()
+
+
+def test_help_guide_lists_every_shortcut(make_window, gui_models: Path):
+    from PySide6.QtWidgets import QTextBrowser
+
+    from varsr_gui.actions import ITEMS, Action
+    from varsr_gui.guide import key_text
+
+    w = make_window(gui_models)
+    w.menu_actions["guide"].trigger()
+    plain = w.guide_dialog.findChild(QTextBrowser, "guide_text").toPlainText()
+    assert "never evidence" in plain and "Generate" in plain
+    for spec in ITEMS:
+        if isinstance(spec, Action) and spec.key is not None and key_text(spec.key):
+            assert key_text(spec.key) in plain, spec.name
+
+
+def test_case_details_close_save_as_recent_and_asking_before_new_evidence(make_window, qtbot, gui_models: Path,
+                                                                         tmp_path: Path, evidence_png: Path,
+                                                                         dialogs):
+    import json
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    case = w.case_actions.new_case(tmp_path / "c1", "Examiner A",
+                                   {"case_number": "2026-0042", "title": "Robbery", "agency": "Metro PD"})
+    assert case is not None and "2026-0042" in w.case_actions.case_label.text()
+    m = json.loads((tmp_path / "c1" / "case.json").read_text())
+    assert m["details"] == {"case_number": "2026-0042", "title": "Robbery", "agency": "Metro PD"}
+
+    other = tmp_path / "plate.png"
+    Image.new("RGB", (30, 12), (9, 9, 9)).save(other)
+    before = w.session.evidence.sha256
+    assert not w.open_path(other)  # asked (the captured box answers No): not copied into the case
+    assert any("Add this image to the case" in b.windowTitle() for b in dialogs)
+    assert w.session.evidence.sha256 == before and len(case.originals) == 1
+
+    copy = w.case_actions.save_case_as(tmp_path / "c2")
+    assert copy is not None and copy.folder == tmp_path / "c2" and copy.details["title"] == "Robbery"
+    assert w.case_actions.recent_cases()[:2] == [str((tmp_path / "c2").resolve()), str((tmp_path / "c1").resolve())]
+    assert w.case_actions.close_case() and w.case_actions.case is None
+    assert not w.menu_actions["close_case"].isEnabled()
+
+    old = json.loads((tmp_path / "c1" / "case.json").read_text())  # a case written before the details
+    del old["details"]
+    (tmp_path / "c1" / "case.json").write_text(json.dumps(old))
+    reopened = w.case_actions.open_recent_case(str((tmp_path / "c1").resolve()))
+    assert reopened is not None and reopened.details == {}
+
+
+def test_blank_region_warns_that_no_face_is_there(make_window, qtbot, gui_models: Path, tmp_path: Path):
+    from tests.gui.helpers import generate
+
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (40, 40), (128, 128, 128)).save(wall)
+    w = make_window(gui_models)
+    assert w.open_path(wall)
+    generate(qtbot, w, 2)
+    qtbot.waitUntil(lambda: "No face found in the region" in w.message_label.text(), timeout=15000)
+    assert "agrees" in w.compare.captions[2].text() and "quality" not in w.compare.captions[2].text()
+
+
+def test_sliders_advanced_switch_and_a_flagged_steer(make_window, qtbot, gui_models: Path, evidence_png: Path):
+    from tests.gui.helpers import generate
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    ids = generate(qtbot, w, 2)
+    w.grid.select(ids[0])
+    dock = w.slider_dock
+    assert not dock.advanced.isChecked()
+    assert dock.sliders["mean/Male"].isHidden() and not dock.sliders["diff/Smiling"].isHidden()
+    dock.advanced.setChecked(True)
+    assert not dock.sliders["mean/Male"].isHidden()
+    dock.advanced.setChecked(False)
+
+    w.steer_min_db = 1000.0  # every steered candidate falls below it
+    dock.set_value("diff/Smiling", 2.0)
+    dock.flush()
+    qtbot.waitUntil(lambda: w.session.preview is not None and dock.warning.isVisible(), timeout=15000)
+    assert "no longer agrees with the evidence" in dock.warning.text()
+    assert "agrees much less" in w.compare.captions[3].text()
+
+
+def test_compare_view_fills_its_room_and_thumbnails_carry_a_slim_band(make_window, qtbot, gui_models: Path,
+                                                                     evidence_png: Path):
+    from tests.gui.helpers import generate
+    from varsr_gui.qt_images import THUMB, mark_band_height
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    ids = generate(qtbot, w, 2)
+    w.grid.select(ids[0])
+    qtbot.wait(50)
+    view, first = w.compare.views[2], w.compare.views[0]
+    size = view.image_rect().width()
+    assert size == 64
+    fit = min((first.viewport().width() - 8) / size, (first.viewport().height() - 8) / size)
+    assert abs(view.zoom() - fit) < 0.05 * fit and view.zoom() * size >= 150  # fractional fit, shown large
+    assert not view.smooth
+    w.compare.smooth.setChecked(True)
+    assert all(v.smooth for v in w.compare.views)
+    assert mark_band_height(THUMB) <= THUMB // 6  # a slim band, not a third of the thumbnail
+
+
+def test_new_evidence_clears_the_compare_view_and_progress_resets(make_window, qtbot, gui_models: Path,
+                                                                  evidence_png: Path, tmp_path: Path):
+    from tests.gui.helpers import generate
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    generate(qtbot, w, 2)
+    assert w.compare.panel_count() == 3
+    other = tmp_path / "other.png"
+    Image.new("RGB", (30, 30), (50, 60, 70)).save(other)
+    assert w.open_path(other)
+    assert w.compare.panel_count() == 0 and w.session.current is None
+    assert w.input_panel.progress.value() < w.input_panel.progress.maximum()  # no stale 100 %
+    w.detect_faces()
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=30000)
+    assert w.input_panel.progress.value() < w.input_panel.progress.maximum()

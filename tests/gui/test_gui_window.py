@@ -52,7 +52,7 @@ def test_roi_generate_steer_star_export(make_window, qtbot, gui_models: Path, tm
     ids = generate(qtbot, w, 8)
     assert len(ids) == 8
     item = w.grid.item_for(ids[0])
-    assert "dB" in item.text() and "L1" in item.text()
+    assert "agrees" in item.text() and "dB" in item.text() and "not a quality" in item.toolTip()
     assert w.session.current is not None and w.session.current.id == ids[0]
     assert w.compare.panel_count() == 3
 
