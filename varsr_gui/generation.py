@@ -3,6 +3,7 @@ sliders, more like this, a plate row's per-cell choices; torch work runs in the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from functools import partial
 from typing import Any
@@ -85,34 +86,47 @@ class Generation:
         source = {**self.session.source(), "notes": notes}
         title = f"{model.config.name} \u00b7 seed {seed} \u00b7 T {t:g}"
         if len(lrs) == 1:
-            key = self._region_key()
-            crop = self.session.crop_or_none() if model.config.domain == "face" and key not in self.face_checks \
-                else None
-            self.submit("Generating", partial(self._sample_work, model, lrs[0], n, seed, t, source, crop),
-                        partial(self._generated, title, key if model.config.domain == "face" else None))
+            if model.config.domain == "face":
+                self.check_region_for_face()
+            self.submit("Generating", partial(self._sample_work, model, lrs[0], n, seed, t, source),
+                        partial(self._add_set, title))
         else:
             self.submit("Generating", partial(self._rows_work, model, lrs, n, seed, t, source),
                         partial(self._rows_done, f"{title} \u00b7 {len(lrs)} cells"))
 
     def _sample_work(self, model: VarSR, lr: Any, n: int, seed: int, t: float, source: dict[str, Any],
-                     crop: Image.Image | None, ctx: TaskContext) -> tuple[list[S.Candidate], bool | None]:
+                     ctx: TaskContext) -> list[S.Candidate]:
         cands = S.generate_candidates(model, lr, n, seed, t, source=source, progress=ctx.progress,
                                       cancelled=ctx.cancelled)
         self.images.render(cands)
-        return cands, (region_has_face(crop) if crop is not None else None)
+        return cands
 
-    def _region_key(self) -> tuple[str, str]:
+    def check_region_for_face(self) -> None:
+        """Look for a face in the region with the face detector, beside the generation (a thread of its own,
+        once per evidence and region); none found gives :data:`NO_FACE_WARNING`."""
         s = self.session
-        return (s.evidence.sha256 if s.evidence else "", repr(s.region))
+        key = (s.evidence.sha256 if s.evidence else "", repr(s.region))
+        crop = s.crop_or_none()
+        if crop is None:
+            return
+        if key in self.face_checks:
+            self._face_checked(key, self.face_checks[key])
+            return
+        self.face_checks[key] = None
 
-    def _generated(self, title: str, key: tuple[str, str] | None,
-                   result: tuple[list[S.Candidate], bool | None]) -> None:
-        """Show the new set; warn when the face detector found no face in the region (checked once per region)."""
-        cands, face = result
-        if key is not None and key not in self.face_checks:
-            self.face_checks[key] = face
-        self.session.add_set(title, cands)
-        if key is not None and self.face_checks.get(key) is False:
+        def check() -> None:
+            found = region_has_face(crop)
+            try:
+                self.face_check_done.emit(key, found)
+            except RuntimeError:  # the window closed meanwhile
+                pass
+
+        threading.Thread(target=check, daemon=True, name="region-face-check").start()
+
+    def _face_checked(self, key: tuple[str, str], face: bool | None) -> None:
+        self.face_checks[key] = face
+        s = self.session
+        if face is False and key == (s.evidence.sha256 if s.evidence else "", repr(s.region)):
             self.show_message(NO_FACE_WARNING)
 
     def _rows_work(self, model: VarSR, lrs: list[Any], n: int, seed: int, t: float, source: dict[str, Any],

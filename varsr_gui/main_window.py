@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
@@ -59,6 +59,8 @@ ERROR_STYLE = "background:#3a1414; color:#ff9b9b; padding:4px;"
 class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, RecentFiles, QMainWindow):
     """VarSR Studio: evidence in, candidates out, shortlist exported; the GUI thread never runs torch."""
 
+    face_check_done = Signal(object, object)  # (evidence, region) key, a face found there (None: unknown)
+
     def __init__(self, models_root: str | Path | None = None, settings: QSettings | None = None) -> None:
         super().__init__()
         none_guard.install(QGuiApplication.instance())  # PySide6 6.12 + Python 3.11 would crash long sessions
@@ -70,6 +72,7 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self.cell_spins: list[QSpinBox] = []  # the per-cell sample choosers of the selected plate
         self._faces: list[Any] = []
         self.face_checks: dict[tuple[str, str], bool | None] = {}  # (evidence, region) -> a face found there
+        self.face_check_done.connect(self._face_checked)
         self._task = None
         self.about_dialog: AboutDialog | None = None
         self.error_dialog: QMessageBox | None = None

@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.gui.helpers import drag
+from tests.gui.helpers import WAIT_MS, drag
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_quit_with_unsaved_work_asks_and_the_title_marks_it(make_window, qtbot, 
     assert "[*]" in w.windowTitle() and not w.isWindowModified()
     assert w.open_path(evidence_png)
     generate(qtbot, w, 2)
-    qtbot.waitUntil(w.isWindowModified, timeout=5000)  # the title shows '*'
+    qtbot.waitUntil(w.isWindowModified, timeout=WAIT_MS)  # the title shows '*'
     answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard]
     asked: list[str] = []
 
@@ -115,9 +115,9 @@ def test_undo_redo_region_whole_image_sliders_and_stars(make_window, qtbot, gui_
     w.menu_actions["undo"].trigger()
     assert w.slider_dock.values()[key] == 1.5  # R undone
 
-    qtbot.waitUntil(lambda: not w.runner.busy and w.session.preview is not None, timeout=15000)
+    qtbot.waitUntil(lambda: not w.runner.busy and w.session.preview is not None, timeout=WAIT_MS)
     w.menu_actions["star"].trigger()  # keeps the steered candidate and stars it
-    qtbot.waitUntil(lambda: w.session.preview is None and bool(w.session.shortlist), timeout=15000)
+    qtbot.waitUntil(lambda: w.session.preview is None and bool(w.session.shortlist), timeout=WAIT_MS)
     starred = [e.candidate_id for e in w.session.shortlist]
     w.menu_actions["undo"].trigger()
     assert not w.session.shortlist
@@ -196,7 +196,7 @@ def test_blank_region_warns_that_no_face_is_there(make_window, qtbot, gui_models
     w = make_window(gui_models)
     assert w.open_path(wall)
     generate(qtbot, w, 2)
-    qtbot.waitUntil(lambda: "No face found in the region" in w.message_label.text(), timeout=15000)
+    qtbot.waitUntil(lambda: "No face found in the region" in w.message_label.text(), timeout=4 * WAIT_MS)
     assert "agrees" in w.compare.captions[2].text() and "quality" not in w.compare.captions[2].text()
 
 
@@ -217,7 +217,7 @@ def test_sliders_advanced_switch_and_a_flagged_steer(make_window, qtbot, gui_mod
     w.steer_min_db = 1000.0  # every steered candidate falls below it
     dock.set_value("diff/Smiling", 2.0)
     dock.flush()
-    qtbot.waitUntil(lambda: w.session.preview is not None and dock.warning.isVisible(), timeout=15000)
+    qtbot.waitUntil(lambda: w.session.preview is not None and dock.warning.isVisible(), timeout=WAIT_MS)
     assert "no longer agrees with the evidence" in dock.warning.text()
     assert "agrees much less" in w.compare.captions[3].text()
 
@@ -257,5 +257,5 @@ def test_new_evidence_clears_the_compare_view_and_progress_resets(make_window, q
     assert w.compare.panel_count() == 0 and w.session.current is None
     assert w.input_panel.progress.value() < w.input_panel.progress.maximum()  # no stale 100 %
     w.detect_faces()
-    qtbot.waitUntil(lambda: not w.runner.busy, timeout=30000)
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=2 * WAIT_MS)
     assert w.input_panel.progress.value() < w.input_panel.progress.maximum()
