@@ -36,6 +36,27 @@ def test_writes_candidates_and_manifest(tiny_bundle: Path, tmp_path: Path) -> No
         assert sha256_file(tmp_path / "o" / name) == sha256_file(tmp_path / "p" / name)
 
 
+def test_det_output_is_written_beside_the_candidates(tiny_bundle: Path, tmp_path: Path) -> None:
+    from core.bundle import save_bundle
+    from core.model import VarSR
+    from core.search.faces import read_candidate_folder
+    from tests.conftest import tiny_config
+
+    det_cfg = tiny_config("face-8", latent_dim=0)
+    det_cfg.name = "face-8-det"
+    save_bundle(VarSR(det_cfg), tiny_bundle.parent / "face-8-det")
+    src = tmp_path / "crop.png"
+    Image.fromarray((np.random.default_rng(1).random((24, 24, 3)) * 255).astype(np.uint8)).save(src)
+    assert main(["--model", str(tiny_bundle), "-n", "2", "--out", str(tmp_path / "o"), str(src)]) == 0
+    m = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert m["det"]["file"] == "det.png" and m["det"]["model"] == "face-8-det"
+    ids, images = read_candidate_folder(tmp_path / "o")  # a face search then uses det + the candidates
+    assert ids == ["candidate_000.png", "candidate_001.png", "det.png"] and images.shape[0] == 3
+    assert main(["--model", str(tiny_bundle), "-n", "2", "--det", "none", "--out", str(tmp_path / "p"), str(src)]) == 0
+    assert not (tmp_path / "p" / "det.png").exists()
+    assert "det" not in json.loads((tmp_path / "p" / "manifest.json").read_text())
+
+
 @pytest.mark.parametrize("content", [b"", b"not an image at all", b"\x89PNG\r\n\x1a\n\x00\x00truncated"])
 def test_bad_input_is_one_line_and_exit_2(tiny_bundle: Path, tmp_path: Path, content: bytes) -> None:
     bad = tmp_path / "bad.png"

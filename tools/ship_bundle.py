@@ -99,6 +99,27 @@ def targets(domain: str, ev: dict) -> str:
     return "\n".join(out)
 
 
+def training_inputs(t: dict) -> str:
+    """What the LR training inputs were: the camera mixture of core/camera.py or the box filter."""
+    deg = t.get("degradation") or "box"
+    if deg == "box":
+        return "box filter only" + (f" (random blur/noise/JPEG p {t['random_degradation']})"
+                                    if t.get("random_degradation") else "")
+    return (f"`{deg}` (core/camera.py): ideal box filter, Gaussian/defocus/motion optics, sensor sampling with "
+            "sub-pixel shift and 1-1.25x size jitter, Gaussian + shot noise, JPEG 30-95 in a larger frame, "
+            "second-order re-encoding")
+
+
+def camera_section(domain: str, path: Path | None) -> str:
+    """The same held-out table and targets on camera-like inputs (``varsr-eval --degradation camera``)."""
+    if path is None:
+        return ""
+    ev = json.loads(path.read_text())
+    return (f"\n### Camera-like inputs (`varsr-eval --degradation camera`, {ev['n_images']} test images, "
+            f"{ev['n_samples']} samples; consistency against {ev.get('consistency_operator', 'the box filter')})\n"
+            f"{metrics_table(ev)}\n\n{targets(domain, ev)}\n")
+
+
 def demographics(data) -> str:
     if data.attrs is None:
         return ""
@@ -141,10 +162,18 @@ def main() -> int:
     p.add_argument("--eval", type=Path, required=True, help="varsr-eval JSON on a held-out split")
     p.add_argument("--data-root", type=Path, default=REPO.parent / "shared" / "data")
     p.add_argument("--notes", default="", help="extra text for the card's training section")
+    p.add_argument("--name", help="install under this name (and NAME-det) instead of the config's, e.g. a variant")
+    p.add_argument("--run-config", help="training config whose data gives the attribute directions "
+                   "(default: the model's name without -det)")
+    p.add_argument("--camera-eval", type=Path, help="varsr-eval JSON of the same split under --degradation camera")
+    p.add_argument("--append", type=Path, action="append", default=[],
+                   help="Markdown appended to the card (e.g. the identity-search tables)")
     args = p.parse_args()
 
     model = load_model(args.bundle)
     cfg = model.config
+    if args.name:
+        cfg.name = args.name
     ev = json.loads(args.eval.read_text())
     cfg.metrics = {"dataset": ev["dataset"], "split": "test", "n_images": ev["n_images"],
                    "n_samples": ev["n_samples"], "methods": ev["methods"],
@@ -155,8 +184,9 @@ def main() -> int:
         from core.run_config import load_run_config
         from core.train import load_training_data
 
-        run = load_run_config(cfg.name.removesuffix("-det"))
-        data = load_training_data(run.data, cfg.hr_size, cfg.channels, args.data_root, cache_dir=REPO / ".cache")
+        run = load_run_config(args.run_config or cfg.name.removesuffix("-det"))
+        data = load_training_data(run.data, cfg.hr_size, cfg.channels, args.data_root,
+                                  cache_dir=REPO / ".cache" / "data")
         mu = attributes.encode_all(model, data)
         dirs, counts = attributes.directions(mu, data)
         model.attributes = dirs
@@ -169,6 +199,8 @@ def main() -> int:
     save_bundle(model, dest, half=True)
     if args.det:
         det = load_model(args.det)
+        if args.name:
+            det.config.name = f"{args.name}-det"
         det.config.metrics = {"dataset": ev["dataset"], "methods": {"det": ev["methods"].get("det")}}
         ddest = models_dir() / det.config.name
         if ddest.exists():
@@ -192,7 +224,8 @@ and never an identification.**
 |---|---|
 | task | {task} |
 | model | {arch} |
-| degradation | box filter (`core.degrade.degrade`): the mean of each {cfg.scale}x{cfg.scale} block |
+| training inputs | {training_inputs(t)} |
+| consistency scored with | box filter (`core.degrade.degrade`): the mean of each {cfg.scale}x{cfg.scale} block |
 | bundle size | {size_mb:.1f} MB (fp16 safetensors) |
 
 ## Data and licences
@@ -217,7 +250,7 @@ lambda_KL {t.get('train', {}).get('lambda_kl')} (KL mean over latent dims), lamb
 Targets of the project (issue "Train and ship the default models"), not loosened:
 
 {targets(cfg.domain, ev)}
-
+{camera_section(cfg.domain, args.camera_eval)}
 MSE and consistency are on the 0-255 scale; 'best' is over the n samples; diversity is the mean
 pairwise LPIPS (AlexNet) among the samples of one input.
 
@@ -233,6 +266,8 @@ Paper, for comparison: {PAPER[cfg.domain]}
                  f"{cfg.attribute_scale:.3f} (k = 2 along an average diff direction moves z by the median "
                  "spread of E_H^mu). Not yet measured: which kind edits better, identity drift and side "
                  "effects on other attributes (open work).\n")
+    for extra in args.append:
+        card += "\n" + extra.read_text(encoding="utf-8").strip() + "\n"
     (dest / "card.md").write_text(card, encoding="utf-8")
     if args.det:
         (models_dir() / f"{cfg.name}-det" / "card.md").write_text(

@@ -22,6 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--temperature", type=float, default=1.0, help="scale on sigma of p(z|I_L) (default 1)")
     p.add_argument("--out", type=Path, help="output folder")
+    p.add_argument("--det", default="auto", metavar="auto|none|MODEL",
+                   help="also write the deterministic baseline's output as det.png (auto: the model's -det bundle, "
+                        "for face models; measured: det + 16 candidates, min, is the best face-search query at "
+                        "16x16, docs/SEARCH.md)")
     p.add_argument("input", type=Path, nargs="?", help="the input image (a crop of the region of interest)")
     g = p.add_argument_group("case files")
     g.add_argument("--case", type=Path, help="a case folder (made by the app)")
@@ -88,7 +92,16 @@ def sample_to_folder(args: argparse.Namespace) -> int:
                             "z": [round(float(v), 6) for v in z[i]] if cfg.latent_dim else []})
         save_png(lr, args.out / "input_lr.png", {"role": "the input as the model sees it"})
         written.append(args.out / "input_lr.png")
-        _write_manifest(args, cfg, model, image, loaded.info(), notes, entries)
+        det_entry = None
+        det = _det_model(args.det, model)
+        if det is not None:
+            det_img = det.generate(lr[None], None)[0].float().clamp(0, 1)
+            dl1, dpsnr = consistency(det_img[None], lr, cfg.scale)
+            save_png(det_img, args.out / "det.png", {"model": det.config.name, "role": "deterministic baseline"})
+            written.append(args.out / "det.png")
+            det_entry = {"file": "det.png", "model": det.config.name, "weights_sha256": det.weights_sha256,
+                         "consistency_l1": round(float(dl1[0]), 4), "lr_psnr_db": round(float(dpsnr[0]), 3)}
+        _write_manifest(args, cfg, model, image, loaded.info(), notes, entries, det_entry)
     except BaseException:  # disk full, read-only, Ctrl-C: no partial set of candidates is left behind
         for p in written:
             p.unlink(missing_ok=True)
@@ -97,8 +110,33 @@ def sample_to_folder(args: argparse.Namespace) -> int:
     return 0
 
 
+def _det_model(choice: str, model: Any) -> Any:
+    """The deterministic baseline to write beside the candidates, or None."""
+    import core
+
+    if choice == "none" or model.config.latent_dim == 0:
+        return None
+    if choice != "auto":
+        det = core.load_model(choice)
+    else:
+        if model.config.domain != "face":
+            return None
+        name = f"{model.config.name}-det"
+        folder = model.bundle_path
+        beside = folder.parent / name if folder is not None else None
+        if beside is None or not (beside / "config.json").is_file():
+            return None
+        det = core.load_model(beside)
+    c, m = det.config, model.config
+    if det.config.latent_dim or (c.channels, tuple(c.lr_size), c.scale) != (m.channels, tuple(m.lr_size), m.scale):
+        from core.errors import VarSRError
+
+        raise VarSRError(f"--det {choice}: '{c.name}' is not a deterministic model of the same size as '{m.name}'")
+    return det
+
+
 def _write_manifest(args: argparse.Namespace, cfg: Any, model: Any, image: Any, load_info: dict[str, Any],
-                    notes: list[str], entries: list[dict[str, Any]]) -> None:
+                    notes: list[str], entries: list[dict[str, Any]], det: dict[str, Any] | None = None) -> None:
     """``manifest.json``, written last: a folder without it is not a finished run."""
     import core
     from core.fileio import atomic_write
@@ -115,6 +153,7 @@ def _write_manifest(args: argparse.Namespace, cfg: Any, model: Any, image: Any, 
         "created_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "versions": {"varsr_studio": core.__version__},
         "candidates": entries,
+        **({"det": det} if det else {}),
     }
     atomic_write(args.out / "manifest.json", lambda p: p.write_text(json.dumps(manifest, indent=1), encoding="utf-8"))
 

@@ -45,8 +45,9 @@ def embedder_for_index(index: FaceIndex, weights: str | Path | None = None) -> C
 def read_candidate_folder(folder: str | Path) -> tuple[list[str], torch.Tensor]:
     """Candidate names and images ``(N, 3, S, S)`` in [0, 1] from a folder.
 
-    A ``manifest.json`` from ``varsr-sample`` lists the candidates; otherwise every image except
-    ``input_lr.png`` is one. Each must be square (the canonical face frame); sizes may differ and
+    A ``manifest.json`` from ``varsr-sample`` lists the candidates (and the det output, ``det.png``,
+    when it wrote one: det + candidates under ``min`` is the best measured query at 16x16); otherwise
+    every image except ``input_lr.png`` is one. Each must be square (the canonical face frame); sizes may differ and
     are resized to the largest.
     """
     folder = Path(folder).expanduser()
@@ -58,6 +59,9 @@ def read_candidate_folder(folder: str | Path) -> tuple[list[str], torch.Tensor]:
         try:
             m = json.loads(manifest.read_text(encoding="utf-8"))
             files = [folder / c["file"] for c in m.get("candidates", []) if isinstance(c, dict) and "file" in c]
+            det = m.get("det")
+            if files and isinstance(det, dict) and isinstance(det.get("file"), str):
+                files.append(folder / det["file"])
         except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, TypeError):
             files = []
     if not files:
