@@ -112,3 +112,14 @@ def test_batch_reads_a_folder_of_frames(tmp_path) -> None:
     assert "frames" not in lines[1] and "frames" not in lines[2]
     assert lines[1]["strings"] == lines[2]["strings"] and lines[1]["registry"] == lines[2]["registry"]
     assert "no frame images" in lines[3]["error"]
+
+
+def test_debiased_product_does_not_count_a_common_bias_per_frame() -> None:
+    # every cell of every frame leans to class 0 (the reader's bias); position 1 is truly class 1
+    a = _p([[0.5, 0.2, 0.3], [0.4, 0.45, 0.15]])
+    frames = [a] * 8
+    plain = combine_probs(frames)
+    fair = combine_probs(frames, debias=True)
+    assert plain[1].argmax() == 1 and fair[1].argmax() == 1
+    assert fair[0, 0] < plain[0, 0]  # the bias is not multiplied eight times
+    assert np.allclose(combine_probs([a], debias=True), a)

@@ -50,8 +50,21 @@ class Combined:
         return {"combine": "weighted product", "floor": FLOOR, "quality": self.quality, "frames": self.frames}
 
 
-def combine_probs(probs: Sequence[np.ndarray], weights: Sequence[float] | None = None) -> np.ndarray:
-    """The weighted product of per-frame ``(n, K)`` distributions, renormalised per position."""
+def row_prior(probs: Sequence[np.ndarray], weights: Sequence[float] | np.ndarray | None = None) -> np.ndarray:
+    """The reader's class bias on this row: the (weighted) mean distribution over frames and positions, ``(K,)``."""
+    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    m = sum(wf * np.asarray(p, dtype=np.float64).mean(0) for wf, p in zip(w, probs, strict=True)) / w.sum()
+    m = np.clip(np.asarray(m), FLOOR, 1.0)
+    return m / m.sum()
+
+
+def combine_probs(probs: Sequence[np.ndarray], weights: Sequence[float] | None = None,
+                  debias: bool = False) -> np.ndarray:
+    """The weighted product of per-frame ``(n, K)`` distributions, renormalised per position.
+
+    ``debias``: each frame's distribution is divided by the row's prior (:func:`row_prior`) before
+    the product and the prior is multiplied back once, ``P ∝ prior · prod_f (P_f / prior)^w_f``, so
+    a class the reader favours on every cell of every frame is not counted once per frame."""
     if not probs:
         raise ValueError("no frame to combine")
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -64,6 +77,9 @@ def combine_probs(probs: Sequence[np.ndarray], weights: Sequence[float] | None =
         return np.asarray(probs[0], dtype=np.float64)
     lp = sum(wf * np.log(np.clip(np.asarray(p, dtype=np.float64), FLOOR, 1.0)) for wf, p in zip(w, probs, strict=True))
     lp = np.asarray(lp)
+    if debias:
+        lpr = np.log(row_prior(probs, w))
+        lp = lp - (w.sum() - 1.0) * lpr[None, :]
     lp -= lp.max(-1, keepdims=True)
     q = np.exp(lp)
     return q / q.sum(-1, keepdims=True)

@@ -88,7 +88,7 @@ def _rate(ok: list[bool]) -> tuple[float, float]:
 
 def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed: int = 0,
              registry_total: int = 20000, readers: tuple[str, ...] = ("varsr", "det"), log=print,
-             partial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+             partial: Callable[[dict[str, Any]], None] | None = None, pixel_mean: bool = True) -> dict[str, Any]:
     """Per-plate ranks for every reader, frame count and weighting (see the module docstring).
     ``partial`` is given the results so far after every plate (a long run can be stopped)."""
     from core.bundle import load_model
@@ -116,13 +116,21 @@ def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed:
             q = {"confidence": qualities("confidence", list(pk)),
                  "sharpness": qualities("sharpness", list(pk), rows=list(frames))}
             for nf in FRAMES:
-                rec["ranks"][f"{r}/uniform/{nf}"] = registry.rank(np.log(combine_probs(list(pk[:nf]))), p.key)
-                for qn, qv in q.items():
-                    w = relative_weights(qv[:nf])
-                    rec["ranks"][f"{r}/{qn}/{nf}"] = registry.rank(np.log(combine_probs(list(pk[:nf]), w)), p.key)
+                frames_nf = list(pr[:nf])  # the prior comes from every position, known or not
+                for qn, qv in (("uniform", [1.0] * nf), *((a, b[:nf]) for a, b in q.items())):
+                    w = relative_weights(qv)
+                    for tag, debias in (("", False), ("debiased-", True)):
+                        comb = combine_probs(frames_nf, w, debias=debias)[known]
+                        rec["ranks"][f"{r}/{tag}{qn}/{nf}"] = registry.rank(np.log(np.clip(comb, 1e-6, 1)), p.key)
+            if pixel_mean:  # the first N frames averaged pixel by pixel, then read once (no registration)
+                means = np.stack([frames[:nf].astype(np.float64).mean(0) for nf in FRAMES]).round().astype(np.uint8)
+                mp, _ = read_frames_probs(clf, means, n, px, {r: models[r]}, k, seed + i)
+                for j, nf in enumerate(FRAMES):
+                    rec["ranks"][f"{r}/pixel-mean/{nf}"] = registry.rank(np.log(np.clip(mp[r][j][known], 1e-6, 1)),
+                                                                         p.key)
             for qn, qv in q.items():
                 best = int(np.argmax(qv))
-                rec["ranks"][f"{r}/best-{qn}/1"] = registry.rank(np.log(combine_probs([pk[best]])), p.key)
+                rec["ranks"][f"{r}/best-{qn}/1"] = registry.rank(np.log(np.clip(pk[best], 1e-6, 1)), p.key)
         records.append(rec)
         if log:
             log(f"{i + 1}/{len(plates)} plates ({time.perf_counter() - t0:.0f} s)")
@@ -149,7 +157,7 @@ def summarise(records: list[dict[str, Any]], top: int = 10, boot: int = 2000) ->
     for key in records[0]["ranks"]:
         if not key.endswith("/8"):
             continue
-        one = key.rsplit("/", 2)[0] + "/uniform/1"
+        one = key.split("/")[0] + "/uniform/1"
         a = np.array([r["ranks"][key] <= top for r in records], dtype=float)
         b = np.array([r["ranks"][one] <= top for r in records], dtype=float)
         idx = rng.integers(0, len(a), (boot, len(a)))
@@ -169,8 +177,11 @@ def markdown(res: dict[str, Any]) -> str:
              "|---|---|---|" + "---|" * len(FRAMES)]
     readers = sorted({k.split("/")[0] for k in s}, key=lambda r: (r != "varsr", r))
     for r in readers:
-        for wname in ("uniform", "confidence", "sharpness"):
-            best = s.get(f"{r}/best-{wname}/1") if wname != "uniform" else None
+        for wname in ("uniform", "confidence", "sharpness", "debiased-uniform", "debiased-confidence",
+                      "debiased-sharpness", "pixel-mean"):
+            if f"{r}/{wname}/1" not in s:
+                continue
+            best = s.get(f"{r}/best-{wname}/1")
             cells = [f"{100 * best['top10']:.1f} ± {100 * best['se']:.1f}" if best else "–"]
             for f in FRAMES:
                 v = s[f"{r}/{wname}/{f}"]
