@@ -358,6 +358,14 @@ def test_fuzzed_registry_loads_or_is_refused_and_is_only_read(made, data: bytes,
     assert path.read_bytes() == data
 
 
+def test_registry_error_with_a_quoted_line_break_stays_one_line(made) -> None:
+    path = made["root"] / "registry.csv"
+    path.write_text('"pl\nate",owner\nAB12,Smith\n', encoding="utf-8")  # found by the fuzz test above
+    with pytest.raises(RegistryError, match="no plate column") as e:
+        load_registry(path)
+    assert "\n" not in str(e.value) and "pl\\nate" in str(e.value)
+
+
 @pytest.mark.parametrize("content, words", [
     ("plate\n" + "A" * 200_000 + "\n", "malformed CSV"),
     ("plate,owner\nAB12,Smith\n\"unterminated,x\n", "malformed|fields"),

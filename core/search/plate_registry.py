@@ -31,7 +31,14 @@ _SEPARATORS = str.maketrans("", "", " -.\u00b7\t_")
 
 
 class RegistryError(DataError):
-    """A registry CSV is missing, empty, not text, malformed or has no plate column."""
+    """A registry CSV is missing, empty, not text, malformed or has no plate column.
+
+    The message stays one line: line breaks quoted inside the file (a header cell with a newline,
+    say) are shown escaped, as every CLI prints one error line.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__(str(message).replace("\r", "\\r").replace("\n", "\\n"))
 
 
 def normalize_plate(text: str) -> str:
