@@ -83,7 +83,7 @@ def low_res(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray
 def cached_render(n: int, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
     path = cache / f"rendered-{n}-{seed}-{SIZE[0]}x{SIZE[1]}.npz"
     if path.is_file():
-        d = np.load(path)
+        d = np.load(path, allow_pickle=False)
         return d["x"], d["y"]
     t0 = time.perf_counter()
     x, y = render_chars(n, SIZE, seed)
