@@ -149,6 +149,7 @@ def run(model: str, n: int, reps: int, idle_ms: int) -> list[dict]:
                   f"{res['over_100']} gaps > {STALL_LIMIT_MS:.0f} ms, total {res['total_s']:.2f} s "
                   f"({res['ticks']} ticks)")
         win.runner.shutdown()
+        win.confirm_quit = False  # a script: no question about unsaved work
         win.close()
     worst = max(r["max_ms"] for r in results)
     verdict = "OK" if worst <= STALL_LIMIT_MS else "TOO SLOW"

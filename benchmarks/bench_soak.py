@@ -166,6 +166,7 @@ def soak_widgets(models_root: Path, model_name: str, evidence: Path, cycles: int
             if cycle % SAMPLE_EVERY == 0:
                 sampler.sample(cycle, len(win.session.candidates), len(win.session.sets))
         win.runner.shutdown()
+        win.confirm_quit = False  # a script: no question about unsaved work
         win.close()
         win.deleteLater()
         app.processEvents()

@@ -225,6 +225,7 @@ def run(out: Path) -> int:
         drv.shot("04_plate.png")
 
         win.runner.shutdown()
+        win.confirm_quit = False  # a script: no question about unsaved work
         win.close()
     return 0
 

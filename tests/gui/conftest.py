@@ -52,6 +52,8 @@ def make_window(qtbot, tmp_path: Path):
     def make(models_root: Path, settings_file: Path | None = None) -> MainWindow:
         settings = QSettings(str(settings_file or tmp_path / "settings.ini"), QSettings.Format.IniFormat)
         w = MainWindow(models_root=models_root, settings=settings)
+        assert w.confirm_quit  # the app asks before closing with unsaved work ...
+        w.confirm_quit = False  # ... but pytest-qt closes windows before fixtures end: no modal question then
         qtbot.addWidget(w)
         w.show()
         made.append(w)
@@ -59,7 +61,7 @@ def make_window(qtbot, tmp_path: Path):
 
     yield make
     for w in made:
-        w.confirm_quit = False  # the teardown's close must not ask about unsaved work
+        w.confirm_quit = False
         w.runner.shutdown()
 
 

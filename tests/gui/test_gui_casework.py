@@ -81,6 +81,7 @@ def test_quit_with_unsaved_work_asks_and_the_title_marks_it(make_window, qtbot, 
             return int(answers.pop(0).value)
 
     monkeypatch.setattr(main_window, "QMessageBox", Box)
+    w.confirm_quit = True  # as in the app (the fixture turns it off for pytest-qt's own closing)
     w.close()
     assert asked and "unsaved" in asked[0] and w.isVisible()  # Cancel keeps the window and the work
     w.close()
