@@ -112,7 +112,12 @@ def ncc_map(search: torch.Tensor, template: torch.Tensor) -> torch.Tensor:
     s = search.double() - search.double().mean()
     t0 = template.double() - template.double().mean()
     nt = torch.sqrt((t0 * t0).sum())
-    num = F.conv2d(s[None, None], t0[None, None])[0, 0]
+    h, w = s.shape
+    if n <= 64:  # small templates: a direct convolution
+        num = F.conv2d(s[None, None], t0[None, None])[0, 0]
+    else:  # large ones: correlation through the FFT (no wrap-around in the valid part)
+        spec = torch.fft.rfft2(s) * torch.conj(torch.fft.rfft2(t0, s=(h, w)))
+        num = torch.fft.irfft2(spec, s=(h, w))[: h - th + 1, : w - tw + 1]
     ii = F.pad(s, (1, 0, 1, 0)).cumsum(0).cumsum(1)
     ii2 = F.pad(s * s, (1, 0, 1, 0)).cumsum(0).cumsum(1)
 
@@ -194,7 +199,7 @@ def track_region(get_frame: Callable[[int], np.ndarray], anchors: dict[int, Box]
     frames are asked for in runs of increasing index, so a clip decodes each once when stepping).
     ``anchors`` maps frame index to the analyst's box (the first one is ``marked``, later ones
     ``corrected``). ``radius``: the search reach around the prediction, default the larger of 8 px and
-    the box's size. Each frame is tracked from the nearest anchor, outward, frame by frame.
+    half the box's longer side. Each frame is tracked from the nearest anchor, outward, frame by frame.
     """
     if not anchors:
         raise ValueError("no anchor: mark the region in one frame first")
@@ -211,7 +216,7 @@ def track_region(get_frame: Callable[[int], np.ndarray], anchors: dict[int, Box]
             owner[min(keys, key=lambda a: (abs(a - i), a))].append(i)
     for a in keys:
         box = anchors[a]
-        reach = radius if radius is not None else max(8.0, box.w, box.h)
+        reach = radius if radius is not None else max(8.0, 0.5 * max(box.w, box.h))
         track.radius = reach
         tpl = _Template(get_frame(a), box, context)
         after = [i for i in owner[a] if i > a]
