@@ -34,19 +34,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from core.search.identity_eval import split_probes  # the one probe/gallery split of the search evaluations
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "SEARCH.md"
 START, END = "<!-- bench_search:start -->", "<!-- bench_search:end -->"
-
-
-def split_probes(groups: list[str], ids: list[str]) -> tuple[list[int], list[int]]:
-    """Probe indices (first photo of each identity with 2+ photos) and gallery indices (the rest)."""
-    by_id: dict[str, list[int]] = {}
-    for i in sorted(range(len(ids)), key=lambda i: ids[i]):
-        by_id.setdefault(groups[i], []).append(i)
-    probes = [v[0] for v in by_id.values() if len(v) >= 2]
-    taken = set(probes)
-    return probes, [i for i in range(len(ids)) if i not in taken]
 
 
 def true_ranks(queries: list[np.ndarray], probe_ids: list[str], gallery: np.ndarray, table: Any,
