@@ -30,12 +30,12 @@ from PySide6.QtWidgets import (
 )
 
 from core.images import sha256_file
-from core.nets.classifier import default_path
 from core.search.plate_registry import PlateRegistry, load_registry
 from core.search.plates import (
     STRING_NOTICE,
     PlateSearchResult,
     load_plate_classifier,
+    plate_classifier_path,
     position_probabilities,
     search_plate,
 )
@@ -165,7 +165,7 @@ class PlateSearchDock(QDockWidget):
 
         def work(ctx: TaskContext) -> tuple[PlateSearchResult, dict[str, str]]:
             if self._classifier is None:
-                path = default_path("plate-char")
+                path = plate_classifier_path()
                 self._classifier = load_plate_classifier(path)
                 self._classifier_id = {"name": path.name, "sha256": sha256_file(path)}
             reading = position_probabilities(self._classifier, [_stack(c) for c in cells])

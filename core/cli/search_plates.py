@@ -33,9 +33,14 @@ from core.cli.common import run_cli
 from core.data.common import IMAGE_EXTS, resize
 from core.errors import VarSRError
 from core.images import load_image, pil_to_tensor, sha256_file
-from core.nets.classifier import default_path
 from core.search.plate_registry import load_registry
-from core.search.plates import MIN_P, load_plate_classifier, position_probabilities, search_plate
+from core.search.plates import (
+    MIN_P,
+    load_plate_classifier,
+    plate_classifier_path,
+    position_probabilities,
+    search_plate,
+)
 
 PROG = "varsr-search"
 BICUBIC = "bicubic"
@@ -159,8 +164,8 @@ def run_query(args: argparse.Namespace) -> int:
     reading = position_probabilities(clf, cells)
     result = search_plate(reading, registry, top=args.top, beam=args.beam, pattern=args.pattern,
                           registry_top=args.registry_top, min_p=args.min_p)
-    clf_path = Path(args.classifier) if args.classifier else default_path("plate-char")
-    out = {"input": info, "classifier": {"path": str(args.classifier or "plate-char (bundled)"),
+    clf_path = Path(args.classifier) if args.classifier else plate_classifier_path()
+    out = {"input": info, "classifier": {"path": str(args.classifier or f"{clf_path.stem} (bundled)"),
                                          "name": clf_path.name, "sha256": sha256_file(clf_path),
                                          "heldout_accuracy": clf.info.heldout_accuracy}, **result.to_dict()}
     if args.case is not None:
