@@ -70,7 +70,7 @@ def test_quit_with_unsaved_work_asks_and_the_title_marks_it(make_window, qtbot, 
     w = make_window(gui_models)
     assert "[*]" in w.windowTitle() and not w.isWindowModified()
     assert w.open_path(evidence_png)
-    generate(qtbot, w, 2)
+    generate(qtbot, w, 4)
     qtbot.waitUntil(w.isWindowModified, timeout=WAIT_MS)  # the title shows '*'
     answers = [QMessageBox.StandardButton.Cancel, QMessageBox.StandardButton.Discard]
     asked: list[str] = []
@@ -105,7 +105,7 @@ def test_undo_redo_region_whole_image_sliders_and_stars(make_window, qtbot, gui_
     assert w.session.region is None
     w.menu_actions["undo"].trigger()
 
-    ids = generate(qtbot, w, 2)
+    ids = generate(qtbot, w, 4)
     w.grid.select(ids[0])
     key = next(iter(w.slider_dock.sliders))
     w.slider_dock.set_value(key, 1.5)
@@ -196,7 +196,7 @@ def test_blank_region_warns_that_no_face_is_there(make_window, qtbot, gui_models
     Image.new("RGB", (40, 40), (128, 128, 128)).save(wall)
     w = make_window(gui_models)
     assert w.open_path(wall)
-    generate(qtbot, w, 2)
+    generate(qtbot, w, 4)
     qtbot.waitUntil(lambda: "No face found in the region" in w.message_label.text(), timeout=4 * WAIT_MS)
     assert "agrees" in w.compare.captions[2].text() and "quality" not in w.compare.captions[2].text()
 
@@ -206,7 +206,7 @@ def test_sliders_advanced_switch_and_a_flagged_steer(make_window, qtbot, gui_mod
 
     w = make_window(gui_models)
     assert w.open_path(evidence_png)
-    ids = generate(qtbot, w, 2)
+    ids = generate(qtbot, w, 4)
     w.grid.select(ids[0])
     dock = w.slider_dock
     assert not dock.advanced.isChecked()
@@ -230,7 +230,7 @@ def test_compare_view_fills_its_room_and_thumbnails_carry_a_slim_band(make_windo
 
     w = make_window(gui_models)
     assert w.open_path(evidence_png)
-    ids = generate(qtbot, w, 2)
+    ids = generate(qtbot, w, 4)
     w.grid.select(ids[0])
     qtbot.wait(50)
     view, first = w.compare.views[2], w.compare.views[0]
@@ -250,7 +250,7 @@ def test_new_evidence_clears_the_compare_view_and_progress_resets(make_window, q
 
     w = make_window(gui_models)
     assert w.open_path(evidence_png)
-    generate(qtbot, w, 2)
+    generate(qtbot, w, 4)
     assert w.compare.panel_count() == 3
     other = tmp_path / "other.png"
     Image.new("RGB", (30, 30), (50, 60, 70)).save(other)
