@@ -126,7 +126,8 @@ class Generation:
     def _face_checked(self, key: tuple[str, str], face: bool | None) -> None:
         self.face_checks[key] = face
         s = self.session
-        if face is False and key == (s.evidence.sha256 if s.evidence else "", repr(s.region)):
+        if face is False and key == (s.evidence.sha256 if s.evidence else "", repr(s.region)) \
+                and not self.message_label.isVisible():  # never over a newer message
             self.show_message(NO_FACE_WARNING)
 
     def _rows_work(self, model: VarSR, lrs: list[Any], n: int, seed: int, t: float, source: dict[str, Any],
