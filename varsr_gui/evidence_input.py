@@ -33,7 +33,7 @@ class EvidenceInput:
             ev = S.load_evidence(path)
         except ImageTooLarge as e:
             self.show_message(f"Could not open the image: {e}")
-            self.show_error_dialog("The image is too large",
+            self.show_error_dialog("Could not open the image",
                                    f"The image {Path(path).name} is too large to open: it has more pixels than "
                                    f"this program opens safely ({MAX_PIXELS // 1_000_000} megapixels).",
                                    f"{e}\n\nNothing was changed: the file was only read, never modified. Crop "
