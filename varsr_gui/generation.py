@@ -127,8 +127,9 @@ class Generation:
         self.face_checks[key] = face
         s = self.session
         if face is False and key == (s.evidence.sha256 if s.evidence else "", repr(s.region)) \
-                and not self.message_label.isVisible():  # never over a newer message
-            self.show_message(NO_FACE_WARNING)
+                and not self.message_label.isVisible():  # never over a newer message, nor the status bar
+            self.message_label.setText(NO_FACE_WARNING)
+            self.message_label.show()
 
     def _rows_work(self, model: VarSR, lrs: list[Any], n: int, seed: int, t: float, source: dict[str, Any],
                    ctx: TaskContext) -> tuple[list[list[S.Candidate]], list[S.Candidate]]:
