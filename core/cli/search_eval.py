@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from core.cli.common import run_cli
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     for path, content in ((args.json, json.dumps(res, indent=1) + "\n"), (args.markdown, md + "\n")):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda p, c=content: p.write_text(c, encoding="utf-8"))
+            atomic_write(path, _writer(content))
     if args.write_docs:
         doc = DOCS.read_text(encoding="utf-8")
         if START not in doc or END not in doc:
@@ -81,6 +82,15 @@ def run(args: argparse.Namespace) -> int:
         tail = rest.split(END, 1)[1]
         atomic_write(DOCS, lambda p: p.write_text(f"{head}{START}\n{md}\n{END}{tail}", encoding="utf-8"))
     return 0
+
+
+def _writer(text: str) -> Callable[[Path], None]:
+    """A writer of ``text`` for :func:`core.fileio.atomic_write`."""
+
+    def write(p: Path) -> None:
+        p.write_text(text, encoding="utf-8")
+
+    return write
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -275,7 +275,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
 def save_temperatures(results: dict, condition: str = "camera", path: Path | None = None) -> dict:
     """Write the per-position temperatures fitted under ``condition`` into the reader's JSON
     (``extra.position_temperature``: reader -> size -> T) and return them."""
-    from core.classifier import default_path, load_classifier, save_classifier
+    from core.nets.classifier import default_path, load_classifier, save_classifier
     from core.plates.reading import READER
 
     temps: dict[str, dict[str, float]] = {}
@@ -335,7 +335,10 @@ def main(argv: list[str] | None = None) -> int:
         for pl in plates:
             by_source.setdefault(pl.source, []).append(pl)
         plates = [pl for v in by_source.values() for pl in v[: args.limit]]
-    sizes = [tuple(int(v) for v in s.split("x")) for s in args.sizes.split(",")]
+    sizes: list[tuple[int, int]] = []
+    for text in args.sizes.split(","):
+        w, _, h = text.partition("x")
+        sizes.append((int(w), int(h)))
     res = evaluate(plates, sizes, args.conditions.split(","), args.readers.split(","), args.k, args.seed,
                    search_cells=args.search_cells, partial=args.out)
     text = markdown_table(res)
