@@ -429,7 +429,8 @@ class CaseActions(QObject):
     def export_report_dialog(self) -> None:
         if not self._need_case():
             return
-        start = str(Path(self._start_dir()) / f"{self.case.name}_report.html")
+        # the report belongs with the case it describes (not the evidence's folder)
+        start = str(Path(self.case.folder) / "reports" / f"{self.case.name}_report.html")
         path = self.shell.ask_path("Export the case report (HTML, and PDF beside it)", start, "HTML (*.html)")
         if path:
             self.export_report(path)

@@ -150,3 +150,13 @@ def test_reopened_case_shows_its_domain(make_window, gui_models: Path, tmp_path:
     w2.case_actions.open_case(tmp_path / "PLATE", recover=False)
     assert w2.session.domain == "plate" and w2.input_panel.domain.currentData() == "plate"
     assert w2.session.n_cells == w.session.n_cells
+
+
+def test_report_dialog_starts_in_the_case_folder(make_window, qtbot, gui_models: Path, tmp_path: Path,
+                                                 evidence_png: Path, monkeypatch) -> None:
+    folder = tmp_path / "cases" / "CASE-9"
+    w, case = _start(make_window, qtbot, gui_models, evidence_png, folder)
+    asked: list[str] = []
+    monkeypatch.setattr(w.case_actions.shell, "ask_path", lambda title, start, f=None: asked.append(start) or "")
+    w.case_actions.export_report_dialog()
+    assert asked and Path(asked[0]).parent == folder / "reports" and asked[0].endswith("_report.html")
