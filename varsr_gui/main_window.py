@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QActionGroup, QGuiApplication
 from PySide6.QtWidgets import (
     QDialog,
     QFileDialog,
@@ -98,6 +98,7 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         for name, signal in (("undo", self.undo.stack.canUndoChanged), ("redo", self.undo.stack.canRedoChanged)):
             self.menu_actions[name].setEnabled(False)
             signal.connect(self.menu_actions[name].setEnabled)
+        self._show_select_mode()
         ev = self.session.events
         for event in (ev.candidates_added, ev.shortlist_changed, ev.sets_dropped, ev.region_changed,
                       ev.evidence_changed):  # after the case has logged the step
@@ -227,6 +228,26 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         if detail:
             box.setInformativeText(detail)
         return box.exec() == QMessageBox.StandardButton.Yes
+
+    #: Select-menu action of each selection mode of the evidence view.
+    MODE_ACTIONS = {"select": "box", "pan": "pan", "eyes": "eyes", "quad": "quad"}
+
+    def _show_select_mode(self) -> None:
+        """The Select menu shows the active mode: its modes are exclusive, checkable actions that follow
+        the view (a shortcut or a mode set in code ticks the right one)."""
+        group = QActionGroup(self)
+        for name in self.MODE_ACTIONS.values():
+            action = self.menu_actions[name]
+            action.setCheckable(True)
+            group.addAction(action)
+
+        def follow(mode: str) -> None:
+            name = self.MODE_ACTIONS.get(mode)
+            if name is not None:
+                self.menu_actions[name].setChecked(True)
+
+        self.view.mode_changed.connect(follow)
+        follow(self.view.mode)
 
     def ask_path(self, title: str, start: str, name_filter: str | None = None) -> str:
         if name_filter is None:

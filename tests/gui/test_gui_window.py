@@ -156,3 +156,13 @@ def test_settings_remembered(make_window, gui_models: Path, tmp_path: Path):
     w.close()
     w2 = make_window(gui_models, ini)
     assert w2.input_panel.n.value() == 32 and abs(w2.input_panel.temperature.value() - 0.7) < 1e-9
+
+
+def test_select_menu_shows_the_active_mode(make_window, gui_models) -> None:
+    w = make_window(gui_models)
+    acts = w.menu_actions
+    assert acts["box"].isChecked() and not acts["eyes"].isChecked()
+    w.view.set_mode("eyes")
+    assert acts["eyes"].isChecked() and not acts["box"].isChecked()
+    acts["pan"].trigger()
+    assert w.view.mode == "pan" and acts["pan"].isChecked() and not acts["eyes"].isChecked()
