@@ -8,9 +8,10 @@ from core.candidates import Candidate
 #: A steered candidate whose LR-PSNR is under this, or this much under its parent's, is flagged.
 STEER_MIN_DB = 30.0
 STEER_MAX_DROP_DB = 6.0
-AGREEMENT_TIP = ("How closely the candidate, reduced the way the camera reduced it, agrees with the evidence "
-                 "(mean |LR - degrade(candidate)| out of 255, and LR-PSNR). Many different faces agree equally "
-                 "well: it is not a quality, a likelihood or a match score.")
+AGREEMENT_TIP = ("How closely the candidate, reduced to the evidence's size with the box filter (the mean of each "
+                 "block: an ideal sensor, without the camera's blur, noise or compression), agrees with the "
+                 "evidence (mean |LR - degrade(candidate)| out of 255, and LR-PSNR). Many different faces agree "
+                 "equally well: it is not a quality, a likelihood or a match score.")
 
 
 def agreement(c: Candidate) -> str:

@@ -303,7 +303,9 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
     # shortlist
     P("<h2>4. Shortlist</h2>")
     P(f"<p>{_e(NOTICE)} Scores: consistency with the input, mean |LR \u2212 degrade(candidate)| on the 0\u2013255 "
-      "scale (lower is closer) and LR-PSNR in dB (higher is closer). Consistency says nothing about the truth.</p>")
+      "scale (lower is closer) and LR-PSNR in dB (higher is closer), where degrade is the box filter (the mean of "
+      "each block: an ideal sensor, core.degrade), not the camera's real blur, noise or compression. Consistency "
+      "says nothing about the truth.</p>")
     regen = {r.candidate: r for r in regeneration or []}
     if not s.shortlist:
         P("<p>The shortlist is empty.</p>")
