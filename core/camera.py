@@ -300,10 +300,19 @@ class CameraDegradation:
         return apply_camera(hr, self.lr_size, [self.model.draw(rng) for _ in range(hr.shape[0])])
 
 
-def degrade_condition(hr: torch.Tensor, lr_size: tuple[int, int], name: str, seed: int) -> torch.Tensor:
-    """Evaluation: degrade a batch under a named condition, image i drawn from ``Random(seed + i)``."""
+def degrade_seeded(hr: torch.Tensor, lr_size: tuple[int, int], name: str, seeds: Sequence[int]) -> torch.Tensor:
+    """Degrade a batch under a named condition, image ``i``'s camera drawn from ``Random(seeds[i])``.
+
+    ``lr_size`` is (height, width) of the model input. Evaluations give every image its own seed so
+    that every model and method sees the same inputs.
+    """
     model = condition(name)
-    return apply_camera(hr, lr_size, [model.draw(random.Random(seed * 100_003 + i)) for i in range(hr.shape[0])])
+    return apply_camera(hr, lr_size, [model.draw(random.Random(s)) for s in seeds])
+
+
+def degrade_condition(hr: torch.Tensor, lr_size: tuple[int, int], name: str, seed: int) -> torch.Tensor:
+    """:func:`degrade_seeded` with image ``i`` seeded from ``seed * 100_003 + i``."""
+    return degrade_seeded(hr, lr_size, name, [seed * 100_003 + i for i in range(hr.shape[0])])
 
 
 # -- the deterministic operator for consistency -----------------------------------------------------
@@ -320,21 +329,10 @@ def nominal_degrade(hr: torch.Tensor, scale: int, sigma: float) -> torch.Tensor:
 def nominal_matrix(n_hr: int, scale: int, sigma: float) -> torch.Tensor:
     """The 1-D matrix ``(n_hr // scale, n_hr)`` of :func:`nominal_degrade` along one axis (it is separable)."""
     eye = torch.eye(n_hr, dtype=torch.float64)[:, None, None, :]  # n_hr images of 1 x n_hr
-    blurred = _blur_rows(eye, sigma * scale)[:, 0, 0, :]  # row i: the blur of basis vector i
+    # one row high, so gaussian_blur's vertical pass is the identity: row i is the blur of basis vector i
+    blurred = gaussian_blur(eye, sigma * scale)[:, 0, 0, :]
     box = blurred.reshape(n_hr, n_hr // scale, scale).mean(-1)  # (n_hr, n_lr): response to basis i
     return box.T.contiguous()
-
-
-def _blur_rows(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """The horizontal half of :func:`core.degrade.gaussian_blur` (same kernel and reflect padding)."""
-    if sigma <= 0:
-        return x
-    radius = max(1, int(3 * sigma + 0.5))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    pad = min(radius, x.shape[-1] - 1)
-    k = k[radius - pad: radius + pad + 1]
-    return F.conv2d(F.pad(x, (pad, pad, 0, 0), mode="reflect"), (k / k.sum()).view(1, 1, 1, -1))
 
 
 def project_nominal(sr: torch.Tensor, lr: torch.Tensor, scale: int, sigma: float, iters: int = 50) -> torch.Tensor:

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from core import metrics
-from core.camera import CameraParams, apply_camera, condition, nominal_degrade, project_nominal
+from core.camera import condition, degrade_seeded, nominal_degrade, project_nominal
 from core.data.imageset import ImageSet
 from core.degrade import degrade, upsample_bicubic
 from core.errors import VarSRError
@@ -139,18 +139,6 @@ def lr_psnr_enforced(cands: torch.Tensor, lr: torch.Tensor, scale: int, nominal_
     """LR-PSNR of candidates ``(N, C, H, W)`` after the consistency projection and 8-bit rounding."""
     saved = project_nominal(cands.float(), lr.float(), scale, nominal_sigma).mul(255).round().div(255)
     return metrics.psnr(nominal_degrade(saved, scale, nominal_sigma), lr.float())
-
-
-def camera_inputs(hr: torch.Tensor, lr_size: tuple[int, int], degradation: str, seeds: list[int]) -> torch.Tensor:
-    """LR inputs of ``hr`` under a named condition; image i's camera drawn from ``Random(seeds[i])``.
-
-    ``lr_size`` is (height, width) of the model input.
-    """
-    import random
-
-    cond = condition(degradation)
-    params: list[CameraParams] = [cond.draw(random.Random(s)) for s in seeds]
-    return apply_camera(hr, lr_size, params)
 
 
 def score_candidates(
@@ -327,7 +315,7 @@ def evaluate(
     for start in tqdm(starts, desc=f"eval {cfg.name}", unit="batch", disable=not progress):
         hr = data.float_images(slice(start, start + batch))
         seeds = [seed + start + i for i in range(len(hr))]
-        lr = camera_inputs(hr, (cfg.lr_size[1], cfg.lr_size[0]), degradation, seeds)
+        lr = degrade_seeded(hr, (cfg.lr_size[1], cfg.lr_size[0]), degradation, seeds)
         with torch.inference_mode():
             hr_feats = _embed(lp, hr)
             hr_embedding = _unit(timed(hr)) if timed is not None else None

@@ -168,9 +168,9 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradat
                     progress: bool = True) -> dict[str, Any]:
     """Run every (label, varsr, det) pair under every degradation; returns the report dict."""
     import core
+    from core.camera import degrade_seeded
     from core.data.celeba import load_celeba
     from core.degrade import upsample_bicubic
-    from core.evaluate import camera_inputs
     from core.search.embedders import DlibFaceEmbedder
 
     t0 = time.perf_counter()
@@ -194,7 +194,7 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradat
         cfg = model.config
         for deg in degradations:
             t = time.perf_counter()
-            lr = camera_inputs(hr, (cfg.lr_size[1], cfg.lr_size[0]), deg, seeds)
+            lr = degrade_seeded(hr, (cfg.lr_size[1], cfg.lr_size[0]), deg, seeds)
             e_bic = embedder.embed_frames(upsample_bicubic(lr, cfg.scale))
             with torch.inference_mode():
                 e_det = embedder.embed_frames(det.generate(lr, None).float())
