@@ -127,6 +127,19 @@ def load_model(name_or_path: str | Path, device: str = "cpu") -> VarSR:
     return model.to(device).eval()
 
 
+
+def find_det(model: VarSR) -> VarSR | None:
+    """The deterministic baseline beside a bundle: ``<folder>-det`` or ``<name>-det`` next to the
+    model's bundle folder, or None (also for a model that is itself deterministic)."""
+    folder = model.bundle_path
+    if model.config.latent_dim == 0 or folder is None:
+        return None
+    for name in dict.fromkeys([f"{Path(folder).name}-det", f"{model.config.name}-det"]):
+        cand = Path(folder).parent / name
+        if (cand / CONFIG).is_file():
+            return load_model(cand)
+    return None
+
 def _tensor_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Names and shapes from a safetensors file's header only (no tensor data is read)."""
     try:

@@ -172,7 +172,7 @@ def test_batched_sampling_matches_model_sample(tmp_path: Path) -> None:
 
 def test_evaluate_json_has_all_keys(tmp_path: Path, lp: LPIPS) -> None:
     import core
-    from core.cli.eval import find_det
+    from core.bundle import find_det
 
     model = core.load_model(_tiny_bundles(tmp_path))
     det = find_det(model)

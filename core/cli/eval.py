@@ -63,20 +63,6 @@ def _warn(msg: str) -> None:
     print(f"varsr-eval: warning: {msg}", file=sys.stderr)
 
 
-def find_det(model: Any) -> Any:
-    """The ``<name>-det`` bundle next to the model's bundle folder, if there is one."""
-    import core
-
-    folder = model.bundle_path
-    if model.config.latent_dim == 0 or folder is None:
-        return None
-    for name in dict.fromkeys([f"{Path(folder).name}-det", f"{model.config.name}-det"]):
-        cand = Path(folder).parent / name
-        if (cand / "config.json").is_file():
-            return core.load_model(cand)
-    return None
-
-
 def find_classifier(domain: str, path: Path | None) -> Any:
     """The classifier to use (None, with a warning, when the default one is absent)."""
     from core.nets.classifier import default_path, load_classifier
@@ -111,6 +97,7 @@ def find_embedder(cfg: Any, skip: bool = False) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     import core
+    from core.bundle import find_det
     from core.errors import VarSRError
     from core.evaluate import evaluate, to_markdown
     from core.perf import tune_cpu

@@ -113,20 +113,15 @@ def sample_to_folder(args: argparse.Namespace) -> int:
 def _det_model(choice: str, model: Any) -> Any:
     """The deterministic baseline to write beside the candidates, or None."""
     import core
+    from core.bundle import find_det
 
     if choice == "none" or model.config.latent_dim == 0:
         return None
-    if choice != "auto":
-        det = core.load_model(choice)
-    else:
-        if model.config.domain != "face":
-            return None
-        name = f"{model.config.name}-det"
-        folder = model.bundle_path
-        beside = folder.parent / name if folder is not None else None
-        if beside is None or not (beside / "config.json").is_file():
-            return None
-        det = core.load_model(beside)
+    if choice == "auto" and model.config.domain != "face":
+        return None
+    det = core.load_model(choice) if choice != "auto" else find_det(model)
+    if det is None:
+        return None
     c, m = det.config, model.config
     if det.config.latent_dim or (c.channels, tuple(c.lr_size), c.scale) != (m.channels, tuple(m.lr_size), m.scale):
         from core.errors import VarSRError
