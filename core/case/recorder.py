@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,13 +90,8 @@ class Case:
         self._snap_shortlist: list[str] = []
         self._snap_notes: dict[str, str] = {}
         self._take_snapshots()
-        ev = session.events
-        ev.evidence_changed.connect(self._on_evidence)
-        ev.region_changed.connect(self._on_region)
-        ev.settings_changed.connect(self._on_settings)
-        ev.candidates_added.connect(self._on_set_added)
-        ev.shortlist_changed.connect(self._on_shortlist)
-        ev.sets_dropped.connect(self._on_sets_dropped)
+        for signal, slot in self._subscriptions():
+            signal.connect(slot)
 
     # -- creating ------------------------------------------------------------------------------
     @classmethod
@@ -123,13 +119,15 @@ class Case:
 
     def detach(self) -> None:
         """Stop listening to the session (before another case takes it over)."""
+        for signal, slot in self._subscriptions():
+            signal.disconnect(slot)
+
+    def _subscriptions(self) -> list[tuple[Any, Callable[..., None]]]:
+        """The session events the case logs, each with its handler (connected and disconnected alike)."""
         ev = self.session.events
-        ev.evidence_changed.disconnect(self._on_evidence)
-        ev.region_changed.disconnect(self._on_region)
-        ev.settings_changed.disconnect(self._on_settings)
-        ev.candidates_added.disconnect(self._on_set_added)
-        ev.shortlist_changed.disconnect(self._on_shortlist)
-        ev.sets_dropped.disconnect(self._on_sets_dropped)
+        return [(ev.evidence_changed, self._on_evidence), (ev.region_changed, self._on_region),
+                (ev.settings_changed, self._on_settings), (ev.candidates_added, self._on_set_added),
+                (ev.shortlist_changed, self._on_shortlist), (ev.sets_dropped, self._on_sets_dropped)]
 
     @property
     def name(self) -> str:
