@@ -43,6 +43,11 @@ class TrainConfig:
     #: so the encoders keep passing information through z instead of collapsing onto the prior
     kl_free_bits: float = 0.0
     lambda_adv: float = 0.001
+    #: hinged mode-seeking term (:func:`core.losses.diversity_hinge`) on ``diversity_share`` of the
+    #: batch: two prior samples per input at least ``diversity_target`` apart (mean |pixel| difference)
+    lambda_diversity: float = 0.0
+    diversity_target: float = 0.03
+    diversity_share: float = 0.25
     lambda_perceptual: float = 0.0
     gp_delta: float = 10.0
     #: lazy gradient penalty: computed every ``gp_every`` critic steps with weight ``gp_every``

@@ -158,7 +158,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     writer = csv.writer(log_file) if log_file else None
     if writer and log_path.stat().st_size == 0:
         writer.writerow(["step", "time_s", "lr", "pixel", "kl", "perceptual", "adv_g", "critic", "sigma_l",
-                         "images_per_s", "mfu"])
+                         "images_per_s", "mfu", "diversity"])
     t0 = time.time()
     t_log, step_log = t0, step
     bar = tqdm(total=tc.steps, initial=step, disable=not main_proc, dynamic_ncols=True, desc=cfg.name)
@@ -200,7 +200,14 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
                 if cfg.latent_dim else torch.zeros((), device=dev))
         l_perc = perceptual(sr, hr).mean() if perceptual is not None else torch.zeros((), device=dev)
         l_adv = losses.generator_adv_loss(critic, sr) if adversarial else torch.zeros((), device=dev)
-        loss = tc.lambda_pixel * l_pix + tc.lambda_kl * l_kl + tc.lambda_perceptual * l_perc + tc.lambda_adv * l_adv
+        l_div = torch.zeros((), device=dev)
+        if tc.lambda_diversity > 0 and cfg.latent_dim:
+            nd = max(1, int(tc.batch_size * tc.diversity_share))
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                l_div = losses.diversity_hinge(model.generator, lr_img[:nd], out["mu_l"][:nd], out["logvar_l"][:nd],
+                                               tc.diversity_target, cfg.scale)
+        loss = (tc.lambda_pixel * l_pix + tc.lambda_kl * l_kl + tc.lambda_perceptual * l_perc
+                + tc.lambda_adv * l_adv + tc.lambda_diversity * l_div)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
@@ -224,7 +231,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
             mfu = ips * flops_per_image / peak_flops if peak_flops else 0.0
             t_log, step_log = now, step
             row = [step, round(elapsed_before + now - t0, 1), lr_now, l_pix.item(), l_kl.item(),
-                   l_perc.item(), l_adv.item(), l_critic.item(), sigma, round(ips, 1), round(mfu, 5)]
+                   l_perc.item(), l_adv.item(), l_critic.item(), sigma, round(ips, 1), round(mfu, 5), l_div.item()]
             writer.writerow(row)
             log_file.flush()
             bar.set_postfix(pix=f"{row[3]:.4f}", kl=f"{row[4]:.3f}", adv=f"{row[6]:.3f}", sig=f"{sigma:.2f}",

@@ -57,7 +57,7 @@ def test_draws_never_enlarge_and_stay_in_range() -> None:
     assert {"gaussian", "defocus", "motion"} <= kinds
     with pytest.raises(ValueError, match="known: ideal"):
         condition("fisheye")
-    assert set(CONDITIONS) == {"ideal", "blur", "camera", "mixture"}
+    assert set(CONDITIONS) == {"ideal", "blur", "camera", "mixture", "balanced"}
 
 
 def test_blur_condition_matches_its_nominal_operator() -> None:
