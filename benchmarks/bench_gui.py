@@ -32,9 +32,9 @@ STALL_LIMIT_MS = 100.0
 def _models_root(name: str, tmp: Path) -> tuple[Path, str]:
     """``resources/models`` when ``name`` is installed there, else a temporary random-weights bundle."""
     import core
-    from core.bundle import models_dir, save_bundle
-    from core.model import VarSR
-    from core.run_config import load_run_config
+    from core.model.bundle import models_dir, save_bundle
+    from core.model.varsr import VarSR
+    from core.training.run_config import load_run_config
 
     if name in core.list_models():
         return models_dir(), "bundled weights"
@@ -94,8 +94,8 @@ def run(model: str, n: int, reps: int, idle_ms: int) -> list[dict]:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from core import session as S
     from core.perf import tune_cpu
+    from core.workbench import session as S
     from varsr_gui.main_window import MainWindow
 
     tune_cpu()

@@ -3,7 +3,7 @@
 Plates of known text are made from held-out characters: the test split of the real OpenALPR
 character crops (``core.data.load_plate_chars(..., "test")``, groups the plate-char model and the
 classifier never trained on), 5 to 7 random crops side by side. Each character's 8x16 HR image is
-degraded to 2x4 with :func:`core.degrade.degrade` and quantised to 8 bits, as a camera would
+degraded to 2x4 with :func:`core.model.degrade.degrade` and quantised to 8 bits, as a camera would
 record it. Each plate is then read by:
 
 - ``hr``: the classifier on the true 8x16 characters (the ceiling);
@@ -70,7 +70,7 @@ def neighbours(text: str, k: int, classes: list[str], rng: np.random.Generator) 
 def char_probs(args: argparse.Namespace, hr: torch.Tensor) -> dict[str, np.ndarray]:
     """Per method: each character's class distribution ``(N, C)`` (mean softmax over its candidates)."""
     import core
-    from core.degrade import degrade, upsample_bicubic
+    from core.model.degrade import degrade, upsample_bicubic
     from core.search.plates import load_plate_classifier
 
     clf = load_plate_classifier()
@@ -176,7 +176,7 @@ def table(res: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.train import default_data_root
+    from core.training.train import default_data_root
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, default=None, help="data root (default $VARSR_DATA or ../shared/data)")

@@ -3,7 +3,7 @@
 On the CelebA split by identity (``core.data.split``), held-out **test** identities only:
 
 * **probe**: the first photo (by file name) of every test identity with at least two photos, as the
-  canonical 64x64 face (``core.data.celeba``), degraded to 8x8 (``core.degrade``, the box filter);
+  canonical 64x64 face (``core.data.celeba``), degraded to 8x8 (``core.model.degrade``, the box filter);
 * **gallery**: every other test photo, indexed the way an analyst would index one
   (``core.search.gallery.build_index`` on the original JPEGs: MTCNN, eye alignment, dlib embedder),
   one record per identity: each probe's own identity (its other photos) plus all other identities
@@ -76,7 +76,7 @@ def _load_cache(path: Path | None, probes: list[int], pool: int) -> dict[str, An
 def bench_hit_rates(args: argparse.Namespace) -> dict[str, Any]:
     import core
     from core.data.celeba import load_celeba
-    from core.degrade import upsample_bicubic
+    from core.model.degrade import upsample_bicubic
     from core.search.diverse import farthest_point_pick
     from core.search.embedders import DlibFaceEmbedder
     from core.search.gallery import build_index, load_index
@@ -253,7 +253,7 @@ def write_docs(text: str, path: Path = DOCS) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.train import default_data_root
+    from core.training.train import default_data_root
 
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data-root", type=Path, default=None,

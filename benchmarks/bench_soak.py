@@ -4,7 +4,7 @@ Each cycle generates ``--n`` candidates (16) from the evidence, steers one of th
 attribute slider and keeps the result, stars it and unstars the one starred ten cycles before
 (the shortlist stays small, as an analyst's does). The same cycles run twice:
 
-* ``session``: through the Qt-free session model (``core.session``), as the app's workers do;
+* ``session``: through the Qt-free session model (``core.workbench.session``), as the app's workers do;
 * ``widgets``: through the real main window offscreen (``QT_QPA_PLATFORM=offscreen``): the Generate
   button, the slider dock, the star action, with the real worker thread and event loop.
 
@@ -84,10 +84,9 @@ class Sampler:
 
 def soak_session(models_root: Path, model_name: str, evidence: Path, cycles: int, n: int,
                  max_candidates: int) -> dict[str, float]:
-    """The cycles through :class:`core.session.Session` and the generation functions (no Qt)."""
+    """The cycles through :class:`core.workbench.session.Session` and the generation functions (no Qt)."""
     import core
-    from core import session as S
-
+    from core.workbench import session as S
     model = core.load_model(models_root / model_name)
     attr = sorted(model.attributes)[0] if model.attributes else None
     s = S.Session(models_root=models_root, max_candidates=max_candidates or 10**9)
@@ -124,7 +123,7 @@ def soak_widgets(models_root: Path, model_name: str, evidence: Path, cycles: int
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from core import session as S
+    from core.workbench import session as S
     from varsr_gui.main_window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -186,8 +185,8 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_environment()  # before torch loads, as the app does
     from benchmarks.bench_gui import _evidence, _models_root
-    from core import session as S
     from core.perf import tune_cpu
+    from core.workbench import session as S
 
     tune_cpu()
     bound = S.MAX_CANDIDATES if args.max_candidates is None else args.max_candidates

@@ -24,8 +24,8 @@ COUNTS = (1, 16, 64, 256)
 def _build(name: str):
     """The bundled model when installed, else the architecture of its training config (random weights)."""
     import core
-    from core.model import VarSR
-    from core.run_config import load_run_config
+    from core.model.varsr import VarSR
+    from core.training.run_config import load_run_config
 
     if name in core.list_models():
         return core.load_model(name), "bundled weights"
@@ -35,8 +35,8 @@ def _build(name: str):
 def _child(name: str, mode: str, reps: int, train_steps: int) -> dict:
     import torch
 
-    from core import losses
     from core.perf import tune_cpu
+    from core.training import losses
 
     if mode == "fast":
         tune_cpu()
@@ -53,7 +53,7 @@ def _child(name: str, mode: str, reps: int, train_steps: int) -> dict:
             model.sample(lr, n, seed=r)
             times.append(time.perf_counter() - t)
         out["sample_s"][n] = statistics.median(times)
-    # training throughput: one optimiser step on a batch of 64, as core.train does it
+    # training throughput: one optimiser step on a batch of 64, as core.training.train does it
     model.train()
     opt = torch.optim.Adam(model.parameters(), 1e-4)
     w, h = cfg.hr_size
@@ -63,7 +63,7 @@ def _child(name: str, mode: str, reps: int, train_steps: int) -> dict:
     if fast:
         model.to(memory_format=torch.channels_last)
         hr, lr_b = hr.contiguous(memory_format=torch.channels_last), lr_b.contiguous(memory_format=torch.channels_last)
-    from core.model import cpu_has_bf16
+    from core.model.varsr import cpu_has_bf16
 
     times = []
     for i in range(train_steps + 1):

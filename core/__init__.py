@@ -1,5 +1,15 @@
 """VarSR Studio's core: the VarSR model, its data, trainer, evaluation and search. No Qt here.
 
+Wings (each package's ``__init__`` says what it holds and what it may import):
+
+- foundation modules here: ``errors``, ``version``, ``images`` (hostile-file loading), ``fileio``
+  (atomic writes), ``jsonchecks``, ``perf``; they import no other wing;
+- ``model`` (VarSR, config, bundles, degradations, face frame, attributes) and ``nets`` (networks);
+- ``data`` (data sets and splits), ``training`` (trainer, losses, run configs), ``evaluation``;
+- ``workbench`` (the session, evidence, candidates, recipes, catalogue, export), ``case``;
+- ``search`` (faces, plates, galleries), ``plates`` (real plates, reading), ``video``;
+- ``cli``: the command-line tools, the only wing that may import all the others.
+
 The small public API::
 
     model = core.load_model("face-8")            # a bundled name or a bundle folder
@@ -11,13 +21,13 @@ The small public API::
 Every candidate is a synthetic, plausible image: an investigative lead, never evidence.
 """
 
-from core.bundle import list_models, load_model, save_bundle
-from core.config import ModelConfig
-from core.degrade import degrade
 from core.errors import BundleError, DataError, ImageLoadError, VarSRError
-from core.export import NOTICE as LEAD_NOTICE
-from core.model import VarSR
+from core.model.bundle import list_models, load_model, save_bundle
+from core.model.config import ModelConfig
+from core.model.degrade import degrade
+from core.model.varsr import VarSR
 from core.version import __version__ as __version__
+from core.workbench.export import NOTICE as LEAD_NOTICE
 
 __all__ = [
     "LEAD_NOTICE",

@@ -22,7 +22,7 @@ DOMAINS = {
 
 
 def tiny_config(name: str = "face-8", latent_dim: int = 16, **kw):
-    from core.config import ModelConfig
+    from core.model.config import ModelConfig
 
     args = dict(DOMAINS[name], name=name, latent_dim=latent_dim, width=16, n_res_blocks=1, enc_width=8,
                 critic_width=8)
@@ -33,8 +33,8 @@ def tiny_config(name: str = "face-8", latent_dim: int = 16, **kw):
 @pytest.fixture
 def tiny_bundle(tmp_path: Path) -> Path:
     """An untrained, tiny face-8 bundle with two attribute directions."""
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
 
     torch.manual_seed(0)
     m = VarSR(tiny_config("face-8"))
@@ -46,8 +46,8 @@ def tiny_bundle(tmp_path: Path) -> Path:
 def tiny_face_model(tmp_path_factory: pytest.TempPathFactory):
     """A loaded tiny face-8 bundle with one attribute direction, built once per test module (one thread)."""
     import core
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
@@ -74,8 +74,8 @@ def requires_shared_data(sub: str = "") -> pytest.MarkDecorator:
 @pytest.fixture
 def models_root(tmp_path: Path) -> Path:
     """Tiny untrained face-8 (with attribute directions) and plate-char bundles."""
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
 
     torch.set_num_threads(1)
     root = tmp_path / "models"
@@ -105,7 +105,7 @@ def evidence_png(tmp_path: Path) -> Path:
 def saved_case(models_root: Path, evidence_png: Path, tmp_path: Path):
     """A saved case holding every kind of candidate, each shortlisted: (case, kind -> candidate id)."""
     from core import case as K
-    from core import session as S
+    from core.workbench import session as S
     from tests.helpers.cases import do_work
 
     session = S.Session(models_root)

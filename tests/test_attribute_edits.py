@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from core.attribute_edits import better_kind, measure_edits, to_json, to_markdown
 from core.data.imageset import ImageSet
 from core.errors import BundleError
+from core.evaluation.attribute_edits import better_kind, measure_edits, to_json, to_markdown
 from core.nets.attribute_classifier import (
     balanced_accuracy,
     load_attribute_classifier,
@@ -118,7 +118,7 @@ def test_measure_edits_finds_effect_and_side_effect():
 
 
 def test_slider_notes_and_order_from_a_bundle_report(tmp_path):
-    from core.attribute_edits import load_report, slider_notes, slider_order
+    from core.evaluation.attribute_edits import load_report, slider_notes, slider_order
 
     scores, ctx = measure_edits(_BrightnessModel(), _ReadBack(), torch.zeros(20, 3, 1, 1),
                                 ["diff/Bright", "mean/Bright", "diff/Red"], k=2.0)

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.bundle import list_models, load_model, save_bundle
 from core.errors import BundleError
-from core.model import VarSR
+from core.model.bundle import list_models, load_model, save_bundle
+from core.model.varsr import VarSR
 from tests.conftest import tiny_config
 
 

@@ -7,7 +7,7 @@ import random
 import pytest
 import torch
 
-from core.camera import (
+from core.model.camera import (
     BLUR,
     CAMERA,
     CONDITIONS,
@@ -21,7 +21,7 @@ from core.camera import (
     nominal_degrade,
     project_nominal,
 )
-from core.degrade import degrade, project_consistent
+from core.model.degrade import degrade, project_consistent
 
 
 def smooth_faces(n: int, size: int = 64, seed: int = 0, base: int = 8) -> torch.Tensor:

@@ -15,10 +15,10 @@ from PIL import Image
 
 import core
 from core import case as K
-from core import session as S
 from core.case import audit as A
 from core.errors import CaseError
 from core.images import sha256_file
+from core.workbench import session as S
 from tests.conftest import REPO
 from tests.helpers.cases import generate
 
@@ -197,7 +197,8 @@ from pathlib import Path
 import torch
 torch.set_num_threads(1)
 import core
-from core import case as K, session as S
+from core import case as K
+from core.workbench import session as S
 from core.case import audit as A
 from tests.helpers.cases import generate
 root, folder = Path(sys.argv[1]), Path(sys.argv[2])

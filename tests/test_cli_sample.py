@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 
 from core.cli.sample import main
-from core.degrade import RandomDegradation, degrade
 from core.images import sha256_file
+from core.model.degrade import RandomDegradation, degrade
 from tests.conftest import REPO
 
 
@@ -37,8 +37,8 @@ def test_writes_candidates_and_manifest(tiny_bundle: Path, tmp_path: Path) -> No
 
 
 def test_det_output_is_written_beside_the_candidates(tiny_bundle: Path, tmp_path: Path) -> None:
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
     from core.search.faces import read_candidate_folder
     from tests.conftest import tiny_config
 

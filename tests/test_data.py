@@ -27,7 +27,7 @@ from core.data.registry import load_npz
 from core.data.split import check_split, select, split_of
 from core.data.utkface import UTKFACE_ATTRS, YOUNG_BELOW, parse_utkface_name
 from core.errors import DataError
-from core.faces import FRAME, LEFT_EYE, RIGHT_EYE
+from core.model.faces import FRAME, LEFT_EYE, RIGHT_EYE
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from core import metrics
 from core.data.imageset import ImageSet
-from core.degrade import degrade, upsample_bicubic
-from core.evaluate import METRIC_KEYS, distinct_counts, evaluate, score_candidates, to_markdown, varsr_method
+from core.evaluation import metrics
+from core.evaluation.evaluate import METRIC_KEYS, distinct_counts, evaluate, score_candidates, to_markdown, varsr_method
+from core.model.degrade import degrade, upsample_bicubic
 from core.nets.classifier import CharClassifier, ClassifierInfo, load_classifier, save_classifier, train_classifier
 from core.nets.lpips import LPIPS, load_lpips
 
@@ -118,7 +118,7 @@ def test_distinct_classes_histogram(lp: LPIPS) -> None:
     assert s["acc_best"].tolist() == [True, True, True]
     # mean softmax: image 1 ties 1/2 -> argmax takes class 1 (label 2: wrong); image 2 ties 0..3 -> 0 (wrong)
     assert s["acc_mean"].tolist() == [True, False, False]
-    from core.evaluate import _Acc, _summary
+    from core.evaluation.evaluate import _Acc, _summary
 
     acc = _Acc()
     acc.add(**s)
@@ -151,7 +151,7 @@ def _tiny_bundles(root: Path) -> Path:
     core = pytest.importorskip("core")
     if not hasattr(core, "save_bundle") or not hasattr(core, "VarSR"):
         pytest.skip("core.save_bundle / core.VarSR not available yet")
-    from core.config import ModelConfig
+    from core.model.config import ModelConfig
 
     kw = dict(domain="digit", channels=1, lr_size=(6, 6), scale=4, width=8, n_res_blocks=1, up_widths=(8, 8))
     torch.manual_seed(0)
@@ -172,7 +172,7 @@ def test_batched_sampling_matches_model_sample(tmp_path: Path) -> None:
 
 def test_evaluate_json_has_all_keys(tmp_path: Path, lp: LPIPS) -> None:
     import core
-    from core.bundle import find_det
+    from core.model.bundle import find_det
 
     model = core.load_model(_tiny_bundles(tmp_path))
     det = find_det(model)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image
 
 from core.data.imageset import ImageSet
-from core.evaluate import evaluate
+from core.evaluation.evaluate import evaluate
 from core.nets.lpips import load_lpips
 from tests.conftest import tiny_config
 
@@ -22,8 +22,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _face_bundles(root: Path) -> Path:
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
 
     torch.manual_seed(0)
     save_bundle(VarSR(tiny_config("face-8")), root / "face-8")

@@ -1,12 +1,12 @@
-"""One face detector (core/face_detect.py) for the app's proposals on evidence and for gallery photos."""
+"""One face detector (core/search/face_detect.py) for the app's proposals on evidence and for gallery photos."""
 
 from __future__ import annotations
 
 import numpy as np
 from PIL import Image
 
-from core.face_detect import GALLERY_MIN_FACE_PX, MIN_FACE_PX, Face, detect_faces, mtcnn
 from core.images import load_image
+from core.search.face_detect import GALLERY_MIN_FACE_PX, MIN_FACE_PX, Face, detect_faces, mtcnn
 from tests.conftest import SHARED_DATA, requires_shared_data
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from core.faces import (
+from core.model.faces import (
     FRAME,
     LEFT_EYE,
     RIGHT_EYE,

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from core.degrade import gaussian_blur
 from core.errors import BundleError
+from core.model.degrade import gaussian_blur
 from core.nets.lpips import LPIPS, load_lpips
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch.distributions import Normal, kl_divergence
 
-from core import losses
-from core.degrade import degrade, project_consistent
-from core.model import VarSR
+from core.model.degrade import degrade, project_consistent
+from core.model.varsr import VarSR
 from core.nets import Critic, GaussianEncoder
+from core.training import losses
 from tests.conftest import DOMAINS, tiny_config
 
 

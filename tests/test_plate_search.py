@@ -242,8 +242,8 @@ def test_cli_cells_dir_json(tmp_path, cells_dir, capsys):
 
 
 def test_cli_image_with_model_and_bicubic(tmp_path, capsys):
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
 
     torch.manual_seed(0)
     bundle = save_bundle(VarSR(tiny_config("plate-char")), tmp_path / "tiny")
@@ -290,7 +290,7 @@ def test_real_held_out_characters_rank_the_true_plate(tmp_path, capsys):
     """Six held-out OpenALPR crops (8B0DA7: look-alike pairs): read at HR the plate is the top string;
     from 2x4 px with the plate-char model it is in the top 10 of a registry of 300 random plates plus itself."""
     from core.data import load_plate_chars
-    from core.degrade import degrade
+    from core.model.degrade import degrade
     from core.nets.classifier import class_map
     from core.search.plates import load_plate_classifier
 

@@ -1,4 +1,4 @@
-"""Typed recipes (core/recipes.py): the JSON they write is the JSON cases have always held, and every
+"""Typed recipes (core/workbench/recipes.py): the JSON they write is the JSON cases have always held, and every
 kind has its replay (core/case/regenerate.py)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 from core import case as K
 from core.case.regenerate import REPLAYS, Regenerator
 from core.errors import CaseError, RecipeError
-from core.recipes import RECIPES, SampleRecipe, SlidersRecipe, parse_recipe
+from core.workbench.recipes import RECIPES, SampleRecipe, SlidersRecipe, parse_recipe
 from tests.test_case_fixture import FIXTURE, IDS
 
 RECORDED = json.loads((FIXTURE / "CASE-v1" / K.MANIFEST).read_text(encoding="utf-8"))["candidates"]

@@ -1,4 +1,4 @@
-"""Exact regeneration (core/case/regenerate.py), the consistency step (core/enforce.py), the report and
+"""Exact regeneration (core/case/regenerate.py), the consistency step (core/workbench/enforce.py), the report and
 ``varsr-sample --case CASE --verify``."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from safetensors.torch import load_file, save_file
 
 import core
 from core import case as K
-from core import session as S
 from core.case.regenerate import verify_case
 from core.case.report import STATEMENT, build_report, write_report_html
 from core.cli.sample import main as sample_main
-from core.degrade import degrade, project_consistent
-from core.enforce import enforce_consistency
-from core.evaluate import lr_psnr_enforced
+from core.evaluation.evaluate import lr_psnr_enforced
 from core.images import sha256_file, to_uint8
+from core.model.degrade import degrade, project_consistent
+from core.workbench import session as S
+from core.workbench.enforce import enforce_consistency
 from tests.helpers.cases import generate
 
 
@@ -83,7 +83,7 @@ def test_missing_model_is_a_failure_not_a_crash(saved_case, tmp_path: Path) -> N
 
 def test_other_weights_are_named(saved_case) -> None:
     case, _ = saved_case
-    bundled = core.bundle.models_dir()
+    bundled = core.model.bundle.models_dir()
     if not (bundled / "face-8" / "config.json").is_file():
         pytest.skip("no bundled face-8")
     r = verify_case(case, models_root=bundled)[0]
@@ -152,7 +152,7 @@ def test_eval_reports_lr_psnr_after_enforcing() -> None:
     hr = torch.rand(3, 3, 16, 16)
     lr = degrade(hr, 4)
     cands = torch.rand(3, 3, 16, 16)
-    before = core.metrics.psnr(degrade(cands, 4), lr)
+    before = core.evaluation.metrics.psnr(degrade(cands, 4), lr)
     after = lr_psnr_enforced(cands, lr, 4)
     assert (before < 25).all() and (after > 50).all()  # above the NTIRE 2021 bar of 45 dB
 

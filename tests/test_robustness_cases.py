@@ -26,10 +26,10 @@ from safetensors.torch import save as st_save
 
 import core
 from core import case as K
-from core import session as S
 from core.case.audit import AuditLog, verify_lines
 from core.case.report import describe
 from core.errors import CaseError
+from core.workbench import session as S
 from tests.conftest import tiny_config
 from tests.helpers.cases import do_work, generate
 from tests.helpers.fuzz import PER_INPUT_S, edited_json, time_limit
@@ -42,8 +42,8 @@ FUZZ = dict(deadline=None, derandomize=True, database=None,
 @pytest.fixture(scope="module")
 def made(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     """A saved case holding every kind of candidate, and a copy of it with unsaved work in its autosave."""
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
 
     before = torch.get_num_threads()
     torch.set_num_threads(1)

@@ -18,10 +18,10 @@ import torch
 from PIL import Image
 
 import core
-from core import export as E
-from core import session as S
-from core.export import save_png
 from core.fileio import atomic_write
+from core.workbench import export as E
+from core.workbench import session as S
+from core.workbench.export import save_png
 from tests.helpers.inputs import sample_image
 
 
@@ -277,7 +277,7 @@ def test_varsr_sample_interrupted_leaves_no_partial_run(model, tmp_path: Path, m
     sample_image().save(src)
     out = tmp_path / "o"
     assert sample.main(["--model", str(model.bundle_path), "-n", "4", "--out", str(out), str(src)]) == 0
-    real = core.export.save_png
+    real = core.workbench.export.save_png
     count = []
 
     def interrupted(img, path, extra=None):
@@ -286,7 +286,7 @@ def test_varsr_sample_interrupted_leaves_no_partial_run(model, tmp_path: Path, m
             raise KeyboardInterrupt
         real(img, path, extra)
 
-    monkeypatch.setattr(core.export, "save_png", interrupted)
+    monkeypatch.setattr(core.workbench.export, "save_png", interrupted)
     assert sample.main(["--model", str(model.bundle_path), "-n", "4", "--out", str(out), str(src)]) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == "varsr-sample: interrupted"
     assert _tree(out) == ["candidate_002.png", "candidate_003.png", "input_lr.png"]  # the earlier run's only

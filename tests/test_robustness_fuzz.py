@@ -14,10 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from core.bundle import CONFIG, read_config
 from core.errors import BundleError, ImageLoadError
 from core.images import MAX_PIXELS
-from core.session import load_evidence
+from core.model.bundle import CONFIG, read_config
+from core.workbench.session import load_evidence
 from tests.conftest import tiny_config
 from tests.helpers.fuzz import PER_INPUT_S, time_limit
 from tests.helpers.inputs import encoded, sample_image

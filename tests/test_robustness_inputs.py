@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import session as S
 from core.errors import ImageLoadError, VarSRError
 from core.images import open_image
+from core.workbench import session as S
 from tests.helpers.inputs import Kind, make_inputs, sample_image
 
 KINDS_DIR = "inputs"

@@ -21,11 +21,11 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-import core.bundle as B
-from core.bundle import CONFIG, WEIGHTS, load_model, read_config, save_bundle
+import core.model.bundle as B
 from core.errors import BundleError, DataError, ImageLoadError, VarSRError
 from core.images import sha256_file
-from core.model import VarSR
+from core.model.bundle import CONFIG, WEIGHTS, load_model, read_config, save_bundle
+from core.model.varsr import VarSR
 from tests.conftest import REPO, tiny_config
 
 
@@ -101,12 +101,12 @@ def test_pt_and_pkl_paths_given_as_a_model_are_refused(tmp_path: Path, marker: P
 
 
 def test_pickle_given_to_the_other_loaders_is_refused(tmp_path: Path, marker: Path) -> None:
-    from core.checkpoint import TENSORS, load_checkpoint
     from core.data.pack import load_packed
     from core.data.registry import load_npz
     from core.images import load_image
     from core.nets.classifier import load_classifier
     from core.nets.lpips import load_lpips
+    from core.training.checkpoint import TENSORS, load_checkpoint
 
     bombs = _bombs(tmp_path / "b", marker)
     # a classifier: weights + JSON sidecar

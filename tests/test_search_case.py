@@ -12,7 +12,6 @@ import torch
 from PIL import Image
 
 from core import case as K
-from core import session as S
 from core.case.report import build_report, describe
 from core.case.search import (
     SEARCH_NOTICE,
@@ -25,6 +24,7 @@ from core.case.search import (
 from core.cli.search import main
 from core.search.embedders import load_embedder
 from core.search.gallery import build_index, load_index
+from core.workbench import session as S
 
 FACE = {"kind": "sample", "model": "face-8", "domain": "face", "weights_sha256": "a" * 64, "lr_size": [8, 8],
         "hr_size": [64, 64], "scale": 8}

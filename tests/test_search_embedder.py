@@ -15,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from core.search.embedders import DlibFaceEmbedder, FacenetEmbedder, embedders_dir, load_embedder
 from core.search.errors import EmbedderError
-from core.train import default_data_root
+from core.training.train import default_data_root
 from tests.conftest import REPO
 
 CELEBA = default_data_root() / "celeba"  # $VARSR_DATA or ../shared/data
@@ -131,8 +131,8 @@ def test_port_reproduces_face_api_on_real_faces(face_api_net) -> None:
 @needs_celeba
 def test_a_face_and_its_mirror_are_closer_than_two_different_people(dlib) -> None:
     from core.data.celeba import CELEBA_BOX, read_identity_file
-    from core.faces import crop_fractional
     from core.images import load_image, pil_to_tensor
+    from core.model.faces import crop_fractional
 
     ids = read_identity_file(CELEBA / "identity_CelebA.txt")
     files, seen = [], set()
@@ -155,8 +155,8 @@ def test_a_face_and_its_mirror_are_closer_than_two_different_people(dlib) -> Non
 @needs_celeba
 def test_same_identity_is_closer_than_other_identities_on_average(dlib) -> None:
     from core.data.celeba import CELEBA_BOX, read_identity_file
-    from core.faces import crop_fractional
     from core.images import load_image, pil_to_tensor
+    from core.model.faces import crop_fractional
 
     ids = read_identity_file(CELEBA / "identity_CelebA.txt")
     by_id: dict[str, list[str]] = {}
@@ -206,7 +206,7 @@ def test_embeddings_are_batched_consistently(dlib) -> None:
     alone = np.concatenate([dlib.embed_frames(frames[i : i + 1]) for i in range(3)])
     assert together.shape == (3, 128) and together.dtype == np.float32
     assert np.abs(together - alone).max() < 1e-4
-    assert dlib(frames).shape == (3, 128)  # core.evaluate's embedder hook
+    assert dlib(frames).shape == (3, 128)  # core.evaluation.evaluate's embedder hook
 
 
 # -- facenet: never a download ----------------------------------------------------------------------
@@ -254,7 +254,7 @@ def test_facenet_loads_weights_found_in_the_torch_cache(tmp_path: Path, monkeypa
 # -- MTCNN -------------------------------------------------------------------------------------------
 def test_mtcnn_runs_here_through_the_gallery_detector() -> None:
     """facenet-pytorch's MTCNN (weights from its wheel) constructs and runs on this torch, on the CPU."""
-    from core.face_detect import find_face, mtcnn
+    from core.search.face_detect import find_face, mtcnn
 
     net = mtcnn()
     assert next(net.parameters()).device.type == "cpu"
@@ -268,9 +268,9 @@ def test_mtcnn_runs_here_through_the_gallery_detector() -> None:
 @needs_celeba
 def test_mtcnn_finds_the_eyes_of_a_small_real_photo() -> None:
     from core.data.celeba import CELEBA_BOX
-    from core.face_detect import find_face
-    from core.faces import LEFT_EYE, RIGHT_EYE
     from core.images import load_image
+    from core.model.faces import LEFT_EYE, RIGHT_EYE
+    from core.search.face_detect import find_face
 
     im = load_image(sorted((CELEBA / "img_align_celeba").glob("*.jpg"))[0])
     face = find_face(im)  # 89x109: enlarged before detection, landmarks mapped back

@@ -1,4 +1,4 @@
-"""The session model (core/session.py): no Qt, tiny untrained bundles."""
+"""The session model (core/workbench/session.py): no Qt, tiny untrained bundles."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import torch
 from PIL import Image, PngImagePlugin
 
 import core
-from core import session as S
 from core.errors import ImageLoadError, VarSRError
+from core.workbench import session as S
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_generate_is_reproducible_scored_and_recorded(model):
     r = a[2].recipe
     assert (r["model"], r["seed"], r["index"], r["temperature"]) == ("face-8", 3, 2, 0.7)
     assert r["weights_sha256"] and a[2].z.shape == (16,)
-    l1, psnr = core.preprocess.consistency(a[2].image[None], lr, 8)
+    l1, psnr = core.workbench.preprocess.consistency(a[2].image[None], lr, 8)
     assert a[2].l1 == pytest.approx(float(l1[0])) and a[2].lr_psnr == pytest.approx(float(psnr[0]))
     with pytest.raises(VarSRError):
         S.generate_candidates(model, lr, 2)
@@ -138,8 +138,8 @@ def test_sliders_more_like_this_and_reference(model):
 
 
 def test_rows_assemble_cells(tiny_bundle: Path, tmp_path: Path):
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
     from tests.conftest import tiny_config
 
     m = core.load_model(save_bundle(VarSR(tiny_config("plate-char")), tmp_path / "plate-char"))
@@ -178,7 +178,7 @@ def test_shortlist_and_export(model, tmp_path: Path):
 def test_align_reference_by_eyes_centre_and_resize():
     import numpy as np
 
-    from core import faces
+    from core.model import faces
     from tests.conftest import tiny_config
 
     cfg = tiny_config("face-8")
@@ -231,8 +231,8 @@ def _shortlisted_session(model) -> S.Session:
 
 
 def test_export_burns_the_mark_in_and_writes_a_contact_sheet(model, tmp_path: Path):
-    from core.export import MARK, NOTICE
     from core.images import tensor_to_pil
+    from core.workbench.export import MARK, NOTICE
 
     s = _shortlisted_session(model)
     out = s.export_shortlist(tmp_path / "leads")

@@ -1,5 +1,5 @@
 """What the session holds beyond its candidates: the selection, the preview, plate rows' cells, the
-shared model cache, and restoring saved work (core/session.py, core/catalogue.py)."""
+shared model cache, and restoring saved work (core/workbench/session.py, core/workbench/catalogue.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import torch
 
-from core import session as S
-from core.catalogue import ModelCache
+from core.workbench import session as S
+from core.workbench.catalogue import ModelCache
 
 
 def _cands(model, n: int = 4, seed: int = 0) -> list[S.Candidate]:

@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.bundle import load_model
 from core.data.imageset import ImageSet
-from core.run_config import load_run_config
-from core.train import train
+from core.model.bundle import load_model
+from core.training.run_config import load_run_config
+from core.training.train import train
 from tests.conftest import REPO
 
 TINY = ["model.width=16", "model.n_res_blocks=1", "model.enc_width=8", "model.critic_width=8",
@@ -93,8 +93,8 @@ def test_cli_trains_two_steps_then_resumes(tmp_path: Path) -> None:
 
 
 def test_fit_to_time_scales_the_whole_schedule() -> None:
-    from core.run_config import TrainConfig
-    from core.train import fit_to_time
+    from core.training.run_config import TrainConfig
+    from core.training.train import fit_to_time
 
     tc = TrainConfig(steps=1000, adv_start=600, decay_at=800, lambda_adv=0.001)
     # 40 % of the schedule is phase 2, whose steps cost 1.6x: 1000 / (1 + 0.6 * 0.4) more steps fit

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def module_name(path: Path, repo: Path) -> str:
-    """``core/case/__init__.py`` -> ``core.case``; ``core/session.py`` -> ``core.session``."""
+    """``core/case/__init__.py`` -> ``core.case``; ``core/workbench/session.py`` -> ``core.workbench.session``."""
     parts = list(path.relative_to(repo).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()

@@ -51,8 +51,8 @@ def pattern(name: str, size: int = 150) -> np.ndarray:
 def celeba_chip(root: Path, name: str) -> np.ndarray:
     """The dlib chip of one CelebA image's canonical 64x64 frame, as the embedder makes it."""
     from core.data.celeba import CELEBA_BOX
-    from core.faces import crop_fractional
     from core.images import load_image, pil_to_tensor
+    from core.model.faces import crop_fractional
     from core.search.align import dlib_chip_eyes, frame_to_chip
 
     frame = crop_fractional(load_image(root / "img_align_celeba" / name, "RGB"), CELEBA_BOX, 64)

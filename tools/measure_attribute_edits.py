@@ -6,7 +6,7 @@
    the HR *training* faces of the face run config and saves it to
    ``resources/classifiers/face-attributes.safetensors`` (+ ``.json`` with held-out balanced accuracy).
 2. For each face bundle, takes ``--n`` held-out test faces, degrades them to the bundle's LR size,
-   and scores every stored direction at k = +-2 (:mod:`core.attribute_edits`); identity drift is
+   and scores every stored direction at k = +-2 (:mod:`core.evaluation.attribute_edits`); identity drift is
    measured when the bundled face embedder is installed.
 3. Writes ``edits.json`` into the bundle folder and replaces the card's "Attribute directions" section.
 """
@@ -25,18 +25,18 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core import attribute_edits  # noqa: E402
-from core.bundle import load_model, models_dir  # noqa: E402
-from core.degrade import degrade  # noqa: E402
+from core.evaluation import attribute_edits  # noqa: E402
 from core.fileio import atomic_write  # noqa: E402
+from core.model.bundle import load_model, models_dir  # noqa: E402
+from core.model.degrade import degrade  # noqa: E402
 from core.nets.attribute_classifier import (  # noqa: E402
     default_path,
     load_attribute_classifier,
     save_attribute_classifier,
     train_attribute_classifier,
 )
-from core.run_config import load_run_config  # noqa: E402
-from core.train import load_training_data  # noqa: E402
+from core.training.run_config import load_run_config  # noqa: E402
+from core.training.train import load_training_data  # noqa: E402
 
 
 def face_embedder():  # noqa: ANN201 - optional, from the search package when it exists

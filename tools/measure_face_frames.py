@@ -2,8 +2,8 @@
 
 Runs facenet-pytorch's MTCNN (weights ship inside the wheel) on ``--count`` evenly spaced images of
 each data set, takes the median eye centres (and nose / mouth) as fractions of the image size and
-prints the fractional box that puts those median eyes on :data:`core.faces.LEFT_EYE` /
-:data:`core.faces.RIGHT_EYE`. The loaders hard-code these boxes.
+prints the fractional box that puts those median eyes on :data:`core.model.faces.LEFT_EYE` /
+:data:`core.model.faces.RIGHT_EYE`. The loaders hard-code these boxes.
 
 Usage::
 
@@ -23,8 +23,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.faces import FRAME, LEFT_EYE, RIGHT_EYE, fractional_box  # noqa: E402
 from core.images import load_image  # noqa: E402
+from core.model.faces import FRAME, LEFT_EYE, RIGHT_EYE, fractional_box  # noqa: E402
 
 NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
 

@@ -52,7 +52,7 @@ def face_scene(tmp: Path) -> tuple[Path, tuple[tuple[float, float], tuple[float,
     """A row of CelebA photos shrunk so each face is ~FACE_PX wide; the middle one's eye centres."""
     from PIL import Image
 
-    from core.face_detect import detect_faces
+    from core.search.face_detect import detect_faces
 
     photos = []
     for name in FACES:
@@ -149,8 +149,8 @@ def run(out: Path) -> int:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from core import session as S
     from core.perf import tune_cpu
+    from core.workbench import session as S
     from varsr_gui.main_window import MainWindow
 
     tune_cpu()

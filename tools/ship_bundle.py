@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from core.bundle import load_model, models_dir, save_bundle  # noqa: E402
+from core.model.bundle import load_model, models_dir, save_bundle  # noqa: E402
 
 LICENCES = {
     "face": "CelebA (Liu et al., ICCV 2015) and UTKFace (Zhang et al., CVPR 2017): both for non-commercial "
@@ -100,12 +100,12 @@ def targets(domain: str, ev: dict) -> str:
 
 
 def training_inputs(t: dict) -> str:
-    """What the LR training inputs were: the camera mixture of core/camera.py or the box filter."""
+    """What the LR training inputs were: the camera mixture of core/model/camera.py or the box filter."""
     deg = t.get("degradation") or "box"
     if deg == "box":
         return "box filter only" + (f" (random blur/noise/JPEG p {t['random_degradation']})"
                                     if t.get("random_degradation") else "")
-    return (f"`{deg}` (core/camera.py): ideal box filter, Gaussian/defocus/motion optics, sensor sampling with "
+    return (f"`{deg}` (core/model/camera.py): ideal box filter, Gaussian/defocus/motion optics, sensor sampling with "
             "sub-pixel shift and 1-1.25x size jitter, Gaussian + shot noise, JPEG 30-95 in a larger frame, "
             "second-order re-encoding")
 
@@ -180,9 +180,9 @@ def main() -> int:
                    "classifier_hr_accuracy": ev.get("classifier_hr_accuracy")}
     demo = ""
     if cfg.domain == "face":
-        from core import attributes
-        from core.run_config import load_run_config
-        from core.train import load_training_data
+        from core.model import attributes
+        from core.training.run_config import load_run_config
+        from core.training.train import load_training_data
 
         run = load_run_config(args.run_config or cfg.name.removesuffix("-det"))
         data = load_training_data(run.data, cfg.hr_size, cfg.channels, args.data_root,
@@ -225,7 +225,7 @@ and never an identification.**
 | task | {task} |
 | model | {arch} |
 | training inputs | {training_inputs(t)} |
-| consistency scored with | box filter (`core.degrade.degrade`): the mean of each {cfg.scale}x{cfg.scale} block |
+| consistency scored with | box filter (`core.model.degrade.degrade`): the mean of each {cfg.scale}x{cfg.scale} block |
 | bundle size | {size_mb:.1f} MB (fp16 safetensors) |
 
 ## Data and licences

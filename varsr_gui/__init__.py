@@ -1,4 +1,4 @@
-"""VarSR Studio's desktop app: a thin PySide6 view over :mod:`core.session` (heavy work in workers).
+"""VarSR Studio's desktop app: a thin PySide6 view over :mod:`core.workbench.session` (heavy work in workers).
 
 Every candidate it shows or exports is synthetic: an investigative lead, never evidence.
 """

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
 )
 
 import core
-from core.bundle import list_models, read_config
 from core.errors import BundleError
+from core.model.bundle import list_models, read_config
 
 CARD = "card.md"
 NAME_ROLE = Qt.ItemDataRole.UserRole
@@ -122,6 +122,6 @@ class AboutDialog(QDialog):
 
 
 def _shown(p: Path) -> str:
-    from core.catalogue import display_path
+    from core.workbench.catalogue import display_path
 
     return display_path(p)

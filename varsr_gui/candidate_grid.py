@@ -5,8 +5,8 @@ from __future__ import annotations
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, Signal
 from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWidgetItem, QWidget
 
-from core.export import MARK
-from core.session import Candidate, CandidateSet
+from core.workbench.export import MARK
+from core.workbench.session import Candidate, CandidateSet
 from varsr_gui.qt_images import THUMB, CandidateImages, marked_size
 from varsr_gui.wording import AGREEMENT_TIP, agreement
 

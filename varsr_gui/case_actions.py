@@ -20,14 +20,14 @@ from PySide6.QtCore import QFileSystemWatcher, QObject, QSettings, QTimer
 from PySide6.QtWidgets import QDialog, QLabel, QMenu, QMessageBox, QWidget
 
 from core import case as K
-from core import session as S
 from core.case.regenerate import RegenResult, summary, verify_case
 from core.case.report import build_report
 from core.case.search import face_entry, plate_entry
-from core.enforce import enforce_consistency
 from core.errors import VarSRError
 from core.fileio import atomic_write
 from core.images import sha256_file
+from core.workbench import session as S
+from core.workbench.enforce import enforce_consistency
 from varsr_gui.audit_dialog import AuditDialog
 from varsr_gui.case_details_dialog import CaseDetailsDialog
 from varsr_gui.qt_images import CandidateImages

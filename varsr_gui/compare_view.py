@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from core.export import MARK
+from core.workbench.export import MARK
 from varsr_gui.qt_images import scaled_nearest
 from varsr_gui.zoom_view import ZoomView
 

@@ -10,9 +10,9 @@ import torch
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QImage
 from PySide6.QtWidgets import QFileDialog
 
-from core import session as S
 from core.errors import ImageTooLarge, VarSRError
 from core.images import MAX_PIXELS
+from core.workbench import session as S
 from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
@@ -155,7 +155,7 @@ class EvidenceInput:
         detail = f"{name}: {cfg.lr_size[0]}x{cfg.lr_size[1]} (after degrade)" if cfg else name
         self.input_panel.lr_tile.set_image(lr_img, detail)
         if s.region and s.region.kind == "eyes" and S.faces_module() is None:
-            notes.append("Eye alignment is unavailable (core.faces missing): use a box.")
+            notes.append("Eye alignment is unavailable (core.model.faces missing): use a box.")
         if crop is not None and not s.model_override and auto.enlarges:
             notes.append(auto.reason)
         self.input_panel.notes.setText("\n".join(f"\u26a0 {n}" for n in notes))
@@ -178,7 +178,7 @@ class EvidenceInput:
         if ev is None:
             self.show_message("Open an evidence image first.")
             return
-        from core.face_detect import detect_faces
+        from core.search.face_detect import detect_faces
 
         image = ev.image
         self.statusBar().showMessage("Looking for faces (MTCNN)\u2026")

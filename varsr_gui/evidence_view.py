@@ -8,7 +8,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsView, QWidget
 
-from core.session import Region
+from core.workbench.session import Region
 from varsr_gui.zoom_view import ZoomView
 
 MODES = ("select", "pan", "eyes", "quad")
@@ -39,7 +39,7 @@ class EvidenceView(ZoomView):
     clockwise from top-left). The middle button always pans.
     """
 
-    region_picked = Signal(object)  # core.session.Region
+    region_picked = Signal(object)  # core.workbench.session.Region
     cells_moved = Signal(list)  # interior cell boundaries, fractions of the crop width
     face_clicked = Signal(int)
     mode_changed = Signal(str)
@@ -107,7 +107,7 @@ class EvidenceView(ZoomView):
             for x, y in r.eyes:
                 self._overlay.append(self._marker(QPointF(x, y)))
             try:
-                from core.session import faces_module
+                from core.workbench.session import faces_module
 
                 faces = faces_module()
                 if faces is not None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QEventLoop, Qt
 
-from core import session as S
+from core.workbench import session as S
 from varsr_gui.export_dialog import ExportDialog
 from varsr_gui.workers import Task, TaskContext
 

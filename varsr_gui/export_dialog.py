@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.export import MARK
+from core.workbench.export import MARK
 
 
 class ExportDialog(QDialog):

@@ -11,9 +11,9 @@ from typing import Any
 from PIL import Image
 from PySide6.QtWidgets import QLabel, QSpinBox
 
-from core import session as S
 from core.errors import VarSRError
-from core.model import VarSR
+from core.model.varsr import VarSR
+from core.workbench import session as S
 from varsr_gui.workers import TaskContext
 
 #: Said when the face detector finds no face in the region: a face model draws faces from anything.
@@ -23,10 +23,10 @@ NO_FACE_WARNING = ("\u26a0 No face found in the region (the face detector, on th
 
 
 def region_has_face(crop: Image.Image) -> bool | None:
-    """Whether the project's face detector (MTCNN, :func:`core.face_detect.find_face`, which enlarges a small
+    """Whether the project's face detector (MTCNN, :func:`core.search.face_detect.find_face`, which enlarges a small
     image first) finds a face in the crop; None when the detector cannot run."""
     try:
-        from core.face_detect import find_face
+        from core.search.face_detect import find_face
 
         return find_face(crop.convert("RGB"), min_probability=0.6) is not None
     except Exception:  # no detector is no verdict

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.session import N_RANGE
+from core.workbench.session import N_RANGE
 from varsr_gui.qt_images import scaled_nearest
 
 PREVIEW = 132

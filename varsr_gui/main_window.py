@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 import core
-from core import attribute_edits
-from core import session as S
+from core.evaluation import attribute_edits
+from core.workbench import session as S
 from varsr_gui import none_guard
 from varsr_gui.about_dialog import AboutDialog
 from varsr_gui.actions import build_menus

@@ -20,12 +20,12 @@ from PIL import Image
 from PySide6.QtCore import QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QImage, QPainter, QPixmap
 
-from core.degrade import upsample_bicubic
-from core.export import MARK
 from core.images import tensor_to_pil, to_uint8
+from core.model.degrade import upsample_bicubic
+from core.workbench.export import MARK
 
 if TYPE_CHECKING:
-    from core.session import Candidate
+    from core.workbench.session import Candidate
 
 SYNTHETIC_COLOUR = QColor(230, 126, 34)
 MARK_BAND_COLOUR = QColor(122, 31, 31)

@@ -9,9 +9,9 @@ from typing import Any
 
 from PySide6.QtWidgets import QFileDialog
 
-from core import session as S
 from core.errors import VarSRError
-from core.model import VarSR
+from core.model.varsr import VarSR
+from core.workbench import session as S
 from varsr_gui.evidence_input import IMAGE_FILTER
 from varsr_gui.workers import TaskContext
 
@@ -22,7 +22,7 @@ def reference_eyes(image: Any, cfg: Any) -> tuple[S.Point, S.Point] | None:
     w, h = cfg.hr_size
     if cfg.domain != "face" or (image.width <= w and image.height <= h):
         return None
-    from core.face_detect import detect_faces
+    from core.search.face_detect import detect_faces
 
     try:
         faces = detect_faces(image)

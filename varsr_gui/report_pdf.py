@@ -8,8 +8,8 @@ from PySide6.QtCore import QMarginsF, QUrl
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPdfWriter, QTextDocument
 
 from core.case.report import Report
-from core.export import NOTICE
 from core.fileio import atomic_write
+from core.workbench.export import NOTICE
 
 
 def report_document(report: Report) -> QTextDocument:

@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.session import Candidate, Session
+from core.workbench.session import Candidate, Session
 from varsr_gui.qt_images import CandidateImages, pil_to_qimage
 from varsr_gui.workers import Task, TaskContext, TaskRunner
 

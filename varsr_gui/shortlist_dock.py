@@ -16,8 +16,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.export import MARK
-from core.session import Session
+from core.workbench.export import MARK
+from core.workbench.session import Session
 from varsr_gui.qt_images import CandidateImages, marked_size
 
 ID_ROLE = Qt.ItemDataRole.UserRole

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtGui import QUndoCommand, QUndoStack
 
-from core import session as S
+from core.workbench import session as S
 
 SLIDER_MERGE_ID = 1
 

@@ -3,7 +3,7 @@ evidence once degraded, never a quality, a likelihood or a match; and when a ste
 
 from __future__ import annotations
 
-from core.candidates import Candidate
+from core.workbench.candidates import Candidate
 
 #: A steered candidate whose LR-PSNR is under this, or this much under its parent's, is flagged.
 STEER_MIN_DB = 30.0

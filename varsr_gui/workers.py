@@ -16,7 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QThreadPool, Signal
 
 from core.errors import VarSRError
-from core.session import GenerationCancelled
+from core.workbench.session import GenerationCancelled
 
 log = logging.getLogger(__name__)
 

@@ -40,7 +40,7 @@ from core.case.schema import (
     safe_path,
     software,
 )
-from core.evidence import region_from_dict
+from core.workbench.evidence import region_from_dict
 
 __all__ = [
     "AUDIT", "AUTOSAVE", "CANDIDATES", "FORMAT", "FORMAT_VERSION", "MANIFEST", "MAX_CELLS", "ORIGINALS", "Case",

@@ -14,7 +14,6 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load as st_load
 
-from core.candidates import Candidate, CandidateSet
 from core.case.audit import GENESIS, AuditCheck, AuditLog, line_hash, verify_lines
 from core.case.recorder import Case, clean_details
 from core.case.schema import (
@@ -31,10 +30,11 @@ from core.case.schema import (
     utc_time,
 )
 from core.errors import CaseError, ImageLoadError
-from core.evidence import Evidence, Region, load_evidence, region_from_dict
 from core.images import sha256_file
 from core.jsonchecks import strs
-from core.session import Session, ShortlistEntry
+from core.workbench.candidates import Candidate, CandidateSet
+from core.workbench.evidence import Evidence, Region, load_evidence, region_from_dict
+from core.workbench.session import Session, ShortlistEntry
 
 
 def read_recovery(folder: Path, manifest: dict[str, Any], disk_lines: list[str]) -> tuple[Recovery, dict] | None:
@@ -205,7 +205,7 @@ def read_case(folder: str | Path, *, recover: bool = False, max_candidates: int 
     """Read and check a case folder without touching any session; :class:`CaseError` when it cannot be used.
 
     ``recover=True`` takes the unsaved work of ``case.autosave.json`` (offered as ``.recovery``).
-    ``max_candidates`` bounds the memory a large case takes, as :class:`core.session.Session` bounds its
+    ``max_candidates`` bounds the memory a large case takes, as :class:`core.workbench.session.Session` bounds its
     history: while the candidate sets hold more than that, the oldest sets are left on disk (the newest
     always loads whole; shortlisted candidates always load, read one by one from their set's file).
     What is left on disk stays in the case (:attr:`CaseData.archived_sets`): every save keeps it. None

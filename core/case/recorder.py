@@ -15,7 +15,6 @@ from typing import Any
 import torch
 from safetensors.torch import save as st_save
 
-from core.candidates import Candidate, CandidateSet
 from core.case.audit import AuditCheck, AuditLog, utc_now, verify_lines
 from core.case.schema import (
     AUDIT,
@@ -36,11 +35,12 @@ from core.case.schema import (
     software,
 )
 from core.errors import CaseError, ImageLoadError
-from core.evidence import Evidence, Region
-from core.export import NOTICE
 from core.fileio import atomic_write
 from core.images import load_image, sha256_file
-from core.session import Session
+from core.workbench.candidates import Candidate, CandidateSet
+from core.workbench.evidence import Evidence, Region
+from core.workbench.export import NOTICE
+from core.workbench.session import Session
 
 
 def clean_details(details: dict[str, str]) -> dict[str, str]:
@@ -49,7 +49,7 @@ def clean_details(details: dict[str, str]) -> dict[str, str]:
 
 
 class Case:
-    """A :class:`core.session.Session` bound to a case folder, with its audit log.
+    """A :class:`core.workbench.session.Session` bound to a case folder, with its audit log.
 
     The case listens to the session's events and logs each step (evidence, region, settings,
     generations, shortlist); :meth:`record` logs anything else (exports, reports, verification).

@@ -18,16 +18,16 @@ from typing import Any
 import torch
 from PIL import Image
 
-from core import session as S
 from core.case.recorder import Case
-from core.catalogue import ModelCache
-from core.enforce import enforce_consistency
 from core.errors import CaseError, VarSRError
-from core.evidence import region_from_dict
 from core.images import sha256_file
-from core.model import VarSR
-from core.preprocess import prepare_lr
-from core.recipes import (
+from core.model.varsr import VarSR
+from core.workbench import session as S
+from core.workbench.catalogue import ModelCache
+from core.workbench.enforce import enforce_consistency
+from core.workbench.evidence import region_from_dict
+from core.workbench.preprocess import prepare_lr
+from core.workbench.recipes import (
     ConsistentRecipe,
     MoreLikeThisRecipe,
     Recipe,

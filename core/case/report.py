@@ -27,9 +27,9 @@ from core.case.recorder import Case
 from core.case.regenerate import RegenResult, summary
 from core.case.schema import software
 from core.case.search import SEARCH_NOTICE, hits_of, query_line, short_sha, strings_of, summary_line
-from core.export import MARK, NOTICE, marked_image
 from core.fileio import atomic_write
 from core.images import tensor_to_pil
+from core.workbench.export import MARK, NOTICE, marked_image
 
 STATEMENT = (
     "The candidate images in this report are synthetic. A machine-learning model generated them from a very "
@@ -304,7 +304,7 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
     P("<h2>4. Shortlist</h2>")
     P(f"<p>{_e(NOTICE)} Scores: consistency with the input, mean |LR \u2212 degrade(candidate)| on the 0\u2013255 "
       "scale (lower is closer) and LR-PSNR in dB (higher is closer), where degrade is the box filter (the mean of "
-      "each block: an ideal sensor, core.degrade), not the camera's real blur, noise or compression. Consistency "
+      "each block: an ideal sensor, core.model.degrade), not the camera's real blur, noise or compression. Consistency "
       "says nothing about the truth.</p>")
     regen = {r.candidate: r for r in regeneration or []}
     if not s.shortlist:

@@ -17,11 +17,11 @@ from typing import Any
 
 import torch
 
-from core.candidates import Candidate, CandidateSet
 from core.errors import CaseError
-from core.evidence import region_from_dict
 from core.jsonchecks import ints, is_int, is_num, nums, strs
-from core.recipes import check_recipe
+from core.workbench.candidates import Candidate, CandidateSet
+from core.workbench.evidence import region_from_dict
+from core.workbench.recipes import check_recipe
 
 FORMAT = "varsr-case"
 FORMAT_VERSION = 1

@@ -36,7 +36,7 @@ def record_in_case(folder: Path, entry: dict) -> dict:
     """Open the case, record the search in it and save it (refused while it has unrecovered unsaved work)."""
     from core.case.reader import read_case  # loaded when used: the CLI starts without torch
     from core.case.schema import AUTOSAVE
-    from core.session import Session
+    from core.workbench.session import Session
 
     data = read_case(folder)
     if data.recovery is not None and data.recovery.usable:

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="digit/char classifier (default: resources/classifiers/<domain>.safetensors)",
     )
     p.add_argument("--degradation", default="ideal", choices=("ideal", "blur", "camera", "mixture"),
-                   help="how the LR inputs are made (core.camera): the ideal box filter (default), Gaussian blur "
+                   help="how the LR inputs are made (core.model.camera): the ideal box filter (default), Gaussian blur "
                         "0.6 LR px, camera-like (blur, sub-pixel shift, noise, JPEG in a larger frame), or the "
                         "training mixture; consistency is scored with the condition's deterministic operator")
     p.add_argument("--json", type=Path, default=None, help="write the results as JSON here")
@@ -97,9 +97,9 @@ def find_embedder(cfg: Any, skip: bool = False) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     import core
-    from core.bundle import find_det
     from core.errors import VarSRError
-    from core.evaluate import evaluate, to_markdown
+    from core.evaluation.evaluate import evaluate, to_markdown
+    from core.model.bundle import find_det
     from core.perf import tune_cpu
 
     if args.batch < 1 or not 1 <= args.n_samples <= 1000:

@@ -56,10 +56,10 @@ def main(argv: list[str] | None = None) -> int:
 def sample_to_folder(args: argparse.Namespace) -> int:
     import core
     from core.errors import VarSRError
-    from core.export import save_png
     from core.images import open_image, quiet_native_decoders
     from core.perf import tune_cpu
-    from core.preprocess import consistency, prepare_lr
+    from core.workbench.export import save_png
+    from core.workbench.preprocess import consistency, prepare_lr
 
     if not 1 <= args.n <= 1024:
         raise VarSRError(f"-n must be between 1 and 1024, not {args.n}")
@@ -113,7 +113,7 @@ def sample_to_folder(args: argparse.Namespace) -> int:
 def _det_model(choice: str, model: Any) -> Any:
     """The deterministic baseline to write beside the candidates, or None."""
     import core
-    from core.bundle import find_det
+    from core.model.bundle import find_det
 
     if choice == "none" or model.config.latent_dim == 0:
         return None

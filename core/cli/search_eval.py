@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     from core.fileio import atomic_write
     from core.search.identity_eval import evaluate_search, to_markdown
-    from core.train import default_data_root
+    from core.training.train import default_data_root
 
     if args.threads:
         torch.set_num_threads(args.threads)

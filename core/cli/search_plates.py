@@ -84,7 +84,7 @@ def load_cells_dir(folder: str | Path, size: tuple[int, int]) -> list[torch.Tens
 
 
 def _parse_bounds(text: str | None, n: int) -> list[float]:
-    from core.session import equal_cells
+    from core.workbench.session import equal_cells
 
     if not text:
         return equal_cells(n)
@@ -100,10 +100,10 @@ def _parse_bounds(text: str | None, n: int) -> list[float]:
 def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k: int = 16, seed: int = 0,
                      temperature: float = 1.0, bounds: str | None = None) -> tuple[list[torch.Tensor], dict[str, Any]]:
     """Cut a plate crop into cells and give each its candidates (or its bicubic upscale)."""
-    from core.bundle import load_model, read_config, resolve
-    from core.degrade import upsample_bicubic
-    from core.preprocess import prepare_lr
-    from core.session import generate_cells, merge_cell_notes, split_cells
+    from core.model.bundle import load_model, read_config, resolve
+    from core.model.degrade import upsample_bicubic
+    from core.workbench.preprocess import prepare_lr
+    from core.workbench.session import generate_cells, merge_cell_notes, split_cells
 
     if not 1 <= n_cells <= 32:
         raise VarSRError(f"--cells must be between 1 and 32, not {n_cells}")

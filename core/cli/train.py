@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def go() -> int:
         from core.data.pack import load_packed, save_packed
-        from core.run_config import load_run_config
-        from core.train import default_data_root, load_training_data, train
+        from core.training.run_config import load_run_config
+        from core.training.train import default_data_root, load_training_data, train
 
         run = load_run_config(args.config, args.set, det=args.det)
         if args.packed:

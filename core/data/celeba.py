@@ -12,8 +12,8 @@ from core.data.common import DataWarning, decode_all, image_files, require_dir, 
 from core.data.imageset import ImageSet
 from core.data.split import check_split, in_split
 from core.errors import DataError
-from core.faces import crop_fractional
 from core.images import load_image
+from core.model.faces import crop_fractional
 
 #: The 40 official attribute names, in the file's order.
 CELEBA_ATTRS = (
@@ -25,7 +25,7 @@ CELEBA_ATTRS = (
 ).split()
 
 #: Crop box (fractions of the image size) from an aligned CelebA image to the canonical face frame
-#: (core.faces). Measured with tools/measure_face_frames.py: MTCNN on 300 images (299 faces found)
+#: (core.model.faces). Measured with tools/measure_face_frames.py: MTCNN on 300 images (299 faces found)
 #: of the 89x109 copy gave median eye centres at (0.3916, 0.5148) and (0.6123, 0.5148) of the
 #: image size (= (69.7, 112.2) and (109.0, 112.2) px of the official 178x218 images); this box puts
 #: them on LEFT_EYE / RIGHT_EYE. In official pixels it is (39.1, 83.0, 139.6, 183.6), a 101 px square.

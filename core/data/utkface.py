@@ -12,8 +12,8 @@ from core.data.common import decode_all, image_files, require_dir, stack, warn_s
 from core.data.imageset import ImageSet
 from core.data.split import check_split, in_split
 from core.errors import DataError
-from core.faces import FRAME, crop_fractional
 from core.images import load_image
+from core.model.faces import FRAME, crop_fractional
 
 #: Race codes of the file names (0-4), as attribute columns ``Race_<name>``.
 RACES = ("White", "Black", "Asian", "Indian", "Others")
@@ -23,7 +23,7 @@ YOUNG_BELOW = 35
 UTKFACE_ATTRS = ("Male", "Young") + tuple(f"Race_{r}" for r in RACES)
 
 #: Crop box (fractions of the image size) from a UTKFace chip to the canonical face frame
-#: (core.faces). Measured with tools/measure_face_frames.py: MTCNN on 300 images (300 faces found,
+#: (core.model.faces). Measured with tools/measure_face_frames.py: MTCNN on 300 images (300 faces found,
 #: images padded by 25% for context) of the 96x96 copy gave median eye centres at (0.2992, 0.2901)
 #: and (0.6907, 0.2910) of the image size. The canonical frame was chosen from these numbers so
 #: that it IS the whole chip (the exact box, with the frame's eyes symmetric about its centre, is

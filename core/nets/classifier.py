@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.data.imageset import ImageSet
-from core.degrade import gaussian_blur
+from core.model.degrade import gaussian_blur
 from core.nets.sidecar import load_with_sidecar, save_with_sidecar
 
 CLASSIFIERS_DIR = Path(__file__).resolve().parents[2] / "resources" / "classifiers"

@@ -51,7 +51,7 @@ NOTICE = ("Ranked strings and registry plates are investigative leads from synth
 
 def plate_models() -> list[tuple[str, tuple[int, int]]]:
     """Bundled plate-character VarSR models (not ``-det``) and their input sizes (w, h), smallest first."""
-    from core.bundle import list_models, read_config, resolve
+    from core.model.bundle import list_models, read_config, resolve
 
     out = []
     for name in list_models():
@@ -184,7 +184,7 @@ def run_batch(registry_path: Path | None, rows_csv: Path, out: Path, model: str 
               seed: int = 0, top: int = MIN_RESULTS, column: str | None = None, search_cells: bool = True,
               classifier: Path | None = None, log: Callable[[str], None] | None = None) -> dict[str, int]:
     """Read every row of ``rows_csv`` and write one JSON line each to ``out``; returns counts."""
-    from core.bundle import load_model
+    from core.model.bundle import load_model
 
     rows = read_rows_csv(rows_csv)
     clf = load_reader(classifier)

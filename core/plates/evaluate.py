@@ -5,7 +5,7 @@
 
 For each plate (a character row boxed as an analyst would: the union of its character boxes
 widened by 5 % of their height), each size (2x4, 3x6, 4x8 px per character) and each condition
-(``ideal``: the area filter; ``camera``: :func:`core.camera.degrade_condition` with ``"camera"``),
+(``ideal``: the area filter; ``camera``: :func:`core.model.camera.degrade_condition` with ``"camera"``),
 the row is reduced to ``n`` x size, read (:func:`core.plates.reading.read_row`, equal cells,
 polarity chosen by the reader) by each reader — ``varsr`` (the shipped ``plate-char``, ``k``
 candidates per cell, cells reduced to its 2x4 input), ``det`` (``plate-char-det``) and
@@ -208,8 +208,8 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
              partial: Path | None = None) -> dict:
     """All figures (see the module docstring) as a JSON-able dict (also written to ``partial``
     after every size and condition, so a long run that is stopped keeps what it measured)."""
-    from core.bundle import load_model
-    from core.camera import degrade_condition
+    from core.model.bundle import load_model
+    from core.model.camera import degrade_condition
 
     clf = load_reader()
     models = {r: load_model(MODELS[r]) for r in readers if r in MODELS}

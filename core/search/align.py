@@ -2,9 +2,9 @@
 
 Two kinds of input reach an embedder:
 
-* **Gallery photos**: MTCNN (:mod:`core.face_detect`) gives the eye centres; the photo is warped
+* **Gallery photos**: MTCNN (:mod:`core.search.face_detect`) gives the eye centres; the photo is warped
   (rotation, scale, shift) so the eyes land where the embedder's training chips had them.
-* **Candidates**: 64x64 images in the canonical frame of :mod:`core.faces`, eyes at (19.5, 18.6) and
+* **Candidates**: 64x64 images in the canonical frame of :mod:`core.model.faces`, eyes at (19.5, 18.6) and
   (44.5, 18.6). Their eyes are known, so the *same* warp applies: the frame is mapped to the chip
   by the similarity that sends the canonical eyes to the chip's eyes.
 
@@ -23,8 +23,8 @@ import math
 import numpy as np
 from PIL import Image
 
-from core.face_detect import Face
-from core.faces import FRAME, LEFT_EYE, RIGHT_EYE, warp_similarity
+from core.model.faces import FRAME, LEFT_EYE, RIGHT_EYE, warp_similarity
+from core.search.face_detect import Face
 
 Point = tuple[float, float]
 
@@ -47,7 +47,7 @@ def dlib_chip_eyes(size: int = 150, padding: float = DLIB_PADDING) -> tuple[Poin
 
 
 def frame_eyes(size: int) -> tuple[Point, Point]:
-    """The canonical eye centres in a frame of ``size`` px (core.faces)."""
+    """The canonical eye centres in a frame of ``size`` px (core.model.faces)."""
     f = size / FRAME
     return (LEFT_EYE[0] * f, LEFT_EYE[1] * f), (RIGHT_EYE[0] * f, RIGHT_EYE[1] * f)
 

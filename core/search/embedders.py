@@ -27,11 +27,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.bundle import resources_dir
-from core.face_detect import Face
 from core.images import sha256_file
+from core.model.bundle import resources_dir
 from core.search.align import Point, dlib_chip_eyes, frame_eyes, frame_to_chip, warp_eyes, whole_image_as_frame
 from core.search.errors import EmbedderError
+from core.search.face_detect import Face
 
 DLIB_NAME = "dlib-face-resnet"
 FACENET_NAME = "facenet-vggface2"
@@ -141,7 +141,7 @@ class ChipEmbedder:
         return self._embed(torch.cat([self.frames_to_chips(frames[i : i + 256]) for i in range(0, len(frames), 256)]))
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
-        """``core.evaluate``'s embedder hook: frames ``(N, 3, H, W)`` -> ``(N, dim)`` tensor."""
+        """``core.evaluation.evaluate``'s embedder hook: frames ``(N, 3, H, W)`` -> ``(N, dim)`` tensor."""
         return torch.from_numpy(self.embed_frames(frames))
 
 

@@ -1,6 +1,6 @@
 """Face search from candidates: what the CLI, the app and the benchmark call. No Qt.
 
-Candidates are face images in the canonical frame of :mod:`core.faces` (the models' 64x64
+Candidates are face images in the canonical frame of :mod:`core.model.faces` (the models' 64x64
 outputs, or any square image framed the same way). They are embedded with the index's own
 embedder, optionally thinned to a diverse pick, and ranked against the index (:mod:`core.search.rank`).
 Every hit is an investigative lead, never an identification.

@@ -39,11 +39,11 @@ from PIL import Image
 
 from core.data.common import IMAGE_EXTS, image_files
 from core.errors import ImageLoadError
-from core.face_detect import Face
 from core.fileio import atomic_write
 from core.images import load_image, sha256_file
 from core.search.embedders import Embedder, load_embedder
 from core.search.errors import IndexFormatError, SearchCancelled, SearchError
+from core.search.face_detect import Face
 
 INDEX_FORMAT = "varsr-face-index"
 INDEX_VERSION = 1
@@ -292,7 +292,7 @@ def build_index(
     old = _existing(out)
     embedder = embedder if embedder is not None else load_embedder()
     if detector is None:
-        from core.face_detect import find_face as detector
+        from core.search.face_detect import find_face as detector
     report = IndexReport(out, total=0)
     reuse: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
     stat_sha: dict[tuple[str, int, int], str] = {}

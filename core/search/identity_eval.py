@@ -4,7 +4,7 @@ On CelebA's identity-disjoint **test** split (``core.data.split``; no test ident
 
 * **probes**: the first photo (by file name) of every test identity with at least two photos, as the
   canonical 64x64 face frame, degraded to the model's input under a named condition of
-  :mod:`core.camera` (probe ``i`` draws its camera from ``Random(seed + i)``, so every model and
+  :mod:`core.model.camera` (probe ``i`` draws its camera from ``Random(seed + i)``, so every model and
   method sees exactly the same inputs);
 * **gallery**: every other test photo, indexed as an analyst would (``core.search.gallery``: MTCNN,
   eye alignment, the bundled dlib embedder), one record per identity.
@@ -168,9 +168,9 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradat
                     progress: bool = True) -> dict[str, Any]:
     """Run every (label, varsr, det) pair under every degradation; returns the report dict."""
     import core
-    from core.camera import degrade_seeded
     from core.data.celeba import load_celeba
-    from core.degrade import upsample_bicubic
+    from core.model.camera import degrade_seeded
+    from core.model.degrade import upsample_bicubic
     from core.search.embedders import DlibFaceEmbedder
 
     t0 = time.perf_counter()

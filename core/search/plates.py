@@ -39,9 +39,9 @@ import torch
 import torch.nn.functional as F
 
 from core.errors import VarSRError
-from core.export import NOTICE
 from core.nets.classifier import CharClassifier, default_path, load_classifier
 from core.search.plate_registry import PlateRegistry
+from core.workbench.export import NOTICE
 
 #: Floor on each per-position probability (then renormalised): a classifier slip never makes a
 #: registry plate impossible, only unlikely (``log 1e-6 = -13.8`` per position).

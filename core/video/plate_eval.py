@@ -5,7 +5,7 @@
 Clips are made from the held-out real plates of :func:`core.plates.evaluate.plates_from_data`
 (UC3M-LP val, OpenALPR end-to-end, Argentine; never in the reader's or the models' training).
 Each plate's boxed row (the scene, at 8x the camera's pixels) is filmed 16 times at ``px`` pixels
-per character with :func:`core.camera.apply_camera`, one :class:`core.camera.CameraParams` per
+per character with :func:`core.model.camera.apply_camera`, one :class:`core.model.camera.CameraParams` per
 frame drawn from the ``camera`` condition (Gaussian/defocus/motion optics, a fresh sub-pixel
 shift of the sensor grid each frame, read and shot noise, JPEG inside a larger frame). Frames 3
 and 11 get a long motion streak (3-5 camera px) and frame 7 is half occluded (a dark bar over
@@ -42,7 +42,7 @@ OCCLUDED = (7,)
 
 def film(scene: np.ndarray, n_chars: int, px: tuple[int, int], n_frames: int, seed: int) -> np.ndarray:
     """``n_frames`` camera frames ``(F, h, w)`` uint8 of a grey ``scene`` row (see the module docstring)."""
-    from core.camera import CAMERA, apply_camera
+    from core.model.camera import CAMERA, apply_camera
 
     rng = random.Random(seed)
     hr = torch.from_numpy(scene.astype(np.float32) / 255.0)[None, None].repeat(n_frames, 1, 1, 1)
@@ -91,8 +91,8 @@ def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed:
              partial: Callable[[dict[str, Any]], None] | None = None, pixel_mean: bool = True) -> dict[str, Any]:
     """Per-plate ranks for every reader, frame count and weighting (see the module docstring).
     ``partial`` is given the results so far after every plate (a long run can be stopped)."""
-    from core.bundle import load_model
     from core.data.plates import CLASSES
+    from core.model.bundle import load_model
     from core.plates.evaluate import MODELS, Registry, build_registry
     from core.plates.reading import load_reader, reduce_row
     from core.video.combine import combine_probs, qualities, relative_weights

@@ -15,8 +15,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 @pytest.fixture(scope="session")
 def gui_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """resources/models stand-in: tiny face-8 (with attributes) and plate-char bundles."""
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
     from tests.conftest import tiny_config
 
     torch.set_num_threads(1)

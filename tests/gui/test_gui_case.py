@@ -12,8 +12,8 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from core import case as K
-from core import session as S
 from core.case.report import STATEMENT
+from core.workbench import session as S
 from tests.gui.helpers import WAIT_MS, generate
 
 

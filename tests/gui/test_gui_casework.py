@@ -15,8 +15,8 @@ from tests.gui.helpers import WAIT_MS, drag
 @pytest.fixture(scope="module")
 def two_face_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny untrained face-8 and face-16 bundles and a plate-char one."""
-    from core.bundle import save_bundle
-    from core.model import VarSR
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
     from tests.conftest import tiny_config
 
     root = tmp_path_factory.mktemp("models2")

@@ -13,9 +13,9 @@ from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QMessageBox
 
 import core
-import core.candidates
-import core.export as E
-import core.session as S
+import core.workbench.candidates
+import core.workbench.export as E
+import core.workbench.session as S
 from tests.conftest import SHARED_DATA
 from tests.gui.helpers import WAIT_MS, generate
 
@@ -193,7 +193,7 @@ def test_reference_face_is_aligned_by_its_eyes(make_window, qtbot, gui_models: P
         seen["image"] = out
         return out, how
 
-    monkeypatch.setattr(core.candidates, "align_reference", spy)  # where reference_transfer looks it up
+    monkeypatch.setattr(core.workbench.candidates, "align_reference", spy)  # where reference_transfer looks it up
     w = make_window(gui_models)
     w.open_path(evidence_png)
     w.reference_transfer(ref)

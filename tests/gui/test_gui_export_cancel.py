@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-import core.export as E
+import core.workbench.export as E
 from core import case as K
 from tests.gui.helpers import WAIT_MS, generate
 

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from core.session import Candidate, Session
+from core.workbench.session import Candidate, Session
 from tests.gui.helpers import WAIT_MS
 from varsr_gui.search_dock import ID_ROLE, FaceSearchDock, face_candidates
 from varsr_gui.workers import TaskRunner

@@ -8,8 +8,8 @@ from pathlib import Path
 from PIL import Image
 from PySide6.QtWidgets import QDialogButtonBox
 
-from core.export import MARK, NOTICE
 from core.images import tensor_to_pil
+from core.workbench.export import MARK, NOTICE
 from tests.gui.helpers import WAIT_MS, generate
 from varsr_gui.qt_images import THUMB
 

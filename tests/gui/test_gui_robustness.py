@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
-from core import session as S
+from core.workbench import session as S
 from tests.gui.helpers import WAIT_MS
 from tests.helpers.inputs import make_inputs
 

@@ -27,7 +27,7 @@ def _index(root: Path) -> Path:
 
 def test_searches_in_the_app_are_recorded_in_the_case(make_window, qtbot, gui_models: Path, evidence_png: Path,
                                                       tmp_path: Path) -> None:
-    from core.session import Candidate
+    from core.workbench.session import Candidate
 
     w = make_window(gui_models)
     face, plate = w.face_search_dock, w.plate_dock

@@ -9,7 +9,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 import core
-import core.export
+import core.workbench.export
 from tests.gui.helpers import WAIT_MS, drag, generate
 
 
@@ -89,7 +89,7 @@ def test_roi_generate_steer_star_export(make_window, qtbot, gui_models: Path, tm
     assert man["leads"][1]["note"] == "matches the witness: short hair"
     assert rec["source"]["evidence"]["sha256"] == w.session.evidence.sha256
     for e in man["leads"]:
-        assert e["marked"]["raw_size"] == [64, 64] and e["mark"] == core.export.MARK
+        assert e["marked"]["raw_size"] == [64, 64] and e["mark"] == core.workbench.export.MARK
         with Image.open(out / e["file"]) as im:
             assert im.size == tuple(e["marked"]["marked_size"]) and im.text["Description"] == core.LEAD_NOTICE
             assert im.width >= 64 and im.height > 64 * e["marked"]["scale"]  # the mark bands

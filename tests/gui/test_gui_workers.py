@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from core.session import GenerationCancelled
+from core.workbench.session import GenerationCancelled
 from varsr_gui.workers import TaskRunner
 
 

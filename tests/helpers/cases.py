@@ -7,8 +7,8 @@ from pathlib import Path
 from PIL import Image
 
 import core
-from core import session as S
-from core.enforce import enforce_consistency
+from core.workbench import session as S
+from core.workbench.enforce import enforce_consistency
 
 
 def generate(session: S.Session, model, n: int = 4, seed: int = 0, t: float = 1.0) -> S.CandidateSet:

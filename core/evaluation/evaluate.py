@@ -6,13 +6,13 @@ results do not depend on the batch size), ``det`` (a deterministic bundle) and `
 Per method, averaged over images:
 
 * ``psnr_best``, ``ssim_best``, ``mse_best``: of the candidate with the best PSNR (Table 1's caption);
-  ``psnr_mean``: PSNR averaged over the candidates. MSE on the 0-255 scale. See :mod:`core.metrics`.
+  ``psnr_mean``: PSNR averaged over the candidates. MSE on the 0-255 scale. See :mod:`core.evaluation.metrics`.
 * ``lpips_best``: the smallest LPIPS (AlexNet, v0.1; small images enlarged, see :mod:`core.nets.lpips`).
 * ``diversity``: mean pairwise LPIPS among one input's candidates (0 for one-candidate methods).
 * ``consistency_l1``: mean |LR - degrade(candidate)| on the 0-255 scale, averaged over candidates;
   ``lr_psnr``: PSNR of degrade(candidate) against LR, averaged over candidates (capped at 100 dB);
   ``lr_psnr_enforced``: the same after the optional "enforce consistency" step
-  (:func:`core.degrade.project_consistent`) and 8-bit rounding, i.e. of the candidate as it would be
+  (:func:`core.model.degrade.project_consistent`) and 8-bit rounding, i.e. of the candidate as it would be
   saved (the NTIRE 2021 "learning the SR space" bar is 45 dB).
 * ``identity_best``: smallest (1 - cosine) between face embeddings of candidate and HR, when an
   ``embedder`` is given (``varsr-eval`` uses the bundled ``dlib-face-resnet`` for face models);
@@ -32,11 +32,11 @@ from typing import Any
 
 import torch
 
-from core import metrics
-from core.camera import condition, degrade_seeded, nominal_degrade, project_nominal
 from core.data.imageset import ImageSet
-from core.degrade import degrade, upsample_bicubic
 from core.errors import VarSRError
+from core.evaluation import metrics
+from core.model.camera import condition, degrade_seeded, nominal_degrade, project_nominal
+from core.model.degrade import degrade, upsample_bicubic
 from core.nets.classifier import CharClassifier, map_labels
 from core.nets.lpips import LPIPS, load_lpips
 
@@ -161,7 +161,7 @@ def score_candidates(
     ``acc_mean``, ``distinct``) cover only the labelled images. ``hr_feats`` / ``hr_embedding``: the HR
     images' LPIPS features / L2-normalised embeddings when already computed (shared by the methods).
     ``lr``: the input the candidates were made from (default: the box filter of ``hr``); consistency is
-    scored with the condition's deterministic operator (:func:`core.camera.nominal_degrade`, Gaussian
+    scored with the condition's deterministic operator (:func:`core.model.camera.nominal_degrade`, Gaussian
     optics of ``nominal_sigma`` LR px before the box filter; 0: the box filter alone).
     """
     b, k = cands.shape[:2]
@@ -274,7 +274,7 @@ def evaluate(
 
     ``embedder`` (images -> (N, D) embeddings) is the hook for the face-identity metric; ``None``
     leaves ``identity_best`` null. ``det`` is a deterministic bundle for the "det" column (or None).
-    ``degradation``: a named condition of :mod:`core.camera` that makes the LR inputs (image ``i`` draws
+    ``degradation``: a named condition of :mod:`core.model.camera` that makes the LR inputs (image ``i`` draws
     its camera from ``Random(seed + i)``, so every method and model sees the same inputs).
     """
     cond = condition(degradation)

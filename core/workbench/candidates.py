@@ -13,13 +13,13 @@ from typing import Any
 import torch
 from PIL import Image
 
-from core.config import ModelConfig
 from core.errors import GenerationCancelled, VarSRError
-from core.evidence import Point, faces_module
 from core.images import pil_to_tensor, to_mode
-from core.model import VarSR
-from core.preprocess import consistency
-from core.recipes import (
+from core.model.config import ModelConfig
+from core.model.varsr import VarSR
+from core.workbench.evidence import Point, faces_module
+from core.workbench.preprocess import consistency
+from core.workbench.recipes import (
     ModelRef,
     MoreLikeThisRecipe,
     Recipe,
@@ -54,7 +54,7 @@ class Candidate:
 
     @property
     def spec(self) -> Recipe:
-        """The recipe, typed and checked (:func:`core.recipes.parse_recipe`)."""
+        """The recipe, typed and checked (:func:`core.workbench.recipes.parse_recipe`)."""
         return parse_recipe(self.recipe)
 
     @property
@@ -171,7 +171,7 @@ def align_reference(reference: Image.Image, cfg: ModelConfig,
 
     Faces with ``eyes`` (image left, image right, e.g. MTCNN's landmarks): rotated, scaled and
     shifted so the eyes land where the face models were trained to expect them
-    (:func:`core.faces.align_by_eyes`). Faces without: the centre square, resized (a poor fit
+    (:func:`core.model.faces.align_by_eyes`). Faces without: the centre square, resized (a poor fit
     unless the photo is already framed like the training faces). Other domains: resized.
     """
     ref = to_mode(reference, "L" if cfg.channels == 1 else "RGB")

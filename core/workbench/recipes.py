@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 from core.errors import RecipeError
-from core.evidence import Point, region_from_dict
 from core.jsonchecks import ints, is_dict, is_int, is_num, is_str, num_dict, nums, strs
+from core.workbench.evidence import Point, region_from_dict
 
 
 def _file_ref(v: Any) -> bool:
@@ -72,7 +72,7 @@ def check_recipe(r: Any, where: str = "the recipe", *, prefix: str = "", cell: b
 
 
 class _Model(Protocol):
-    """What a recipe reads of a model (a :class:`core.model.VarSR`)."""
+    """What a recipe reads of a model (a :class:`core.model.varsr.VarSR`)."""
 
     config: Any
     weights_sha256: str | None

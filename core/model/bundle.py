@@ -15,11 +15,11 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from core.config import ModelConfig
 from core.errors import BundleError
 from core.fileio import atomic_write
 from core.images import sha256_file
-from core.model import VarSR
+from core.model.config import ModelConfig
+from core.model.varsr import VarSR
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -30,7 +30,7 @@ MAX_CONFIG_BYTES = 1 << 20
 
 def resources_dir() -> Path:
     """The repository's ``resources/`` folder (bundled models, LPIPS weights, cards)."""
-    return Path(__file__).resolve().parents[1] / "resources"
+    return Path(__file__).resolve().parents[2] / "resources"
 
 
 def models_dir() -> Path:

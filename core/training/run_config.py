@@ -1,4 +1,4 @@
-"""Training run configuration: a small TOML file per domain (``core/configs/*.toml``) plus overrides."""
+"""Training run configuration: a small TOML file per domain (``core/training/configs/*.toml``) plus overrides."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from core.config import ModelConfig
 from core.errors import VarSRError
+from core.model.config import ModelConfig
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -20,7 +20,7 @@ class DataConfig:
     sources: list[dict[str, Any]] = field(default_factory=list)
     hflip: bool = False
     random_degradation: float = 0.0
-    #: a named condition of :mod:`core.camera` ("ideal", "blur", "camera", "mixture"); "" keeps the
+    #: a named condition of :mod:`core.model.camera` ("ideal", "blur", "camera", "mixture"); "" keeps the
     #: older behaviour (the box filter, with ``random_degradation`` as the chance of each nuisance)
     degradation: str = ""
 
@@ -43,7 +43,7 @@ class TrainConfig:
     #: so the encoders keep passing information through z instead of collapsing onto the prior
     kl_free_bits: float = 0.0
     lambda_adv: float = 0.001
-    #: hinged mode-seeking term (:func:`core.losses.diversity_hinge`) on ``diversity_share`` of the
+    #: hinged mode-seeking term (:func:`core.training.losses.diversity_hinge`) on ``diversity_share`` of the
     #: batch: two prior samples per input at least ``diversity_target`` apart (mean |pixel| difference)
     lambda_diversity: float = 0.0
     diversity_target: float = 0.03
@@ -76,7 +76,7 @@ def _build(cls, d: dict[str, Any], where: str):
 
 
 def load_run_config(name_or_path: str | Path, overrides: list[str] | None = None, det: bool = False) -> RunConfig:
-    """Read ``core/configs/<name>.toml`` (or a path), apply ``section.key=value`` overrides.
+    """Read ``core/training/configs/<name>.toml`` (or a path), apply ``section.key=value`` overrides.
 
     ``det=True`` turns it into the deterministic baseline: latent_dim 0, name ``<name>-det``,
     no KL term; everything else (data, steps, losses) stays the same.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from core.data.imageset import ImageSet
-from core.model import VarSR
+from core.model.varsr import VarSR
 
 DEFAULT_ATTRIBUTES = ("Male", "Smiling", "Eyeglasses", "Young", "Blond_Hair", "Black_Hair", "No_Beard",
                       "Wearing_Hat", "Heavy_Makeup", "Bald")

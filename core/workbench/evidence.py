@@ -125,9 +125,9 @@ def region_from_dict(d: dict[str, Any] | None) -> Region | None:
 
 
 def faces_module() -> Any | None:
-    """``core.faces`` when it provides eye alignment, else None (the app then says so)."""
+    """``core.model.faces`` when it provides eye alignment, else None (the app then says so)."""
     try:
-        from core import faces
+        from core.model import faces
     except ImportError:
         return None
     ok = all(hasattr(faces, n) for n in ("align_by_eyes", "native_frame_size", "canonical_box_for_eyes"))
@@ -192,7 +192,7 @@ def crop_region(image: Image.Image, region: Region) -> Image.Image:
     if region.kind == "eyes" and region.eyes:
         faces = faces_module()
         if faces is None:
-            raise VarSRError("eye alignment needs core.faces (not installed): select the face with a box")
+            raise VarSRError("eye alignment needs core.model.faces (not installed): select the face with a box")
         left, right = region.eyes
         return faces.align_by_eyes(image, left, right, faces.native_frame_size(left, right))
     if region.kind == "quad" and region.quad:

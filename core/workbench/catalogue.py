@@ -7,10 +7,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.bundle import list_models, load_model, models_dir, read_config
-from core.config import ModelConfig
 from core.errors import BundleError
-from core.model import VarSR
+from core.model.bundle import list_models, load_model, models_dir, read_config
+from core.model.config import ModelConfig
+from core.model.varsr import VarSR
 
 #: The models the app knows how to use, per analyst-facing domain.
 DOMAIN_MODELS: dict[str, tuple[str, ...]] = {

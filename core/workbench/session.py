@@ -1,11 +1,11 @@
 """The investigator's session: evidence, region of interest, candidates, shortlist. No Qt here.
 
 The app's widgets observe a :class:`Session` through plain-Python :class:`Event` callbacks; heavy
-work (model loading, sampling) is done by pure functions (:mod:`core.candidates`), which the app
+work (model loading, sampling) is done by pure functions (:mod:`core.workbench.candidates`), which the app
 runs in worker threads and whose results it hands back to the session (napari's model/view split).
-What a session holds lives in modules by concern: :mod:`core.evidence` (evidence, regions, crops,
-cells), :mod:`core.candidates` (candidates and their generation), :mod:`core.catalogue` (models),
-:mod:`core.export` (the shortlist export); this module re-exports their names for its callers.
+What a session holds lives in modules by concern: :mod:`core.workbench.evidence` (evidence, regions, crops,
+cells), :mod:`core.workbench.candidates` (candidates and their generation), :mod:`core.workbench.catalogue` (models),
+:mod:`core.workbench.export` (the shortlist export); this module re-exports their names for its callers.
 
 Every candidate is a synthetic, plausible image: an investigative lead, never evidence. Each one
 carries its full recipe (model, weights, seed, index, temperature, z, slider values, parent), so
@@ -22,8 +22,11 @@ from typing import Any
 import torch
 from PIL import Image
 
-from core.bundle import models_dir
-from core.candidates import (
+from core.errors import ExportCancelled, ExportError, GenerationCancelled, ImageLoadError, VarSRError
+from core.model.bundle import models_dir
+from core.model.config import ModelConfig
+from core.model.varsr import VarSR
+from core.workbench.candidates import (
     N_RANGE,
     CancelCheck,
     Candidate,
@@ -38,7 +41,7 @@ from core.candidates import (
     more_like_this,
     reference_transfer,
 )
-from core.catalogue import (
+from core.workbench.catalogue import (
     CONFIG_DOMAIN,
     DOMAIN_MODELS,
     EXPECTED_LR_SIZE,
@@ -49,9 +52,7 @@ from core.catalogue import (
     suggest,
     suggest_model,
 )
-from core.config import ModelConfig
-from core.errors import ExportCancelled, ExportError, GenerationCancelled, ImageLoadError, VarSRError
-from core.evidence import (
+from core.workbench.evidence import (
     Evidence,
     Point,
     Region,
@@ -64,9 +65,8 @@ from core.evidence import (
     region_notes,
     split_cells,
 )
-from core.export import CONTACT_SHEET, MARK, export_shortlist
-from core.model import VarSR
-from core.preprocess import prepare_lr
+from core.workbench.export import CONTACT_SHEET, MARK, export_shortlist
+from core.workbench.preprocess import prepare_lr
 
 #: The short form of the notice, shown permanently by the app.
 BANNER = "Candidates are synthetic \u2014 investigative leads, not evidence."
@@ -188,7 +188,7 @@ class Session:
         return size
 
     def suggestion(self) -> Suggestion:
-        """The model suggested for the current crop and domain, and why (see :func:`core.catalogue.suggest`)."""
+        """The model suggested for the current crop and domain, and why (:func:`core.workbench.catalogue.suggest`)."""
         return suggest(self.domain, self.model_input_size(), self.installed)
 
     def chosen_model(self) -> str:

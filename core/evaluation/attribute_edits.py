@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from core.model import VarSR
+from core.model.varsr import VarSR
 from core.nets.attribute_classifier import FaceAttributeClassifier
 
 SKIN_TONE = ("Pale_Skin", "Race_White", "Race_Black", "Race_Asian", "Race_Indian", "Race_Others")

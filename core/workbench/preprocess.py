@@ -7,9 +7,9 @@ import math
 import torch
 from PIL import Image
 
-from core.config import ModelConfig
-from core.degrade import degrade
 from core.images import pil_to_tensor, to_mode
+from core.model.config import ModelConfig
+from core.model.degrade import degrade
 
 
 def prepare_lr(img: Image.Image, cfg: ModelConfig) -> tuple[torch.Tensor, list[str]]:

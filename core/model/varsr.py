@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.config import ModelConfig
-from core.degrade import degrade
+from core.model.config import ModelConfig
+from core.model.degrade import degrade
 from core.nets import GaussianEncoder, Generator
 
 #: Models with smaller outputs run faster in plain fp32 than with bf16 + channels_last
@@ -39,7 +39,7 @@ class VarSR(nn.Module):
             self.enc_lr = GaussianEncoder(c, config.lr_size, d, config.enc_width, config.logvar_bound)
             self.enc_hr = GaussianEncoder(c, config.hr_size, d, config.enc_width, config.logvar_bound)
         self.attributes: dict[str, torch.Tensor] = {}
-        #: Set by :func:`core.bundle.load_model`: the bundle folder and the weights' recorded SHA-256.
+        #: Set by :func:`core.model.bundle.load_model`: the bundle folder and the weights' recorded SHA-256.
         self.bundle_path: Path | None = None
         self.weights_sha256: str | None = None
         self.fast = True

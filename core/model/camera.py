@@ -1,6 +1,6 @@
 """A camera model of degradation: what CCTV or a phone records of a face or a plate.
 
-The box filter of :mod:`core.degrade` is an ideal sensor. Real footage adds, in this order
+The box filter of :mod:`core.model.degrade` is an ideal sensor. Real footage adds, in this order
 (each step optional and drawn at random from a :class:`CameraModel`):
 
 1. **optics**: a Gaussian, a defocus disc or a short motion streak (sizes in camera pixels);
@@ -21,7 +21,7 @@ resize) is written as kernels and separable area matrices in torch, so a batch r
 training device; only the JPEG round trip goes through Pillow's libjpeg (the real codec, not a
 differentiable approximation; it costs ~40 us per 32x32 image).
 
-Named conditions (:data:`CONDITIONS`): ``ideal`` (the box filter, exactly :func:`core.degrade.degrade`),
+Named conditions (:data:`CONDITIONS`): ``ideal`` (the box filter, exactly :func:`core.model.degrade.degrade`),
 ``blur`` (Gaussian, 0.6 LR px, deterministic), ``camera`` (blur, sub-pixel shift, noise, JPEG) and
 ``mixture`` (the training mixture of all of them plus second-order and size jitter).
 
@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from core.degrade import degrade, gaussian_blur, project_consistent
+from core.model.degrade import degrade, gaussian_blur, project_consistent
 
 Range = tuple[float, float]
 
@@ -63,7 +63,7 @@ class CameraParams:
     jpeg_offset: tuple[int, int] = (0, 0)  # where the crop sits in the compressed frame (mod 8)
     second: tuple[float, float, int] = (0.0, 0.0, 0)  # second order: blur sigma, noise std, JPEG quality
     noise_seed: int = 0
-    ideal: bool = False  # the box filter only (no quantisation): exactly core.degrade.degrade
+    ideal: bool = False  # the box filter only (no quantisation): exactly core.model.degrade.degrade
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -346,7 +346,7 @@ def nominal_matrix(n_hr: int, scale: int, sigma: float) -> torch.Tensor:
 def project_nominal(sr: torch.Tensor, lr: torch.Tensor, scale: int, sigma: float, iters: int = 50) -> torch.Tensor:
     """An image near ``sr`` (in [0, 1]) that :func:`nominal_degrade` maps onto ``lr``.
 
-    For the box filter this is :func:`core.degrade.project_consistent` (exact nearest, closed form).
+    For the box filter this is :func:`core.model.degrade.project_consistent` (exact nearest, closed form).
     With optics the operator is ``A = A_y (x) A_x`` (separable, exact matrices from
     :func:`nominal_matrix`); the affine projection ``x + A^T (A A^T)^-1 (lr - A x)`` is exact and is
     alternated with clamping to [0, 1] until the residual is below 1e-7 (or ``iters``).

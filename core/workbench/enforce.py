@@ -1,17 +1,17 @@
 """The optional "enforce consistency" step: the smallest change that makes a candidate agree with its input.
 
 :func:`enforce_consistency` returns a new candidate (kind ``consistent``, its parent recorded) whose
-:func:`core.degrade.degrade` equals the LR input up to 8-bit rounding, by the exact projection
-:func:`core.degrade.project_consistent` (in the spirit of Explorable SR's consistency enforcing
+:func:`core.model.degrade.degrade` equals the LR input up to 8-bit rounding, by the exact projection
+:func:`core.model.degrade.project_consistent` (in the spirit of Explorable SR's consistency enforcing
 module). The candidate is still synthetic: agreeing with the input says nothing about the truth.
 """
 
 from __future__ import annotations
 
-from core.candidates import Candidate
-from core.degrade import project_consistent
-from core.preprocess import consistency
-from core.recipes import ConsistentRecipe
+from core.model.degrade import project_consistent
+from core.workbench.candidates import Candidate
+from core.workbench.preprocess import consistency
+from core.workbench.recipes import ConsistentRecipe
 
 METHOD = "exact L2 projection onto {x in [0, 1]: box-degrade(x) = LR} (core.degrade.project_consistent)"
 

@@ -23,23 +23,23 @@ import torch.distributed as dist
 from PIL import Image
 from tqdm import tqdm
 
-from core import losses
-from core.bundle import save_bundle
-from core.checkpoint import load_checkpoint, save_checkpoint
 from core.data.imageset import ImageSet
-from core.degrade import RandomDegradation, degrade, upsample_nearest
 from core.errors import BundleError, DataError
 from core.images import tensor_to_pil
-from core.model import VarSR, cpu_has_bf16
+from core.model.bundle import save_bundle
+from core.model.degrade import RandomDegradation, degrade, upsample_nearest
+from core.model.varsr import VarSR, cpu_has_bf16
 from core.nets import Critic
 from core.perf import tune_cpu
-from core.run_config import DataConfig, RunConfig
+from core.training import losses
+from core.training.checkpoint import load_checkpoint, save_checkpoint
+from core.training.run_config import DataConfig, RunConfig
 
 
 def default_data_root() -> Path:
     """``$VARSR_DATA`` or the ``shared/data`` folder beside the repository."""
     env = os.environ.get("VARSR_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 def load_training_data(data: DataConfig, model_size: tuple[int, int], channels: int, root: Path,
@@ -96,7 +96,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         raise DataError("no training images")
     model = VarSR(cfg).to(dev).to(memory_format=channels_last)
     if init is not None and not resume:
-        from core.bundle import load_model
+        from core.model.bundle import load_model
 
         start = load_model(init)
         if start.config.hr_size != cfg.hr_size or start.config.latent_dim != cfg.latent_dim:
@@ -114,7 +114,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     p_degrade = float(run.data.random_degradation)
     rand_degrade = RandomDegradation(cfg.scale, p=p_degrade) if p_degrade > 0 else None
     if run.data.degradation:
-        from core.camera import CameraDegradation, condition
+        from core.model.camera import CameraDegradation, condition
 
         rand_degrade = CameraDegradation(condition(run.data.degradation), (cfg.lr_size[1], cfg.lr_size[0]))
     flops_per_image = training_flops_per_image(model, cfg)

@@ -50,7 +50,7 @@ def diversity_hinge(generator: nn.Module, lr: torch.Tensor, mu_l: torch.Tensor, 
 
     Gradients reach G only (the prior's mean and spread are detached). Returns ``spread + agree``.
     """
-    from core.degrade import degrade
+    from core.model.degrade import degrade
 
     mu, std = mu_l.detach(), torch.exp(0.5 * logvar_l.detach())
     z = torch.cat([mu + std * torch.randn_like(mu), mu + std * torch.randn_like(mu)])
