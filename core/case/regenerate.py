@@ -35,6 +35,7 @@ from core.workbench.recipes import (
     RowRecipe,
     SampleRecipe,
     SlidersRecipe,
+    VideoPlateRecipe,
     parse_recipe,
 )
 
@@ -210,10 +211,17 @@ def _consistent(regen: Regenerator, model: VarSR, r: ConsistentRecipe, cid: str 
     return enforce_consistency(regen.parent(r))
 
 
+def _video_plate(regen: Regenerator, model: VarSR, r: VideoPlateRecipe, cid: str | None) -> S.Candidate:
+    from core.video.plate_frames import replay  # PyAV and the plate reader only when a case has a clip
+
+    return replay(model, r, regen.case.original_path)
+
+
 #: How each kind of recipe is replayed: ``(regenerator, model, recipe, candidate id) -> candidate``.
 REPLAYS: dict[str, Replay] = {
     SampleRecipe.KIND: _sample, SlidersRecipe.KIND: _sliders, MoreLikeThisRecipe.KIND: _more_like_this,
     ReferenceRecipe.KIND: _reference, RowRecipe.KIND: _row, ConsistentRecipe.KIND: _consistent,
+    VideoPlateRecipe.KIND: _video_plate,
 }
 
 

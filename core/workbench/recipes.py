@@ -40,6 +40,8 @@ RECIPE_FIELDS: dict[str, Any] = {
     "attribute_scale": is_num, "consistency_l1_0_255": is_num, "lr_psnr_db": is_num, "sliders": num_dict,
     "choices": ints, "lr_size": ints, "hr_size": ints, "z": nums, "cells": lambda v: isinstance(v, list),
     "source": is_dict, "reference_alignment": is_dict, "parent_scores": is_dict, "change_0_255": is_dict,
+    "clip": is_dict, "frames": lambda v: isinstance(v, list) and all(isinstance(f, dict) for f in v),
+    "track": is_dict, "combine": is_dict, "result": is_dict, "classifier": is_dict,
 }
 #: The same for a recipe's ``source`` (where its input came from).
 SOURCE_FIELDS: dict[str, Any] = {"evidence": _file_ref, "reference": _file_ref, "cells": _cells_info,
@@ -293,9 +295,53 @@ class ConsistentRecipe(Recipe):
                    dict(d.get("change_0_255") or {}), extends=dict(d))
 
 
+@dataclass
+class VideoPlateRecipe(Recipe):
+    """Issue 16: one plate row read from several tracked frames of a clip (:mod:`core.video.plate_frames`).
+
+    ``clip``: the clip's SHA-256, file and header; ``frames``: each used frame's index, timestamp,
+    decoded-pixel SHA-256, box, seed, quality and weight; ``track``: the whole track
+    (:meth:`core.video.track.Track.to_json`, dropped frames included); ``combine``: how the frames'
+    per-position distributions were combined; ``result``: the combined reading and its hash."""
+
+    KIND: ClassVar[str] = "video-plate"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model", "clip", "frames", "seed", "n", "temperature")
+    model_ref: ModelRef
+    clip: dict[str, Any]
+    frames: list[dict[str, Any]]
+    seed: int
+    n: int
+    temperature: float
+    track: dict[str, Any] = field(default_factory=dict)
+    combine: dict[str, Any] = field(default_factory=dict)
+    classifier: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.model_ref.to_json(), "clip": self.clip, "frames": self.frames,
+                "track": self.track, "seed": self.seed, "n": self.n, "temperature": self.temperature,
+                "combine": self.combine, "classifier": self.classifier, "result": self.result, "parent": None,
+                "sliders": {}, "source": self.source}
+
+    @classmethod
+    def _parse(cls, d: dict[str, Any]) -> VideoPlateRecipe:
+        if not is_str(d["clip"].get("sha256")) or not d["frames"]:
+            raise RecipeError("the video-plate recipe does not name its clip or its frames")
+        for f in d["frames"]:
+            if not (is_int(f.get("index")) and is_str(f.get("sha256")) and nums(f.get("box"))
+                    and len(f["box"]) == 4 and is_int(f.get("seed")) and is_num(f.get("weight"))):
+                raise RecipeError("a frame of the video-plate recipe lacks its index, pixel hash, box, seed or weight")
+        return cls(ModelRef.from_json(d), dict(d["clip"]), [dict(f) for f in d["frames"]], d["seed"], d["n"],
+                   d["temperature"], dict(d.get("track") or {}), dict(d.get("combine") or {}),
+                   dict(d.get("classifier") or {}), dict(d.get("result") or {}), d.get("source") or {},
+                   extends=dict(d))
+
+
 #: Every kind of recipe, by the ``kind`` its JSON records.
 RECIPES: dict[str, type[Recipe]] = {c.KIND: c for c in (SampleRecipe, SlidersRecipe, MoreLikeThisRecipe,
-                                                        ReferenceRecipe, RowRecipe, ConsistentRecipe)}
+                                                        ReferenceRecipe, RowRecipe, ConsistentRecipe,
+                                                        VideoPlateRecipe)}
 
 
 def parse_recipe(d: dict[str, Any]) -> Recipe:

@@ -1,0 +1,212 @@
+"""One plate row read from several tracked frames of a clip, combined, as a candidate with its recipe (#16).
+
+For each used (not dropped) frame of a track, in frame order:
+
+1. the frame is decoded again and its pixels must hash to the SHA-256 recorded when it was tracked;
+2. the track's box is cut from it (:func:`core.workbench.evidence.crop_region`) and split into the
+   row's cells at the analyst's boundaries; each cell is prepared for the model as in the app;
+3. ``n`` candidates per cell are drawn (:func:`core.workbench.candidates.generate_cells`, seed
+   ``seed + 1000 * j`` for the ``j``-th used frame, cell ``i`` adding ``i``);
+4. the plate reader gives the frame's per-position distribution (mean softmax over each cell's
+   candidates, :func:`core.search.plates.position_probabilities`).
+
+The frames' distributions are combined by the weighted product of :mod:`core.video.combine`
+(weights: a per-frame quality relative to the best frame). The result is one candidate of kind
+``video-plate``: its image stacks each frame's row (sample 0 of each cell) top to bottom, its input
+the frames' rows as the model saw them, and its recipe (:class:`core.workbench.recipes.VideoPlateRecipe`)
+names the clip, every used frame (index, time, pixel hash, box, seed, quality, weight), the track
+and the combined reading with the SHA-256 of its probabilities. :func:`replay` makes it again from
+the clip; the probabilities must hash the same, else :class:`core.errors.CaseError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import CaseError, GenerationCancelled, VarSRError
+from core.images import sha256_file
+from core.model.varsr import VarSR
+from core.search.plates import PlateReading, load_plate_classifier, plate_classifier_path, position_probabilities
+from core.video.clip import Frame, file_sha256, open_clip
+from core.video.combine import FLOOR, QUALITIES, combine
+from core.video.frames import box_region
+from core.video.track import Box, Track
+from core.workbench.candidates import CancelCheck, Candidate, Progress, generate_cells
+from core.workbench.evidence import crop_region, equal_cells, split_cells
+from core.workbench.preprocess import consistency, prepare_lr
+from core.workbench.recipes import ModelRef, VideoPlateRecipe
+
+#: Seeds of consecutive used frames are this far apart (cells add their position).
+FRAME_SEED_STRIDE = 1000
+
+
+@dataclass
+class FramePlan:
+    """One frame to read: its index, the box to cut and the tracker's score (the pixel hash when known)."""
+
+    index: int
+    box: Box
+    score: float = 1.0
+    sha256: str | None = None
+
+
+@dataclass
+class PlateFrames:
+    """The combined candidate, its reading, and each frame's cells (for the plate search)."""
+
+    candidate: Candidate
+    reading: PlateReading
+    frames: list[dict[str, Any]]
+    cells: list[list[list[Candidate]]]  # per frame, per cell, the n candidates
+
+
+def probs_sha256(probs: np.ndarray) -> str:
+    """SHA-256 of the combined probabilities (float64, row-major): what regeneration compares."""
+    return hashlib.sha256(np.ascontiguousarray(probs, dtype=np.float64).tobytes()).hexdigest()
+
+
+def plans_from_track(track: Track, records: dict[int, dict[str, Any]] | None = None) -> list[FramePlan]:
+    """The used frames of a track, in order (with the pixel hashes recorded when tracking, if given)."""
+    records = records or {}
+    return [FramePlan(p.frame, p.box, float(p.score), (records.get(p.frame) or {}).get("sha256"))
+            for p in track.used()]
+
+
+def classifier_id(path: Path | None = None) -> dict[str, str]:
+    """The plate reader's file name and SHA-256 (recorded with the reading)."""
+    p = path or plate_classifier_path()
+    return {"name": p.name, "sha256": sha256_file(p)}
+
+
+def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], Frame], plans: Sequence[FramePlan],
+                      *, n_cells: int, bounds: Sequence[float] | None, n: int, seed: int, temperature: float,
+                      quality: str = "confidence", clip: dict[str, Any], track: Track | None = None,
+                      classifier_info: dict[str, Any] | None = None, progress: Progress | None = None,
+                      cancelled: CancelCheck | None = None) -> PlateFrames:
+    """Read and combine the planned frames (see the module docstring); ``clip``: its SHA-256, file and header."""
+    if not plans:
+        raise VarSRError("no frame to combine: every frame of the track is dropped")
+    if quality not in QUALITIES:
+        raise VarSRError(f"unknown frame quality {quality!r}; known: {', '.join(QUALITIES)}")
+    bounds = [float(b) for b in bounds] if bounds is not None else equal_cells(n_cells)
+    rows, lrs, probs, greys, cells_all, records = [], [], [], [], [], []
+    classes: list[str] = []
+    for j, plan in enumerate(plans):
+        if cancelled is not None and cancelled():
+            raise GenerationCancelled("combining cancelled")
+        frame = get_frame(plan.index)
+        if plan.sha256 and frame.sha256 != plan.sha256:
+            raise CaseError(f"frame {plan.index} of the clip decodes to other pixels than when it was tracked "
+                            f"(SHA-256 {frame.sha256[:12]} against {plan.sha256[:12]})")
+        image = _pil(frame.image)
+        crop = crop_region(image, box_region(plan.box))
+        cells = split_cells(crop, bounds) if n_cells > 1 else [crop]
+        cell_lrs = [prepare_lr(c, model.config)[0] for c in cells]
+        fseed = int(seed) + FRAME_SEED_STRIDE * j
+        src = {"video_frame": plan.index}
+        cands = generate_cells(model, cell_lrs, n, fseed, temperature, source=src, cancelled=cancelled)
+        reading = position_probabilities(classifier, [torch.stack([c.image for c in cell]) for cell in cands])
+        classes = reading.classes
+        probs.append(reading.probs)
+        greys.append(np.asarray(crop.convert("L"), dtype=np.float64))
+        rows.append(torch.cat([cell[0].image for cell in cands], dim=2))
+        lrs.append(torch.cat(cell_lrs, dim=2))
+        cells_all.append(cands)
+        box = plan.box
+        records.append({"index": frame.index, "pts": frame.pts, "time": round(frame.time, 6),
+                        "sha256": frame.sha256, "box": [box.x, box.y, box.w, box.h], "score": round(plan.score, 6),
+                        "seed": fseed})
+        if progress is not None:
+            progress(j + 1, len(plans))
+    comb = combine(probs, [f"frame {r['index']}" for r in records], quality, rows=greys,
+                   scores=[r["score"] for r in records])
+    for r, f in zip(records, comb.frames, strict=True):
+        r["quality"], r["weight"] = f["quality"], f["weight"]
+    reading = PlateReading(comb.probs, list(classes), [n * len(plans)] * comb.probs.shape[0])
+    best = "".join(classes[int(i)] for i in comb.probs.argmax(-1))
+    result = {"reading": best, "probs_sha256": probs_sha256(comb.probs), "positions": int(comb.probs.shape[0]),
+              "classes": len(classes)}
+    combine_rec = {"rule": "weighted product", "floor": FLOOR, "quality": quality, "frames": len(records)}
+    source = {"evidence": {"sha256": clip.get("sha256"), "path": clip.get("path"), "source": "video"},
+              "cells": {"n": int(n_cells), "bounds": bounds}}
+    recipe = VideoPlateRecipe(ModelRef.of(model), dict(clip), records, int(seed), int(n), float(temperature),
+                              track.to_json() if track is not None else {}, combine_rec,
+                              dict(classifier_info or {}), result, source).to_json()
+    image = torch.cat(rows, dim=1)
+    lr = torch.cat(lrs, dim=1)
+    l1, psnr = consistency(image[None], lr, model.config.scale)
+    cand = Candidate(image=image.detach().cpu().clone(), lr=lr.cpu(), z=None, recipe=recipe, l1=float(l1[0]),
+                     lr_psnr=float(psnr[0]))
+    return PlateFrames(cand, reading, records, cells_all)
+
+
+def _pil(image: np.ndarray) -> Any:
+    from PIL import Image
+
+    return Image.fromarray(image, "RGB")
+
+
+def clip_record(path: str | Path, sha256: str, info: dict[str, Any]) -> dict[str, Any]:
+    """What a recipe keeps of the clip: its SHA-256, path (reduced to the name in a case) and header."""
+    keep = ("container", "codec", "width", "height", "fps", "n_frames", "duration", "time_base", "rotation",
+            "variable_frame_rate", "size_bytes", "notes")
+    return {"sha256": sha256, "path": str(Path(path).resolve()), "name": Path(path).name,
+            **{k: info.get(k) for k in keep}}
+
+
+def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]) -> Candidate:
+    """The candidate of a ``video-plate`` recipe made again from the clip (``locate(sha256)``: the case's
+    copy); :class:`CaseError` when the clip, a frame or the combined probabilities differ."""
+    sha = str(recipe.clip["sha256"])
+    path = _clip_file(recipe, locate)
+    path_sha = file_sha256(path)
+    if path_sha != sha:
+        raise CaseError(f"the clip {path.name} no longer matches its recorded SHA-256 {sha[:12]}")
+    clf_path = plate_classifier_path()
+    want = recipe.classifier.get("sha256")
+    info = classifier_id(clf_path)
+    if want and info["sha256"] != want:
+        raise CaseError(f"the plate reader {clf_path.name} is not the recorded one ({want[:12]})")
+    classifier = load_plate_classifier(clf_path)
+    plans = [FramePlan(int(f["index"]), Box(*[float(v) for v in f["box"]]), float(f.get("score", 1.0)),
+                       str(f["sha256"])) for f in recipe.frames]
+    cells = recipe.source.get("cells") or {}
+    with open_clip(path) as clip:
+        out = read_plate_frames(model, classifier, clip.frame, plans, n_cells=int(cells.get("n") or 1),
+                                bounds=cells.get("bounds"), n=int(recipe.n), seed=int(recipe.seed),
+                                temperature=float(recipe.temperature),
+                                quality=str(recipe.combine.get("quality", "confidence")), clip=recipe.clip,
+                                track=Track.from_json(recipe.track) if recipe.track else None,
+                                classifier_info=recipe.classifier)
+    want_probs = recipe.result.get("probs_sha256")
+    got = out.candidate.recipe["result"]["probs_sha256"]
+    if want_probs and got != want_probs:
+        raise CaseError(f"the combined reading differs from the recorded one (probabilities {got[:12]} against "
+                        f"{want_probs[:12]})")
+    weights = [f.get("weight") for f in recipe.frames]
+    if weights != [f["weight"] for f in out.frames]:
+        raise CaseError("the frames' weights differ from the recorded ones")
+    return out.candidate
+
+
+def _clip_file(recipe: VideoPlateRecipe, locate: Callable[[str], Path]) -> Path:
+    """The case's copy of the clip, else the recorded path (a session not yet saved)."""
+    sha = str(recipe.clip["sha256"])
+    try:
+        p = locate(sha)
+        if p.is_file():
+            return p
+    except CaseError:
+        pass
+    recorded = recipe.clip.get("path")
+    if recorded and Path(recorded).is_absolute() and Path(recorded).is_file():
+        return Path(recorded)
+    raise CaseError(f"the clip {recipe.clip.get('name') or sha[:12]} is neither in the case nor at its recorded "
+                    "place")

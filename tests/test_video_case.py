@@ -1,0 +1,134 @@
+"""Evidence from video in a case (#16): a frame as evidence, a tracked plate row combined across frames,
+recorded as a ``video-plate`` recipe that regenerates bit-identically from the case's copy of the clip."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("av")
+
+from core import case as K  # noqa: E402
+from core.case.regenerate import verify_case  # noqa: E402
+from core.cli.sample import main as sample_main  # noqa: E402
+from core.errors import CaseError, RecipeError  # noqa: E402
+from core.search.plates import load_plate_classifier  # noqa: E402
+from core.video import open_clip  # noqa: E402
+from core.video.frames import FrameEvidence, frame_evidence, is_video, region_box  # noqa: E402
+from core.video.plate_frames import (  # noqa: E402
+    classifier_id,
+    clip_record,
+    plans_from_track,
+    read_plate_frames,
+    replay,
+)
+from core.video.synthetic import moving_square, square_position, write_clip  # noqa: E402
+from core.video.track import track_region  # noqa: E402
+from core.workbench import session as S  # noqa: E402
+from core.workbench.recipes import VideoPlateRecipe, parse_recipe  # noqa: E402
+
+SIZE, BOX = (96, 64), 24
+
+
+@pytest.fixture
+def clip_path(tmp_path: Path) -> Path:
+    (tmp_path / "incoming").mkdir(exist_ok=True)
+    return write_clip(tmp_path / "incoming" / "street.mp4", moving_square(12, SIZE, BOX), fps=25, gop=4)
+
+
+def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3):
+    with open_clip(path) as clip:
+        sha = clip.sha256()
+        clip.index()
+        ev = frame_evidence(path, sha, clip.info.record(), clip.frame(anchor))
+        session.set_evidence(ev)
+        session.set_domain("plate")
+        session.set_cells(2)
+        x, y = square_position(anchor, SIZE, BOX)
+        session.set_region(S.Region.from_box(x, y, x + BOX, y + BOX))
+        box = region_box(session.region, ev.image.size)
+        records = {}
+
+        def get(i: int):
+            f = clip.frame(i)
+            records[i] = f.record()
+            return f.image
+
+        track = track_region(get, {anchor: box}, range(anchor - 3, anchor + 3))
+        track.drop(dropped)
+        model = session.model("plate-char")
+        out = read_plate_frames(model, load_plate_classifier(), clip.frame, plans_from_track(track, records),
+                                n_cells=2, bounds=session.cell_bounds, n=4, seed=3, temperature=1.0,
+                                quality="confidence", clip=clip_record(path, sha, clip.info.record()), track=track,
+                                classifier_info=classifier_id())
+    return ev, track, out
+
+
+def test_frame_evidence_names_clip_frame_and_pixels(clip_path: Path) -> None:
+    assert is_video(clip_path) and not is_video("a.png")
+    with open_clip(clip_path) as clip:
+        f = clip.frame(4)
+        ev = frame_evidence(clip_path, clip.sha256(), clip.info.record(), f)
+    assert isinstance(ev, FrameEvidence) and ev.label == "street.mp4 frame 4" and ev.frame_index == 4
+    v = ev.to_dict()["load"]["video"]
+    assert v["clip_sha256"] == ev.clip_sha256 and v["frame"]["sha256"] == f.sha256 and v["frame"]["index"] == 4
+    assert ev.image.size == SIZE and any("never re-encoded" in n for n in ev.notes)
+
+
+def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Path, clip_path: Path,
+                                                                  tmp_path: Path) -> None:
+    session = S.Session(models_root)
+    case = K.Case.create(tmp_path / "cases" / "VIDEO-1", session, "Examiner V")
+    ev, track, out = _combine(session, clip_path)
+    cset = session.add_set("street.mp4 frames 2-7 combined", [out.candidate])
+    cid = cset.candidate_ids[0]
+    session.star(cid)
+    case.save()
+
+    r = out.candidate.recipe
+    spec = parse_recipe(r)
+    assert isinstance(spec, VideoPlateRecipe) and spec.to_json() == r
+    assert [f["index"] for f in r["frames"]] == [2, 4, 5, 6, 7]  # frame 3 dropped
+    assert all(len(f["sha256"]) == 64 and 0 <= f["weight"] <= 1 and "time" in f for f in r["frames"])
+    assert max(f["weight"] for f in r["frames"]) == 1.0
+    assert {p["frame"]: p["dropped"] for p in r["track"]["points"]}[3] is True
+    assert r["clip"]["sha256"] == ev.clip_sha256 and r["combine"]["quality"] == "confidence"
+    assert out.candidate.image.shape[1] == 5 * 16 and out.candidate.image.shape[2] == 2 * 8  # a row per frame
+    assert out.reading.probs.shape[0] == 2 and len(r["result"]["reading"]) == 2
+
+    manifest = json.loads((case.folder / K.MANIFEST).read_text())
+    roles = {o["sha256"]: o for o in manifest["originals"]}
+    assert ev.clip_sha256 in roles and roles[ev.clip_sha256]["name"] == "street.mp4"  # the clip, byte for byte
+    assert ev.sha256 in roles  # the frame used as evidence (lossless PNG of the decoded pixels)
+    rec = manifest["candidates"][cid]["recipe"]
+    assert rec["clip"]["path"] == "street.mp4" and rec["source"]["evidence"]["path"] == "street.mp4"
+
+    assert [x.status for x in verify_case(case, [cid])] == ["identical"]
+    clip_path.unlink()  # only the case's copy is left
+    opened = K.open_case(case.folder, models_root=models_root)
+    results = verify_case(opened, [cid])
+    assert results[0].identical, results[0].line()
+    assert sample_main(["--case", str(case.folder), "--verify", "--models", str(models_root)]) == 0
+
+
+def test_replay_refuses_a_changed_result_or_frame(models_root: Path, clip_path: Path) -> None:
+    session = S.Session(models_root)
+    _, _, out = _combine(session, clip_path)
+    model = session.model("plate-char")
+    spec = parse_recipe(out.candidate.recipe)
+    assert isinstance(spec, VideoPlateRecipe)
+    same = replay(model, spec, lambda sha: Path("/nonexistent"))
+    assert (same.image == out.candidate.image).all()
+    bad = dataclasses.replace(spec, result={**spec.result, "probs_sha256": "0" * 64})
+    with pytest.raises(CaseError, match="combined reading differs"):
+        replay(model, bad, lambda sha: Path("/nonexistent"))
+    frames = [dict(f) for f in spec.frames]
+    frames[1]["sha256"] = "f" * 64
+    with pytest.raises(CaseError, match="decodes to other pixels"):
+        replay(model, dataclasses.replace(spec, frames=frames), lambda sha: Path("/nonexistent"))
+    broken = {**out.candidate.recipe, "frames": [{"index": 1}]}
+    with pytest.raises(RecipeError):
+        parse_recipe(broken)
