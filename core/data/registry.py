@@ -23,7 +23,7 @@ from core.fileio import atomic_write
 
 #: Bump when any loader's output changes, so cached sets are rebuilt.
 LOADER_VERSION = 2
-KINDS = ("celeba", "utkface", "mnist", "plate-chars", "folder")
+KINDS = ("celeba", "utkface", "mnist", "plate-chars", "plate-real-chars", "folder")
 
 
 def _square(size: int | tuple[int, int], kind: str) -> int:
@@ -70,6 +70,10 @@ def _load(
         s = load_mnist(root, split, _square(size, kind), limit, **kw)
     elif kind == "plate-chars":
         s = load_plate_chars(root, split, _pair(size), limit, **kw)
+    elif kind == "plate-real-chars":  # real + rendered characters of whole plates (core.plates)
+        from core.plates.training_chars import load_plate_training_chars
+
+        s = load_plate_training_chars(root, split, _pair(size), limit, **kw)
     elif kind == "folder":
         return load_folder(root, split, _pair(size), channels, limit, **kw)
     else:

@@ -7,13 +7,14 @@ For each plate (a character row boxed as an analyst would: the union of its char
 widened by 5 % of their height), each size (2x4, 3x6, 4x8 px per character) and each condition
 (``ideal``: the area filter; ``camera``: :func:`core.model.camera.degrade_condition` with ``"camera"``),
 the row is reduced to ``n`` x size, read (:func:`core.plates.reading.read_row`, equal cells,
-polarity chosen by the reader) by each reader — ``varsr`` (the shipped ``plate-char``, ``k``
-candidates per cell, cells reduced to its 2x4 input), ``det`` (``plate-char-det``) and
-``bicubic`` — and scored: the true string in the top 1 / top 10 ranked strings, and the true
-plate's rank in a registry of at least 20,000 plates that holds every true plate, 20 one-character
-neighbours of each, and random plates of the same lengths (ties count against it). Positions
-whose character is unknown (UC3M-LP's greyed characters, ``*``) are left out of the strings, the
-registry keys and the scores. Every figure comes with its number of plates and standard error.
+polarity chosen by the reader) by each reader — ``varsr`` (``k`` candidates per cell from the
+plate model the app and the batch pick for that size: the largest input not above it,
+:func:`models_for`), ``det`` (that model's ``-det`` twin) and ``bicubic`` — and scored: the true
+string in the top 1 / top 10 ranked strings, and the true plate's rank in a registry of at least
+20,000 plates that holds every true plate, 20 one-character neighbours of each, and random plates
+of the same lengths (ties count against it). Positions whose character is unknown (UC3M-LP's
+greyed characters, ``*``) are left out of the strings, the registry keys and the scores. Every
+figure comes with its number of plates and standard error.
 """
 
 from __future__ import annotations
@@ -38,7 +39,18 @@ from core.plates.real import MASK, PlateRow, load_argentina, load_endtoend, load
 SIZES = ((2, 4), (3, 6), (4, 8))
 CONDITIONS = ("ideal", "camera")
 READERS = ("varsr", "det", BICUBIC)
-MODELS = {"varsr": "plate-char", "det": "plate-char-det"}
+
+
+
+def models_for(px: tuple[int, int], readers: Sequence[str]) -> dict[str, str]:
+    """Bundle names per model reader at ``px`` per character: ``varsr`` is the plate model the batch
+    and the app pick for that size (:func:`core.plates.batch.auto_model`), ``det`` its ``-det`` twin."""
+    from core.model.bundle import list_models
+    from core.plates.batch import auto_model
+
+    name = auto_model((float(px[0]), float(px[1])))
+    out = {"varsr": name, "det": f"{name}-det" if f"{name}-det" in list_models() else "plate-char-det"}
+    return {r: out[r] for r in readers if r in out}
 
 
 @dataclass
@@ -212,7 +224,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
     from core.model.camera import degrade_condition
 
     clf = load_reader()
-    models = {r: load_model(MODELS[r]) for r in readers if r in MODELS}
+    loaded: dict[str, object] = {}
     keys = [p.key for p in plates]
     reg_plates = build_registry(sorted(set(keys)), registry_total, seed=seed)
     registry = Registry(reg_plates)
@@ -222,6 +234,12 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                      "table": []}
     calib: dict[tuple, list] = {}
     for px in sizes:
+        names = models_for(px, readers)
+        for n in names.values():
+            if n not in loaded:
+                loaded[n] = load_model(n)
+        models = {r: loaded[n] for r, n in names.items()}
+        results.setdefault("models", {})[f"{px[0]}x{px[1]}"] = names
         for cond in conditions:
             recs: dict[str, list[dict]] = {r: [] for r in readers}
             t0 = time.perf_counter()

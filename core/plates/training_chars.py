@@ -1,0 +1,106 @@
+"""Plate characters to train on: real and rendered, cut as real rows are cut, never a measured plate.
+
+The pool behind the plate reader (``tools/train_plate_reader.py``) and the ``plate-*`` models
+(data kind ``plate-real-chars``):
+
+- OpenALPR ``train-ocr`` ``train`` split (character crops and sheets);
+- UC3M-LP ``train`` split cut at its character boxes, once exactly and ``uc3m_copies`` more times
+  with random margins (-4 % to +12 % of the height per side); a train plate whose text could be a
+  held-out plate (UC3M-LP ``val``, OpenALPR end-to-end, the Argentine plates) is left out;
+- characters cut from plates drawn by :mod:`core.plates.render` (cached per size and seed).
+
+The ``test`` split is the held-out UC3M-LP ``val`` characters, cut exactly. Every character is
+grey, stretched, dark on light and padded to ``size`` by :func:`core.plates.prep.prepare_char`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from core.data.imageset import ImageSet
+from core.data.plates import CLASSES, load_plate_chars
+from core.plates.prep import prepare_char
+from core.plates.real import PlateRow, exclude_compatible, load_argentina, load_endtoend, load_uc3m
+from core.plates.render import render_chars
+
+
+def row_chars(rows: Sequence[PlateRow], size: tuple[int, int], rng: np.random.Generator,
+              copies: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Each known character of ``rows`` cut exactly once and ``copies`` more times with random
+    margins: uint8 ``(N, h, w)``, class indices and the plate each came from."""
+    images, labels, groups = [], [], []
+    for row in rows:
+        h, w = row.image.shape
+        for i in row.known:
+            x0, y0, x1, y1 = row.boxes[i]  # type: ignore[misc]  # known positions have a box
+            bh = y1 - y0
+            for k in range(copies + 1):
+                m = np.zeros(4) if k == 0 else rng.uniform(-0.04, 0.12, 4) * bh
+                xa, ya = max(0, math.floor(x0 - m[0])), max(0, math.floor(y0 - m[1]))
+                xb, yb = min(w, math.ceil(x1 + m[2])), min(h, math.ceil(y1 + m[3]))
+                images.append(prepare_char(row.image[ya:yb, xa:xb], size, invert=False))
+                labels.append(CLASSES.index(row.text[i]))
+                groups.append(row.group)
+    if not images:
+        return np.zeros((0, size[1], size[0]), np.uint8), np.zeros(0, np.int64), []
+    return np.stack(images), np.array(labels, dtype=np.int64), groups
+
+
+def rendered(n: int, size: tuple[int, int], seed: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` characters cut from rendered plates (cached as plain ``.npz`` under ``cache``)."""
+    path = cache / f"rendered-{n}-{seed}-{size[0]}x{size[1]}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as d:
+            return d["x"], d["y"]
+    x, y = render_chars(n, size, seed)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, x=x, y=y)
+    return x, y
+
+
+def held_out_rows(root: Path) -> list[PlateRow]:
+    """Every real plate that is measured: UC3M-LP ``val``, OpenALPR end-to-end, the Argentine plates."""
+    rows = list(load_uc3m(root / "uc3m-lp", "val"))
+    if (root / "openalpr-endtoend").is_dir():
+        rows += load_endtoend(root / "openalpr-endtoend")[0]
+    if (root / "fast-plate-ocr-ar").is_dir():
+        rows += load_argentina(root / "fast-plate-ocr-ar")[0]
+    return rows
+
+
+def load_plate_training_chars(root: str | Path, split: str = "train", size: tuple[int, int] = (8, 16),
+                              limit: int | None = None, rendered_n: int = 30000, uc3m_copies: int = 2,
+                              seed: int = 0, cache_dir: Path | None = None) -> ImageSet:
+    """The pool above as an :class:`ImageSet` (``root``: the ``plates`` data folder)."""
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    if split not in ("train", "test", "val"):
+        raise ValueError(f"plate-real-chars has the splits train and test, not {split!r}")
+    parts: list[tuple[str, np.ndarray, np.ndarray, list[str]]] = []
+    if split == "train":
+        alpr = load_plate_chars(root / "openalpr-train-ocr", "train", size, sheets=True)
+        parts.append(("openalpr", alpr.images[:, 0].numpy(), alpr.labels.numpy(), list(alpr.groups)))
+        train_rows = exclude_compatible(load_uc3m(root / "uc3m-lp", "train"), held_out_rows(root))
+        parts.append(("uc3m", *row_chars(train_rows, size, rng, uc3m_copies)))
+        if rendered_n > 0:
+            rx, ry = rendered(rendered_n, size, seed, cache_dir)
+            parts.append(("rendered", rx, ry, [f"rendered:{seed}:{i}" for i in range(len(rx))]))
+    else:
+        parts.append(("uc3m-val", *row_chars(load_uc3m(root / "uc3m-lp", "val"), size, rng, 0)))
+    x = np.concatenate([p[1] for p in parts])
+    y = np.concatenate([p[2] for p in parts])
+    ids = [f"{name}:{i}" for name, px, _, _ in parts for i in range(len(px))]
+    groups = [g for p in parts for g in p[3]]
+    if limit is not None:
+        keep = np.random.default_rng(seed).permutation(len(x))[:limit]
+        x, y = x[keep], y[keep]
+        ids, groups = [ids[i] for i in keep], [groups[i] for i in keep]
+    return ImageSet(images=torch.from_numpy(np.ascontiguousarray(x))[:, None], labels=torch.from_numpy(y),
+                    classes=list(CLASSES), ids=ids, groups=groups,
+                    source=f"plate-real-chars:{split}:" + "+".join(f"{p[0]}={len(p[1])}" for p in parts))
