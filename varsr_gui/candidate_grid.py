@@ -77,6 +77,17 @@ class CandidateGrid(QListWidget):
             self.setCurrentItem(it, QItemSelectionModel.SelectionFlag.ClearAndSelect)
             self.scrollToItem(it)
 
+    def follow(self, cid: str) -> None:
+        """Highlight ``cid`` (the session's current candidate) without announcing a new selection."""
+        it = self._items.get(cid)
+        if it is None or it is self.currentItem():
+            return
+        self.blockSignals(True)
+        try:
+            self.select(cid)
+        finally:
+            self.blockSignals(False)
+
     def current_id(self) -> str | None:
         it = self.currentItem()
         return it.data(ID_ROLE) if it is not None else None

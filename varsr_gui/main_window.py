@@ -32,6 +32,7 @@ from varsr_gui.actions import build_menus
 from varsr_gui.candidate_grid import CandidateGrid
 from varsr_gui.case_actions import CaseActions
 from varsr_gui.compare_view import CompareView, Panel
+from varsr_gui.dock_layout import DockLayout
 from varsr_gui.evidence_input import EvidenceInput
 from varsr_gui.evidence_view import EvidenceView
 from varsr_gui.export_actions import ExportActions, export_error_text  # noqa: F401 - re-exported for callers
@@ -119,6 +120,8 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         if c is None:  # nothing selected (a case closed, the selection's set dropped)
             self.compare.set_panels([])
             self._show_cell_chooser()
+        else:  # the grid highlights the session's current candidate, however it was chosen
+            self.grid.follow(c.id)
 
     def _on_preview(self, new: S.Candidate | None, old: S.Candidate | None) -> None:
         if old is not None and old is not new and old.id not in self.session.candidates:
@@ -199,7 +202,8 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self.view.cells_moved.connect(lambda b: self.session.set_cells(self.session.n_cells, b))
         self.view.face_clicked.connect(self._use_face)
         self.input_panel.domain_changed.connect(self.session.set_domain)
-        self.input_panel.domain_changed.connect(self.fit_docks)
+        self.docks = DockLayout(self, self.settings, self.slider_dock, self.shortlist_dock)
+        self.input_panel.domain_changed.connect(self.docks.switch)
         self.input_panel.model_changed.connect(self.session.set_model_override)
         self.input_panel.cells_changed.connect(lambda n: self.session.set_cells(n))
         self.input_panel.generate_clicked.connect(self.generate)
@@ -418,6 +422,8 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         self.compare.set_panels(panels)
 
     def compare_two(self, a: str, b: str) -> None:
+        """``a`` beside ``b``; ``a`` becomes the current candidate (highlighted, steered by the sliders)."""
+        self.show_candidate(a)
         ca, cb = self.session.candidates[a], self.session.candidates[b]
         ra, rb = self.images.get(ca), self.images.get(cb)
         self.compare.set_panels([
@@ -449,13 +455,6 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
             self._show_compare()
 
     # -- settings ------------------------------------------------------------------------------------
-    def fit_docks(self, domain: str) -> None:
-        """Default dock heights for a domain: faces share the column between the sliders and the shortlist;
-        plates and digits (no sliders) give it to the shortlist and the searches."""
-        sizes = [520, 440] if domain == "face" else [110, 850]
-        self.resizeDocks([self.slider_dock, self.shortlist_dock], sizes, Qt.Orientation.Vertical)
-        self.resizeDocks([self.shortlist_dock], [400], Qt.Orientation.Horizontal)
-
     def _restore_settings(self) -> None:
         st = self.settings
         geom = st.value("geometry")
@@ -463,9 +462,6 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
             self.restoreGeometry(geom)
         else:
             self.resize(1500, 950)
-        state = st.value("window_state")
-        if state is None or not self.restoreState(state):
-            self.fit_docks(str(st.value("domain", "face")))  # first start
         p = self.input_panel
         p.n.setValue(int(st.value("n", 16)))
         p.seed.setValue(int(st.value("seed", 0)))
@@ -474,11 +470,12 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         idx = p.domain.findData(domain)
         if idx >= 0:
             p.domain.setCurrentIndex(idx)
+        self.docks.switch(self.session.domain)  # that domain's remembered dock sizes, or its defaults
 
     def save_settings(self) -> None:
         st = self.settings
         st.setValue("geometry", self.saveGeometry())
-        st.setValue("window_state", self.saveState())
+        self.docks.remember()
         st.setValue("n", self.input_panel.n.value())
         st.setValue("seed", self.input_panel.seed.value())
         st.setValue("temperature", self.input_panel.temperature.value())
