@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QSettings, QTimer
-from PySide6.QtWidgets import QDialog, QLabel, QMenu, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QWidget
 
 from core import case as K
 from core.case.regenerate import RegenResult, summary, verify_case
@@ -31,12 +31,12 @@ from core.workbench.enforce import enforce_consistency
 from varsr_gui.audit_dialog import AuditDialog
 from varsr_gui.case_details_dialog import CaseDetailsDialog
 from varsr_gui.qt_images import CandidateImages
+from varsr_gui.recent_cases import RecentCases
 from varsr_gui.report_pdf import write_pdf
 from varsr_gui.workers import TaskContext
 
 #: How often unsaved work is written to the case's recovery file.
 AUTOSAVE_MS = 60_000
-MAX_RECENT_CASES = 8
 
 
 def _verify_work(case: K.Case, ids: list[str], ctx: TaskContext) -> list[RegenResult]:
@@ -80,7 +80,7 @@ class Shell(Protocol):
         """Forget the candidates shown (before the session is cleared or restored)."""
 
 
-class CaseActions(QObject):
+class CaseActions(RecentCases, QObject):
     """The open case: File > New / Open / Save, the Case menu, the autosave timer, the watch on the originals."""
 
     def __init__(self, session: S.Session, images: CandidateImages, settings: QSettings, shell: Shell,
@@ -108,44 +108,6 @@ class CaseActions(QObject):
         self.case_label.setText(f"Case: {self.case.name}" + (f" ({number})" if number else "")
                                 + f" \u00b7 examiner {self.case.examiner}" if has else
                                 "No case: File > New case records the work")
-
-    # -- recent cases --------------------------------------------------------------------------------
-    def recent_cases(self) -> list[str]:
-        """Case folders opened or created last, most recent first."""
-        v = self.settings.value("recent_cases", [])
-        items = [v] if isinstance(v, str) else list(v or [])
-        return [str(x) for x in items if x][:MAX_RECENT_CASES]
-
-    def _add_recent_case(self, folder: Path) -> None:
-        p = str(Path(folder).resolve())
-        self.settings.setValue("recent_cases", [p, *(x for x in self.recent_cases() if x != p)][:MAX_RECENT_CASES])
-        self.settings.sync()
-
-    def make_recent_menu(self, file_menu: QMenu) -> None:
-        """File > Recent cases (filled each time it opens)."""
-        self.recent_menu = file_menu.addMenu("Recent c&ases")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        self._fill_recent_menu()
-
-    def _fill_recent_menu(self) -> None:
-        m = self.recent_menu
-        m.clear()
-        items = self.recent_cases()
-        for p in items:
-            a = m.addAction(Path(p).name)
-            a.setToolTip(p)
-            a.setStatusTip(p)
-            a.setData(p)
-            a.triggered.connect(lambda _c=False, p=p: self.open_recent_case(p))
-        if not items:
-            m.addAction("(none yet)").setEnabled(False)
-
-    def open_recent_case(self, folder: str) -> K.Case | None:
-        if not Path(folder).is_dir():
-            self.settings.setValue("recent_cases", [x for x in self.recent_cases() if x != folder])
-            self.shell.show_message(f"{folder} is no longer there (removed from the recent cases).")
-            return None
-        return self.open_case(folder)
 
     # -- new, open, save ---------------------------------------------------------------------------
     def _start_dir(self) -> str:
@@ -369,6 +331,13 @@ class CaseActions(QObject):
         """Log a step in the open case (nothing without one)."""
         if self.case is not None:
             self.case.record(action, **details)
+
+    def record_export(self, **details: Any) -> None:
+        """A shortlist export: logged in the open case, else kept for the next case created."""
+        if self.case is not None:
+            self.case.record("shortlist_exported", **details)
+        else:
+            self.session.record_export(**details)
 
     def _need_case(self) -> bool:
         if self.case is None:

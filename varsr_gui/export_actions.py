@@ -107,8 +107,7 @@ class ExportActions:
 
     def _exported(self, out: Path, ids: list[str], unmarked_copies: bool) -> None:
         self.settings.setValue("export_dir", str(Path(out).parent))
-        self.case_actions.record("shortlist_exported", folder=Path(out).name, unmarked_copies=unmarked_copies,
-                                 leads=ids)
+        self.case_actions.record_export(folder=Path(out).name, unmarked_copies=unmarked_copies, leads=ids)
         extra = " plus unmarked copies, on your request (recorded in the manifest)" if unmarked_copies else ""
         self.statusBar().showMessage(f"Exported {len(ids)} lead(s) and a contact sheet to {out} "
                                      f"(each marked: {S.MARK}){extra}", 10000)

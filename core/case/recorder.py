@@ -82,6 +82,8 @@ class Case:
         self.archived_requests: list[dict[str, Any]] = []
         #: Database searches run with this case's candidates (query and ranked hits; :meth:`record_search`).
         self.searches: list[dict[str, Any]] = []
+        #: Copies of originals removed since the last save (:mod:`core.case.originals`): deleted by the next save.
+        self.removed_files: list[str] = []
         self._set_files: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
         self._muted = False
         self._unsaved_from = len(self.log)
@@ -113,8 +115,12 @@ class Case:
                         region=session.region.to_dict() if session.region else {"kind": "whole image"},
                         requests=[request_of(s, session.candidates) for s in session.sets],
                         shortlist=[e.candidate_id for e in session.shortlist])
+        for x in session.exports:  # exports made before the case: carried in with their own times
+            case.record("shortlist_exported", **{k: v for k, v in x.items() if k != "utc"}, made_utc=x.get("utc"),
+                        before_case=True)
         case._take_snapshots()
         case.save()
+        session.exports = []
         return case
 
     def detach(self) -> None:
@@ -269,6 +275,8 @@ class Case:
         if not self.folder.is_dir():
             return None
         rel = f"{ORIGINALS}/{sha[:16]}{safe_suffix(name)}"
+        if rel in self.removed_files:  # removed, then brought back before the save
+            self.removed_files.remove(rel)
         target = self.folder / rel
         target.parent.mkdir(exist_ok=True)
         if target.is_file() and sha256_file(target) == sha:
@@ -448,6 +456,12 @@ class Case:
         atomic_write(self.folder / MANIFEST, lambda p: p.write_text(text, encoding="utf-8"))
         self.saved_utc = now
         self._unsaved_from = len(self.log)
+        for rel in self.removed_files:  # the manifest no longer names them: their copies can go
+            target = safe_path(self.folder, rel)
+            if target.is_file() and not any(o.file == rel for o in self.originals.values()):
+                os.chmod(target, 0o644)
+                target.unlink()
+        self.removed_files = []
         (self.folder / AUTOSAVE).unlink(missing_ok=True)
         self.recovery = None
 

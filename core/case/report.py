@@ -190,6 +190,17 @@ def _describe(entry: dict[str, Any]) -> str:
         return f"regeneration verified: {d.get('summary')}"
     if a == "search_run":
         return summary_line(d)
+    if a == "shortlist_exported":
+        leads = d.get("leads") or []
+        text = (f"shortlist exported to {d.get('folder')}: {len(leads)} lead(s) ({', '.join(leads)})"
+                + (", with unmarked copies on the examiner's request" if d.get("unmarked_copies") else ""))
+        if d.get("before_case"):
+            text += f"; made {str(d.get('made_utc') or '?')[:19].replace('T', ' ')} UTC, before the case was created"
+        return text
+    if a == "original_removed":
+        return (f"{d.get('role')} original removed from the case: {d.get('name')} ({d.get('file')}), SHA-256 "
+                f"{d.get('sha256')}; no candidate or search derived from it" + (f"; why: {d['why']}" if d.get("why")
+                                                                                  else ""))
     text = json.dumps(d, ensure_ascii=False)
     more = "\u2026" if len(text) > 300 else ""
     return f"{a.replace('_', ' ')}: {text[:300]}{more}"

@@ -14,6 +14,7 @@ an exported lead can be regenerated and audited.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,9 @@ class Session:
         self.preview: Candidate | None = None
         #: Plate rows: each row's id -> the cells' candidates it was drawn from (to re-choose a cell).
         self.row_cells: dict[str, list[list[Candidate]]] = {}
+        #: Shortlist exports made while no case was open (:meth:`record_export`): the next case created
+        #: records them, with their times, as made before it.
+        self.exports: list[dict[str, Any]] = []
         self.installed: dict[str, ModelConfig] = {}
         #: Loaded models of :attr:`models_root`, shared by the app and the case's regeneration.
         self.models = ModelCache(self.models_root)
@@ -339,8 +343,15 @@ class Session:
         self.set_current(None)
         self.row_cells.clear()
         self.candidates, self.sets, self.shortlist = {}, [], []
+        self.exports = []
         self._next_candidate = 1
         self.events.shortlist_changed.emit()
+
+    def record_export(self, **details: Any) -> dict[str, Any]:
+        """Remember an export made without a case (its UTC time added); the next case created records it."""
+        entry = {"utc": dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"), **details}
+        self.exports.append(entry)
+        return entry
 
     def restore(self, *, evidence: Evidence | None, region: Region | None, domain: str | None, n_cells: int,
                 cell_bounds: list[float] | None, model_override: str | None,
@@ -355,6 +366,7 @@ class Session:
         self.row_cells.clear()
         self.evidence, self.region = None, None
         self.candidates, self.sets, self.shortlist = {}, [], []
+        self.exports = []
         self._next_candidate = 1
         if evidence is not None:
             self.set_evidence(evidence)

@@ -1,0 +1,97 @@
+"""Issue 14, case side, without Qt: removing an original nothing derives from, exports made before the
+case carried into it, work before any case kept for recovery, the report's region of interest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+import core
+from core import case as K
+from core.case.originals import derived_from, remove_original
+from core.case.report import build_report, describe
+from core.errors import CaseError
+from core.workbench import session as S
+from tests.helpers.cases import generate
+
+
+def _image(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (40, 30)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", size, colour).save(path)
+    return path
+
+
+def _case_with_two_originals(tmp_path: Path, models_root: Path, evidence_png: Path) -> tuple[K.Case, str, str]:
+    """A case whose evidence has candidates, and a second image opened into it by mistake."""
+    session = S.Session(models_root)
+    case = K.Case.create(tmp_path / "cases" / "C", session, "Examiner A")
+    face = core.load_model(models_root / "face-8")
+    session.open_file(evidence_png)
+    generate(session, face, 4, seed=1)
+    good = session.evidence.sha256
+    stray = _image(tmp_path / "incoming" / "test-chart.png", (200, 10, 10))
+    session.open_file(stray)
+    case.save()
+    return case, good, session.evidence.sha256
+
+
+# -- removing an original ---------------------------------------------------------------------------------
+def test_an_original_without_derived_work_is_removed_and_logged(tmp_path: Path, models_root: Path,
+                                                                evidence_png: Path) -> None:
+    case, good, stray = _case_with_two_originals(tmp_path, models_root, evidence_png)
+    with pytest.raises(CaseError, match="evidence on screen"):
+        remove_original(case, stray)  # on screen: refused
+    case.session.open_file(evidence_png)  # back to the real evidence (already in the case: not copied again)
+    with pytest.raises(CaseError, match=r"4 candidate\(s\) \(C0001, C0002, C0003, C0004\) derive from evidence.png"):
+        remove_original(case, good)
+    assert derived_from(case, good).candidates == ["C0001", "C0002", "C0003", "C0004"]
+    copy = case.folder / case.originals[stray].file
+    assert copy.is_file()
+    removed = remove_original(case, stray, why="opened by mistake")
+    assert stray not in case.originals and copy.is_file()  # the copy goes with the next save, not before
+    entry = case.log.entries()[-1]
+    assert entry["action"] == "original_removed" and entry["actor"] == "Examiner A" and entry["utc"].endswith("+00:00")
+    assert entry["details"]["sha256"] == stray and entry["details"]["why"] == "opened by mistake"
+    assert removed.name in describe(entry) and stray in describe(entry)
+    case.save()
+    assert not copy.exists()
+    m = json.loads((case.folder / K.MANIFEST).read_text())
+    assert [o["sha256"] for o in m["originals"]] == [good]
+    reopened = K.open_case(case.folder)
+    assert reopened.audit_check.ok and reopened.warnings == [] and list(reopened.originals) == [good]
+    assert any(e["action"] == "original_removed" for e in reopened.log.entries())
+
+
+def test_an_original_a_search_used_is_kept(tmp_path: Path, models_root: Path, evidence_png: Path) -> None:
+    case, good, stray = _case_with_two_originals(tmp_path, models_root, evidence_png)
+    case.session.open_file(evidence_png)
+    case.retired["C0099"] = {"kind": "sample", "source": {"evidence": {"sha256": stray}}}  # dropped from memory
+    case.record_search({"kind": "faces", "candidates": ["C0099"], "hits": []})
+    with pytest.raises(CaseError, match=r"1 candidate\(s\) \(C0099\) and 1 search\(es\) \(search-1\)"):
+        remove_original(case, stray)
+    assert stray in case.originals
+
+
+# -- exports made before the case -----------------------------------------------------------------------
+def test_an_export_made_before_the_case_is_carried_into_it(tmp_path: Path, models_root: Path,
+                                                           evidence_png: Path) -> None:
+    session = S.Session(models_root)
+    session.open_file(evidence_png)
+    cset = generate(session, core.load_model(models_root / "face-8"), 4, seed=1)
+    session.star(cset.candidate_ids[0])
+    out = session.export_shortlist(tmp_path / "exports" / "leads")
+    made = session.record_export(folder=out.name, unmarked_copies=False, leads=[cset.candidate_ids[0]])
+    case = K.Case.create(tmp_path / "cases" / "C", session, "Examiner A")
+    assert session.exports == []  # carried: a later case does not get it again
+    entry = next(e for e in case.log.entries() if e["action"] == "shortlist_exported")
+    d = entry["details"]
+    assert d["before_case"] is True and d["made_utc"] == made["utc"] and d["leads"] == [cset.candidate_ids[0]]
+    created = next(e for e in case.log.entries() if e["action"] == "case_created")
+    assert made["utc"] <= created["utc"] <= entry["utc"]
+    html = build_report(case).html()
+    assert "before the case was created" in html and made["utc"][:19].replace("T", " ") in html
+    reopened = K.open_case(case.folder)
+    assert any(e["details"].get("before_case") for e in reopened.log.entries() if e["action"] == "shortlist_exported")
