@@ -50,7 +50,7 @@ Std = QKeySequence.StandardKey
 
 #: Menu key -> title, in menu-bar order.
 MENUS: dict[str, str] = {"file": "&File", "edit": "&Edit", "select": "&Select", "view": "&View",
-                         "candidates": "&Candidates", "case": "Ca&se", "help": "&Help"}
+                         "video": "V&ideo", "candidates": "&Candidates", "case": "Ca&se", "help": "&Help"}
 
 ITEMS: tuple[Item, ...] = (
     Action("new_case", "file", "New &case\u2026", "case.new_case_dialog", "Ctrl+Shift+N",
@@ -89,6 +89,18 @@ ITEMS: tuple[Item, ...] = (
     Action("fit", "view", "&Fit", "view.fit", "0"),
     Slot("view", "docks"),
 
+    Action("show_video", "video", "&Frame browser", "window.video_action", tip="Open a clip with File > Open",
+           args=("show",)),
+    Action("previous_frame", "video", "&Previous frame", "window.video_action", ",", args=("step", -1)),
+    Action("next_frame", "video", "&Next frame", "window.video_action", ".", args=("step", 1)),
+    Action("use_frame", "video", "&Use this frame as the evidence", "window.video_action", "Ctrl+U",
+           args=("use_frame",)),
+    Action("track", "video", "&Track the region", "window.video_action", "Ctrl+T",
+           "Follow the marked face or plate through the neighbouring frames", ("track",)),
+    Action("combine_frames", "video", "&Combine frames", "window.video_action", "Ctrl+Shift+C",
+           "Read the tracked plate row in every used frame and combine the readings (recorded in the case)",
+           ("combine",)),
+
     Action("generate", "candidates", "&Generate", "window.generate", "Ctrl+Return"),
     Action("cancel", "candidates", "&Cancel", "window.cancel", "Esc"),
     Action("star", "candidates", "&Star / unstar", "window.toggle_star", "S"),
@@ -110,6 +122,9 @@ ITEMS: tuple[Item, ...] = (
     Action("report", "case", "Export &report\u2026", "case.export_report_dialog", "Ctrl+Shift+R",
            "HTML and PDF: originals and hashes, steps, models, shortlist, the statement", enabled_when="case_open"),
     Action("check_originals", "case", "Check the &originals", "case.check_originals", args=(False,)),  # not quiet
+    Action("remove_original", "case", "Re&move an original\u2026", "case.remove_original_dialog",
+           tip="Take an image opened into the case by mistake out again (only while nothing derives from it; "
+           "recorded in the audit log)", enabled_when="case_open"),
 
     Action("guide", "help", "&Guide", "window.show_guide", Std.HelpContents,
            "The workflow and every shortcut"),

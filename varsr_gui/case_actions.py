@@ -30,6 +30,7 @@ from core.workbench import session as S
 from core.workbench.enforce import enforce_consistency
 from varsr_gui.audit_dialog import AuditDialog
 from varsr_gui.case_details_dialog import CaseDetailsDialog
+from varsr_gui.case_originals import OriginalsActions
 from varsr_gui.qt_images import CandidateImages
 from varsr_gui.recent_cases import RecentCases
 from varsr_gui.report_pdf import write_pdf
@@ -80,7 +81,7 @@ class Shell(Protocol):
         """Forget the candidates shown (before the session is cleared or restored)."""
 
 
-class CaseActions(RecentCases, QObject):
+class CaseActions(OriginalsActions, RecentCases, QObject):
     """The open case: File > New / Open / Save, the Case menu, the autosave timer, the watch on the originals."""
 
     def __init__(self, session: S.Session, images: CandidateImages, settings: QSettings, shell: Shell,

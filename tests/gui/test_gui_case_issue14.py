@@ -1,0 +1,72 @@
+"""Issue 14, case side, through the real widgets: removing an original opened by mistake, an export made
+before the case carried into it, work before any case recovered after a crash."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from tests.gui.helpers import WAIT_MS, generate
+
+
+def test_remove_an_original_that_nothing_derives_from(make_window, qtbot, gui_models: Path, evidence_png: Path,
+                                                     tmp_path: Path, monkeypatch):
+    w = make_window(gui_models)
+    monkeypatch.setattr(w, "confirm", lambda *a, **k: True)  # "Add this image to the case?", "Remove ...?": Yes
+    assert w.open_path(evidence_png)
+    generate(qtbot, w, 4)
+    case = w.case_actions.new_case(tmp_path / "c1", "Examiner A")
+    stray = tmp_path / "test-chart.png"
+    Image.new("RGB", (30, 20), (200, 0, 0)).save(stray)
+    assert w.open_path(stray)
+    stray_sha = w.session.evidence.sha256
+    assert len(case.originals) == 2
+    assert w.menu_actions["remove_original"].isEnabled()
+
+    w.menu_actions["remove_original"].trigger()
+    dlg = w.case_actions.originals_dialog
+    assert dlg is not None and dlg.list.count() == 2
+    by_sha = {dlg.list.item(i).data(Qt.ItemDataRole.UserRole): i for i in range(dlg.list.count())}
+    dlg.list.setCurrentRow(by_sha[stray_sha])
+    assert not dlg.remove_button.isEnabled() and "evidence on screen" in dlg.reason.text()
+    assert w.open_path(evidence_png)  # back to the real evidence: already in the case, not asked again
+    dlg.fill()
+    good = w.session.evidence.sha256
+    dlg.list.setCurrentRow(by_sha[good])
+    assert not dlg.remove_button.isEnabled() and "4 candidate(s)" in dlg.reason.text()
+    dlg.list.setCurrentRow(by_sha[stray_sha])
+    assert dlg.remove_button.isEnabled()
+    dlg.why.setText("opened by mistake")
+    copy = case.folder / case.originals[stray_sha].file
+    qtbot.mouseClick(dlg.remove_button, Qt.MouseButton.LeftButton)
+    assert list(case.originals) == [good] and dlg.list.count() == 1
+    last = case.log.entries()[-1]
+    assert last["action"] == "original_removed" and last["actor"] == "Examiner A"
+    assert last["details"]["sha256"] == stray_sha and last["details"]["why"] == "opened by mistake"
+    assert w.case_actions.save_case() and not copy.exists()
+    assert not w.case_actions.remove_original(good, ask=False)  # refused, with the reason shown
+    assert "4 candidate(s)" in w.message_label.text() and good in case.originals
+
+
+def test_an_export_before_the_case_is_in_its_log_and_report(make_window, qtbot, gui_models: Path,
+                                                           evidence_png: Path, tmp_path: Path):
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    ids = generate(qtbot, w, 4)
+    w.session.star(ids[0])
+    assert w.export_to(tmp_path / "exports" / "leads") is not None
+    assert len(w.session.exports) == 1
+    made = w.session.exports[0]["utc"]
+    case = w.case_actions.new_case(tmp_path / "c1", "Examiner A")
+    entry = next(e for e in case.log.entries() if e["action"] == "shortlist_exported")
+    assert entry["details"]["before_case"] and entry["details"]["made_utc"] == made
+    assert entry["details"]["leads"] == [ids[0]]
+    out = w.case_actions.export_report(tmp_path / "c1" / "reports" / "report.html")
+    assert out is not None
+    html = out[0].read_text(encoding="utf-8")
+    assert "before the case was created" in html and made[:19].replace("T", " ") in html
+    assert w.export_to(tmp_path / "exports" / "later") is not None  # with the case open: logged at once
+    qtbot.waitUntil(lambda: case.log.entries()[-1]["action"] == "shortlist_exported", timeout=WAIT_MS)
+    assert not case.log.entries()[-1]["details"].get("before_case") and w.session.exports == []
