@@ -12,10 +12,13 @@ from PySide6.QtWidgets import QFileDialog
 
 from core.errors import ImageTooLarge, VarSRError
 from core.images import MAX_PIXELS
+from core.video.frames import VIDEO_PATTERNS, is_video
 from core.workbench import session as S
 from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
 
-IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;All files (*)"
+IMAGE_FILTER = (f"Images and clips (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif {VIDEO_PATTERNS});;"
+                "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;"
+                f"Clips ({VIDEO_PATTERNS});;All files (*)")
 
 
 class EvidenceInput:
@@ -23,12 +26,32 @@ class EvidenceInput:
 
     def open_dialog(self) -> None:
         start = str(self.settings.value("last_dir", ""))
-        path, _ = QFileDialog.getOpenFileName(self, "Open evidence image", start, IMAGE_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open evidence image or clip", start, IMAGE_FILTER)
         if path:
             self.open_path(path)
 
+    def video(self) -> Any:
+        """The frame browser (:class:`~varsr_gui.video_dock.VideoDock`), made when it is first needed."""
+        if getattr(self, "video_dock", None) is None:
+            from PySide6.QtCore import Qt
+
+            from varsr_gui.video_dock import VideoDock
+
+            self.video_dock = VideoDock(self)
+            self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.video_dock)
+        return self.video_dock
+
+    def video_action(self, name: str, *args: Any) -> None:
+        """A Video menu item: the frame browser's method ``name``."""
+        getattr(self.video(), name)(*args)
+
     def open_path(self, path: str | Path) -> bool:
-        """Load evidence (read-only); a bad file gives a message and leaves everything as it was."""
+        """Load evidence (read-only); a bad file gives a message and leaves everything as it was. A clip
+        (MP4, AVI, MKV, MOV...) opens in the frame browser, in the worker."""
+        if is_video(path):
+            self.settings.setValue("last_dir", str(Path(path).resolve().parent))
+            self.video().open_clip(path)
+            return True
         try:
             ev = S.load_evidence(path)
         except ImageTooLarge as e:

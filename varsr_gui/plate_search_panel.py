@@ -33,6 +33,7 @@ from core.images import sha256_file
 from core.search.plate_registry import PlateRegistry, load_registry
 from core.search.plates import (
     STRING_NOTICE,
+    PlateReading,
     PlateSearchResult,
     load_plate_classifier,
     plate_classifier_path,
@@ -83,6 +84,9 @@ class PlateSearchDock(QDockWidget):
         self.cells = cells
         #: Which candidates ``cells()`` holds (e.g. ``{"row": "C12", "rows": [...]}``), when the owner knows.
         self.describe_cells: Callable[[], dict[str, Any]] | None = None
+        #: A reading made elsewhere for the selected candidate (frames of a clip combined: the video dock),
+        #: with what it was read from; searched instead of reading ``cells()``.
+        self.combined_reading: Callable[[], tuple[PlateReading, dict[str, Any]] | None] | None = None
         self._classifier_id: dict[str, str] | None = None
         self.registry: PlateRegistry | None = None
         self.result: PlateSearchResult | None = None
@@ -153,13 +157,15 @@ class PlateSearchDock(QDockWidget):
 
     # -- search --------------------------------------------------------------------------------------
     def search(self) -> None:
-        cells = self.cells()
-        if not cells:
+        combined = self.combined_reading() if self.combined_reading is not None else None
+        cells = self.cells() if combined is None else []
+        if combined is None and not cells:
             self.status.setText(NO_CELLS)
             return
         registry, pattern, top = self.registry, self.pattern.text().strip() or None, self.top.value()
-        used = {**(self.describe_cells() if self.describe_cells is not None else {}), "cells": len(cells),
-                "k": [len(c) for c in cells]}
+        used = dict(combined[1]) if combined is not None else {
+            **(self.describe_cells() if self.describe_cells is not None else {}), "cells": len(cells),
+            "k": [len(c) for c in cells]}
         self.search_button.setEnabled(False)
         self.status.setText("Reading the cells\u2026")
 
@@ -168,7 +174,8 @@ class PlateSearchDock(QDockWidget):
                 path = plate_classifier_path()
                 self._classifier = load_plate_classifier(path)
                 self._classifier_id = {"name": path.name, "sha256": sha256_file(path)}
-            reading = position_probabilities(self._classifier, [_stack(c) for c in cells])
+            reading = combined[0] if combined is not None else position_probabilities(
+                self._classifier, [_stack(c) for c in cells])
             return search_plate(reading, registry, top=top, pattern=pattern), dict(self._classifier_id or {})
 
         def done(res: tuple[PlateSearchResult, dict[str, str]]) -> None:

@@ -1,0 +1,89 @@
+"""The frame browser in the real window (#16): open a clip, step frames, use one as the evidence, track the
+marked plate row, drop a frame, combine the frames into a recorded candidate; a damaged clip is refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+
+pytest.importorskip("av")
+
+from core.video import open_clip  # noqa: E402
+from core.video.frames import FrameEvidence  # noqa: E402
+from core.video.synthetic import moving_square, square_position, write_clip  # noqa: E402
+from tests.gui.helpers import WAIT_MS, drag  # noqa: E402
+
+SIZE, BOX = (96, 64), 24
+
+
+def _idle(dock) -> bool:
+    return not dock.runner.busy and not dock._decoding
+
+
+def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_path: Path) -> None:
+    path = write_clip(tmp_path / "street.mp4", moving_square(30, SIZE, BOX), fps=25, gop=4)
+    w = make_window(gui_models)
+    assert w.open_path(path)
+    dock = w.video_dock
+    qtbot.waitUntil(lambda: dock.indexed is not None and dock.frame is not None and _idle(dock), timeout=WAIT_MS)
+    assert dock.frame.index == 0 and dock.indexed.n_frames == 30 and "Frame 0 of 0\u201329" in dock.frame_label.text()
+    assert dock.indexed.sha256 in dock.info.text()
+
+    qtbot.mouseClick(dock.next_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(dock.next_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.frame.index == 2 and _idle(dock), timeout=WAIT_MS)
+    w.menu_actions["previous_frame"].trigger()
+    qtbot.waitUntil(lambda: dock.frame.index == 1 and _idle(dock), timeout=WAIT_MS)
+    dock.scrubber.setValue(25)  # the square is away from the frame's edge there
+    qtbot.waitUntil(lambda: dock.frame.index == 25 and _idle(dock), timeout=WAIT_MS)
+    with open_clip(path) as clip:
+        assert dock.frame.sha256 == clip.frame(25).sha256  # frame-accurate
+
+    w.menu_actions["use_frame"].trigger()
+    ev = w.session.evidence
+    assert isinstance(ev, FrameEvidence) and ev.frame_index == 25 and ev.label == "street.mp4 frame 25"
+    assert ev.load_info["video"]["clip_sha256"] == dock.indexed.sha256
+    w.input_panel.domain.setCurrentIndex(w.input_panel.domain.findData("plate"))
+    w.session.set_cells(2)
+    x, y = square_position(25, SIZE, BOX)
+    drag(w.view, (x, y), (x + BOX, y + BOX))
+    assert w.session.region is not None and w.session.region.kind == "box"
+
+    dock.reach.setValue(3)
+    qtbot.mouseClick(dock.track_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.result is not None and _idle(dock), timeout=WAIT_MS)
+    pts = dock.result.track.points
+    assert sorted(pts) == list(range(22, 29)) and dock.table.rowCount() == 7
+    for i, p in pts.items():
+        tx, ty = square_position(i, SIZE, BOX)
+        assert abs(p.box.x - tx) < 1.0 and abs(p.box.y - ty) < 1.0 and p.score > 0.6, (i, p)
+    assert all(len(r["sha256"]) == 64 for r in dock.result.records.values())
+    dock.table.item(1, 0).setCheckState(Qt.CheckState.Unchecked)  # frame 23: drop it
+    assert pts[23].dropped and not pts[24].dropped
+
+    w.input_panel.n.setValue(4)
+    qtbot.mouseClick(dock.combine_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 1 and _idle(dock), timeout=WAIT_MS)
+    cid = w.grid.candidate_ids()[0]
+    c = w.session.candidates[cid]
+    assert c.kind == "video-plate" and [f["index"] for f in c.recipe["frames"]] == [22, 24, 25, 26, 27, 28]
+    assert c.recipe["clip"]["sha256"] == dock.indexed.sha256 and w.session.current is c
+    assert w.plate_dock.result is not None and w.plate_dock.strings_table.rowCount() > 0
+    assert dock.current_reading() is not None
+    w.plate_dock.search()  # Read & search on the combined candidate searches the combined reading
+    qtbot.waitUntil(lambda: not w.runner.busy, timeout=WAIT_MS)
+    assert "Select a plate row" not in w.plate_dock.status.text()
+
+
+def test_a_damaged_clip_gets_a_clear_message(qtbot, make_window, gui_models: Path, tmp_path: Path,
+                                             dialogs: list) -> None:
+    good = write_clip(tmp_path / "good.mp4", moving_square(8), fps=25)
+    bad = tmp_path / "cut.mp4"
+    bad.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 3])  # cut before the index (moov) atom
+    w = make_window(gui_models)
+    w.open_path(bad)
+    qtbot.waitUntil(lambda: bool(dialogs) and not w.runner.busy, timeout=WAIT_MS)
+    assert "could not be decoded" in dialogs[-1].text() and w.video_dock.clip is None
+    assert w.session.evidence is None

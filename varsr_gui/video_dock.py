@@ -1,0 +1,474 @@
+"""The frame browser (issue 16): open a clip, scrub and step frame by frame, make a frame the evidence,
+track the marked region through neighbouring frames, drop bad frames and combine a plate row's frames.
+
+All decoding runs in the window's task runner (:mod:`varsr_gui.video_work`); the GUI thread only shows
+frames. Stepping coalesces: while a frame decodes, only the last frame asked for is decoded next.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDockWidget,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.search.plates import PlateReading
+from core.video.clip import Clip, Frame
+from core.video.combine import QUALITIES
+from core.video.frames import FrameEvidence, box_region, frame_evidence, region_box
+from core.video.plate_frames import PlateFrames
+from varsr_gui import video_work as W
+
+PREVIEW_WIDTH = 380
+DOUBTFUL = QColor(120, 80, 20)
+COLUMNS = ["Use", "Frame", "Time (s)", "Score", "How"]
+
+
+def frame_qimage(image: np.ndarray) -> QImage:
+    """An RGB ``(H, W, 3)`` uint8 array as a QImage (a copy)."""
+    a = np.ascontiguousarray(image)
+    h, w = a.shape[:2]
+    return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+
+
+class VideoDock(QDockWidget):
+    """Browse a clip, track a region, combine frames (see the module docstring)."""
+
+    frame_shown = Signal(int)
+    tracked = Signal(object)
+    combined = Signal(str)
+
+    def __init__(self, window: Any) -> None:
+        super().__init__("Video", window)
+        self.setObjectName("video_dock")
+        self.window_ = window
+        self.session = window.session
+        self.runner = window.runner
+        self.clip: Clip | None = None
+        self.path: Path | None = None
+        self.indexed: W.Indexed | None = None
+        self.frame: Frame | None = None
+        self.result: W.Tracked | None = None
+        self.readings: dict[str, tuple[PlateReading, dict[str, Any]]] = {}
+        self._wanted: int | None = None
+        self._decoding = False
+        self._task: Any = None
+        self._build()
+        window.plate_dock.combined_reading = self.current_reading
+
+    # -- layout ----------------------------------------------------------------------------------
+    def _build(self) -> None:
+        body = QWidget()
+        lay = QVBoxLayout(body)
+        self.info = QLabel("Open a clip: File > Open (MP4, AVI, MKV, MOV).")
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.PlainText)
+        lay.addWidget(self.info)
+        self.preview = QLabel()
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumSize(200, 120)
+        lay.addWidget(self.preview, 1)
+        row = QHBoxLayout()
+        self.prev_button = QPushButton("\u25c0")
+        self.prev_button.setToolTip("Previous frame (,)")
+        self.next_button = QPushButton("\u25b6")
+        self.next_button.setToolTip("Next frame (.)")
+        self.scrubber = QSlider(Qt.Orientation.Horizontal)
+        self.scrubber.setRange(0, 0)
+        row.addWidget(self.prev_button)
+        row.addWidget(self.scrubber, 1)
+        row.addWidget(self.next_button)
+        lay.addLayout(row)
+        self.frame_label = QLabel("")
+        lay.addWidget(self.frame_label)
+        self.use_button = QPushButton("Use this frame as the evidence")
+        self.use_button.setToolTip("The frame (decoded, never re-encoded) becomes the evidence; mark the face or "
+                                   "plate on it, then Track")
+        lay.addWidget(self.use_button)
+        row = QHBoxLayout()
+        self.reach = QSpinBox()
+        self.reach.setRange(1, 200)
+        self.reach.setValue(8)
+        self.reach.setPrefix("\u00b1")
+        self.reach.setSuffix(" frames")
+        self.track_button = QPushButton("Track")
+        self.track_button.setToolTip("Follow the marked region through the neighbouring frames (Ctrl+T)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        row.addWidget(self.reach)
+        row.addWidget(self.track_button, 1)
+        row.addWidget(self.cancel_button)
+        lay.addLayout(row)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        lay.addWidget(self.progress)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        lay.addWidget(self.table, 1)
+        row = QHBoxLayout()
+        self.quality = QComboBox()
+        for q in QUALITIES:
+            self.quality.addItem(f"weights: {q}", q)
+        self.quality.setCurrentIndex(QUALITIES.index("confidence"))
+        self.combine_button = QPushButton("Combine frames")
+        self.combine_button.setToolTip("Plates: read each used frame's row and combine them (weighted product); "
+                                       "the result and every frame, box and weight are recorded")
+        row.addWidget(self.quality)
+        row.addWidget(self.combine_button, 1)
+        lay.addLayout(row)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        lay.addWidget(self.status)
+        self.setWidget(body)
+        self.prev_button.clicked.connect(lambda: self.step(-1))
+        self.next_button.clicked.connect(lambda: self.step(1))
+        self.scrubber.valueChanged.connect(self.go_to)
+        self.use_button.clicked.connect(self.use_frame)
+        self.track_button.clicked.connect(self.track)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.combine_button.clicked.connect(self.combine)
+        self.table.cellClicked.connect(self._row_clicked)
+        self.table.itemChanged.connect(self._item_changed)
+        self._enable()
+
+    def _enable(self) -> None:
+        have = self.clip is not None and self.indexed is not None
+        for w in (self.prev_button, self.next_button, self.scrubber, self.use_button):
+            w.setEnabled(have)
+        self.track_button.setEnabled(have and self._task is None)
+        self.combine_button.setEnabled(have and self.result is not None and self._task is None)
+
+    def _say(self, text: str) -> None:
+        self.status.setText(text)
+
+    # -- opening ---------------------------------------------------------------------------------
+    def open_clip(self, path: str | Path) -> None:
+        """Open a clip in the worker: its first frame at once, then its index and SHA-256."""
+        path = Path(path)
+        self.show()
+        self.raise_()
+        self.info.setText(f"Opening {path.name}\u2026")
+        old, self.clip, self.indexed, self.frame, self.result = self.clip, None, None, None, None
+        self._wanted = None
+        self._fill_table()
+        self._enable()
+
+        def work(ctx: W.TaskContext) -> W.Opened:
+            if old is not None:
+                old.close()
+            return W.open_first(path)
+
+        self.runner.submit("Opening clip", work, lambda o: self._opened(path, o),
+                           lambda e: self._failed_open(path, e))
+
+    def _failed_open(self, path: Path, text: str) -> None:
+        self.info.setText(f"{path.name}: could not be opened.")
+        self.window_.show_message(f"Could not open the clip: {text}")
+        self.window_.show_error_dialog(
+            "Could not open the clip",
+            f"The clip {path.name} could not be decoded: it is truncated, damaged, not a video, or in a format "
+            "FFmpeg cannot read.", f"{text}\n\nNothing was changed: the file was only read, never modified.")
+
+    def _opened(self, path: Path, o: W.Opened) -> None:
+        self.clip, self.path = o.clip, path
+        self._show(o.first)
+        i = o.clip.info
+        self.info.setText(f"{path.name}: {i.width}x{i.height}, {i.codec} in {i.container}, {i.fps:g} fps; "
+                          "indexing and hashing\u2026")
+        clip = o.clip
+        self.runner.submit("Indexing clip", lambda ctx: W.index_and_hash(clip, ctx),
+                           lambda r: self._indexed(clip, r), lambda e: self._failed_open(path, e))
+        if hasattr(self.window_, "add_recent"):
+            self.window_.add_recent(path.resolve())
+
+    def _indexed(self, clip: Clip, r: W.Indexed) -> None:
+        if clip is not self.clip:
+            return
+        self.indexed = r
+        i = r.info
+        notes = "".join(f"\n\u26a0 {n}" for n in i.get("notes") or [])
+        self.info.setText(f"{self.path.name if self.path else ''}: {i['width']}x{i['height']}, {i['codec']}, "
+                          f"{i['fps']:g} fps, {r.n_frames} frames, {i['duration']:.2f} s\n"
+                          f"SHA-256 {r.sha256}{notes}")
+        self.info.setToolTip(r.sha256)
+        self.scrubber.blockSignals(True)
+        self.scrubber.setRange(0, r.n_frames - 1)
+        self.scrubber.blockSignals(False)
+        if self.frame is not None:
+            self._show(self.frame)  # the label now knows the frame count
+        if i.get("notes"):
+            self.window_.show_message(f"{self.path.name if self.path else 'clip'}: " + "; ".join(i["notes"]),
+                                      error=False)
+        self._enable()
+
+    # -- browsing --------------------------------------------------------------------------------
+    @property
+    def index(self) -> int:
+        return self.frame.index if self.frame is not None else 0
+
+    def step(self, d: int) -> None:
+        """The previous (-1) or next (+1) frame, exactly."""
+        base = self._wanted if self._wanted is not None else self.index
+        self.go_to(base + d)
+
+    def go_to(self, i: int) -> None:
+        """Show frame ``i`` (decoded in the worker; only the latest request is decoded next)."""
+        if self.clip is None or self.indexed is None:
+            return
+        self._wanted = max(0, min(self.indexed.n_frames - 1, int(i)))
+        if not self._decoding:
+            self._decode_next()
+
+    def _decode_next(self) -> None:
+        i, clip = self._wanted, self.clip
+        if i is None or clip is None:
+            return
+        self._decoding = True
+
+        def failed(text: str) -> None:
+            self._decoding = False
+            self._wanted = None
+            self._say(f"Frame {i} could not be decoded: {text}")
+            self.window_.show_message(f"Frame {i} could not be decoded: {text}")
+
+        self.runner.submit("Decoding frame", lambda ctx: clip.frame(i), self._decoded, failed)
+
+    def _decoded(self, frame: Frame) -> None:
+        self._decoding = False
+        self._show(frame)
+        if self._wanted is not None and self._wanted != frame.index:
+            self._decode_next()
+        else:
+            self._wanted = None
+
+    def _show(self, frame: Frame) -> None:
+        self.frame = frame
+        img = frame_qimage(frame.image)
+        p = self.result.track.points.get(frame.index) if self.result else None
+        if p is not None:
+            painter = QPainter(img)
+            colour = QColor("grey") if p.dropped else (QColor("orange") if p.doubtful else QColor("lime"))
+            pen = QPen(colour)
+            pen.setWidthF(max(1.0, img.width() / 300))
+            if p.dropped:
+                pen.setStyle(Qt.PenStyle.DashLine)
+            painter.setPen(pen)
+            painter.drawRect(round(p.box.x), round(p.box.y), round(p.box.w), round(p.box.h))
+            painter.end()
+        pm = QPixmap.fromImage(img)
+        width = max(PREVIEW_WIDTH, self.preview.width())
+        if pm.width() != width:
+            mode = Qt.TransformationMode.FastTransformation if pm.width() < width else \
+                Qt.TransformationMode.SmoothTransformation
+            pm = pm.scaledToWidth(width, mode)
+        self.preview.setPixmap(pm)
+        n = self.indexed.n_frames if self.indexed else None
+        of = f" of 0\u2013{n - 1}" if n else ""
+        key = " \u00b7 keyframe" if frame.keyframe else ""
+        self.frame_label.setText(f"Frame {frame.index}{of} \u00b7 {frame.time:.3f} s{key}")
+        self.scrubber.blockSignals(True)
+        self.scrubber.setValue(frame.index)
+        self.scrubber.blockSignals(False)
+        self.frame_shown.emit(frame.index)
+
+    def use_frame(self) -> bool:
+        """Make the shown frame the evidence (with the track's box as the region when there is one)."""
+        if self.frame is None or self.indexed is None or self.path is None:
+            self._say("Open a clip and wait until it is indexed.")
+            return False
+        ev = frame_evidence(self.path, self.indexed.sha256, self.indexed.info, self.frame)
+        if not self.window_.admit_evidence(ev):
+            return False
+        self.session.set_evidence(ev)
+        p = self.result.track.points.get(self.frame.index) if self.result else None
+        if p is not None:
+            self.session.set_region(box_region(p.box))
+        self.window_.set_title(ev.label)
+        self.window_.statusBar().showMessage(f"{ev.label} is the evidence (pixel SHA-256 "
+                                             f"{self.frame.sha256[:12]}\u2026); the clip is never modified", 10000)
+        return True
+
+    # -- tracking --------------------------------------------------------------------------------
+    def _anchor(self) -> tuple[int, Any] | None:
+        ev = self.session.evidence
+        if not isinstance(ev, FrameEvidence) or self.indexed is None or ev.clip_sha256 != self.indexed.sha256:
+            self._say("Use a frame of this clip as the evidence and mark the region on it first.")
+            return None
+        if self.session.region is None:
+            self._say("Mark the face or the plate row on the frame first (drag a box).")
+            return None
+        return ev.frame_index, region_box(self.session.region, ev.image.size)
+
+    def track(self) -> None:
+        """Follow the marked region through ± the chosen number of frames (in the worker; cancellable)."""
+        got = self._anchor()
+        if got is None or self.clip is None or self.indexed is None:
+            return
+        anchor, box = got
+        n, reach = self.indexed.n_frames, self.reach.value()
+        frames = range(max(0, anchor - reach), min(n, anchor + reach + 1))
+        clip = self.clip
+        self._busy(f"Tracking frames {frames.start}\u2013{frames.stop - 1}\u2026")
+        self._task = self.runner.submit("Tracking", lambda ctx: W.track(clip, anchor, box, frames, ctx),
+                                        self._tracked, self._failed, self._progress, self._cancelled)
+        self._enable()
+
+    def _busy(self, text: str) -> None:
+        self._say(text)
+        self.progress.setValue(0)
+        self.progress.setVisible(True)
+        self.cancel_button.setEnabled(True)
+
+    def _idle(self) -> None:
+        self._task = None
+        self.progress.setVisible(False)
+        self.cancel_button.setEnabled(False)
+        self._enable()
+
+    def _progress(self, i: int, n: int) -> None:
+        self.progress.setRange(0, max(1, n))
+        self.progress.setValue(i)
+
+    def _failed(self, text: str) -> None:
+        self._idle()
+        self._say(text)
+        self.window_.show_message(text)
+
+    def _cancelled(self) -> None:
+        self._idle()
+        self._say("Cancelled.")
+
+    def cancel(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    def _tracked(self, result: W.Tracked) -> None:
+        self.result = result
+        self._idle()
+        pts = result.track.points
+        low = [i for i, p in pts.items() if p.doubtful]
+        self._say(f"Tracked {len(pts)} frames" + (f"; doubtful (score < 0.6, check or untick): {low}" if low else "")
+                  + ". Untick bad frames (blur, occlusion), then Combine frames.")
+        self._fill_table()
+        if self.frame is not None:
+            self._show(self.frame)
+        self.tracked.emit(result.track)
+
+    def _fill_table(self) -> None:
+        t = self.table
+        t.blockSignals(True)
+        pts = self.result.track.points if self.result else {}
+        t.setRowCount(len(pts))
+        for r, (i, p) in enumerate(sorted(pts.items())):
+            use = QTableWidgetItem()
+            use.setFlags(Qt.ItemFlag.ItemIsUserCheckable | Qt.ItemFlag.ItemIsEnabled | Qt.ItemFlag.ItemIsSelectable)
+            use.setCheckState(Qt.CheckState.Unchecked if p.dropped else Qt.CheckState.Checked)
+            use.setData(Qt.ItemDataRole.UserRole, i)
+            rec = self.result.records.get(i, {}) if self.result else {}
+            cells = [use, QTableWidgetItem(str(i)), QTableWidgetItem(f"{rec.get('time', 0.0):.3f}"),
+                     QTableWidgetItem(f"{p.score:.3f}"), QTableWidgetItem(p.source + (" \u26a0" if p.doubtful else ""))]
+            for c, item in enumerate(cells):
+                if p.doubtful:
+                    item.setBackground(DOUBTFUL)
+                t.setItem(r, c, item)
+        t.blockSignals(False)
+
+    def _row_clicked(self, row: int, _col: int) -> None:
+        item = self.table.item(row, 0)
+        if item is not None:
+            self.go_to(int(item.data(Qt.ItemDataRole.UserRole)))
+
+    def _item_changed(self, item: QTableWidgetItem) -> None:
+        if item.column() != 0 or self.result is None:
+            return
+        self.set_dropped(int(item.data(Qt.ItemDataRole.UserRole)), item.checkState() != Qt.CheckState.Checked)
+
+    def set_dropped(self, frame: int, dropped: bool = True) -> None:
+        """Leave a tracked frame out of (or put it back into) the combination."""
+        if self.result is None or frame not in self.result.track.points:
+            return
+        self.result.track.drop(frame, dropped)
+        row = sorted(self.result.track.points).index(frame)
+        item = self.table.item(row, 0)
+        want = Qt.CheckState.Unchecked if dropped else Qt.CheckState.Checked
+        if item is not None and item.checkState() != want:
+            self.table.blockSignals(True)
+            item.setCheckState(want)
+            self.table.blockSignals(False)
+        if self.frame is not None and self.frame.index == frame:
+            self._show(self.frame)
+
+    # -- combining -------------------------------------------------------------------------------
+    def combine(self) -> None:
+        """Plates: read and combine the used frames in the worker, then add the result as a candidate."""
+        s, w = self.session, self.window_
+        if self.result is None or self.clip is None or self.path is None:
+            self._say("Track the region first.")
+            return
+        if s.domain == "face":
+            self._say("Combining frames reads a plate or digit row: choose the Plate domain and the number of "
+                      "characters. (Faces: make each frame the evidence and generate; a joint search is not yet "
+                      "built.)")
+            return
+        if not self.result.track.used():
+            self._say("Every frame is unticked: tick at least one.")
+            return
+        how = W.Combining(s.chosen_model(), s.n_cells, list(s.cell_bounds), w.input_panel.n.value(),
+                          w.input_panel.seed.value(), w.input_panel.temperature.value(),
+                          str(self.quality.currentData()), w.plate_dock.registry, w.plate_dock.top.value())
+        clip, path, tracked = self.clip, self.path, self.result
+        self._busy(f"Reading {len(tracked.track.used())} frames\u2026")
+        self._task = self.runner.submit(
+            "Combining frames", lambda ctx: W.combine_frames(s, clip, path, tracked, how, ctx),
+            self._combined, self._failed, self._progress, self._cancelled)
+        self._enable()
+
+    def _combined(self, res: tuple[PlateFrames, Any]) -> None:
+        out, result = res
+        self._idle()
+        frames = [f["index"] for f in out.frames]
+        name = self.path.name if self.path else "clip"
+        cset = self.session.add_set(f"{name}: {len(frames)} frames combined ({frames[0]}\u2013{frames[-1]})",
+                                    [out.candidate])
+        cid = cset.candidate_ids[0]
+        used = {"row": cid, "set": cset.id, "video_frames": frames,
+                "weights": [f["weight"] for f in out.frames], "k": out.candidate.recipe["n"]}
+        self.readings[cid] = (out.reading, used)
+        reading = out.candidate.recipe["result"]["reading"]
+        self._say(f"{cid}: {len(frames)} frames combined; most likely reading {reading} (a lead, not a reading of "
+                  "the plate). The plate search shows the ranked strings and registry plates.")
+        dock = self.window_.plate_dock
+        self.window_.show_candidate(cid)
+        dock.show_result(result)
+        dock.show()
+        dock.raise_()
+        clf = out.candidate.recipe.get("classifier") or {}
+        dock.hits_found.emit({**result.to_dict(), "top": dock.top.value(), "classifier": clf, "candidates": used})
+        self.combined.emit(cid)
+
+    def current_reading(self) -> tuple[PlateReading, dict[str, Any]] | None:
+        """The combined reading of the selected candidate, when it is a combination of frames."""
+        cur = self.session.current
+        return self.readings.get(cur.id) if cur is not None else None

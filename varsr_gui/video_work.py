@@ -1,0 +1,118 @@
+"""The video dock's background work (run by the window's :class:`~varsr_gui.workers.TaskRunner`): opening,
+indexing and hashing a clip, decoding a frame, tracking a region, combining tracked plate frames.
+
+Every function takes the :class:`~core.video.clip.Clip` it reads; the runner runs one task at a time,
+so a clip is never read by two threads at once (PyAV containers are not thread-safe). No widgets here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.errors import GenerationCancelled
+from core.search.plate_registry import PlateRegistry
+from core.search.plates import PlateSearchResult, load_plate_classifier, plate_classifier_path, search_plate
+from core.video.clip import Clip, Frame, open_clip
+from core.video.plate_frames import PlateFrames, classifier_id, clip_record, plans_from_track, read_plate_frames
+from core.video.track import Box, Track, track_region
+from core.workbench.session import Session
+from varsr_gui.workers import TaskContext
+
+
+@dataclass
+class Opened:
+    """A clip just opened: its first frame, shown at once (the index and hash come after)."""
+
+    clip: Clip
+    first: Frame
+
+
+@dataclass
+class Indexed:
+    """The clip's frame count, SHA-256 and header (with notes) once the whole stream was demuxed and hashed."""
+
+    n_frames: int
+    sha256: str
+    info: dict[str, Any]
+
+
+@dataclass
+class Tracked:
+    """A track and, per tracked frame, what the case keeps of it (index, timestamp, pixel hash)."""
+
+    track: Track
+    records: dict[int, dict[str, Any]] = field(default_factory=dict)
+
+
+def open_first(path: str | Path) -> Opened:
+    """Open the clip (header only) and decode its first frame."""
+    clip = open_clip(path)
+    try:
+        return Opened(clip, clip.first_frame())
+    except BaseException:
+        clip.close()
+        raise
+
+
+def index_and_hash(clip: Clip, ctx: TaskContext) -> Indexed:
+    """Demux every packet (the frame index) and hash the file."""
+    ctx.progress(0, 2)
+    n = len(clip.index())
+    ctx.progress(1, 2)
+    sha = clip.sha256()
+    ctx.progress(2, 2)
+    return Indexed(n, sha, clip.info.record())
+
+
+def track(clip: Clip, anchor: int, box: Box, frames: range, ctx: TaskContext) -> Tracked:
+    """Follow ``box`` of frame ``anchor`` through ``frames`` (progress per decoded frame; cancellable)."""
+    records: dict[int, dict[str, Any]] = {}
+    total = len(set(frames) | {anchor})
+
+    def get(i: int) -> Any:
+        if ctx.cancelled():
+            raise GenerationCancelled("tracking cancelled")
+        f = clip.frame(i)
+        records[i] = f.record()
+        ctx.progress(len(records), total)
+        return f.image
+
+    t = track_region(get, {anchor: box}, frames)
+    return Tracked(t, records)
+
+
+@dataclass
+class Combining:
+    """What the window gives a combination: the session's model and row, the generation settings."""
+
+    model_name: str
+    n_cells: int
+    bounds: list[float]
+    n: int
+    seed: int
+    temperature: float
+    quality: str
+    registry: PlateRegistry | None
+    top: int
+
+
+_READER: dict[str, Any] = {}
+
+
+def combine_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, how: Combining,
+                   ctx: TaskContext) -> tuple[PlateFrames, PlateSearchResult]:
+    """Read every used frame of the track, combine, and rank strings and registry plates."""
+    model = session.model(how.model_name)
+    clf_path = plate_classifier_path()
+    if str(clf_path) not in _READER:
+        _READER.clear()
+        _READER[str(clf_path)] = (load_plate_classifier(clf_path), classifier_id(clf_path))
+    clf, clf_info = _READER[str(clf_path)]
+    out = read_plate_frames(model, clf, clip.frame, plans_from_track(tracked.track, tracked.records),
+                            n_cells=how.n_cells, bounds=how.bounds, n=how.n, seed=how.seed,
+                            temperature=how.temperature, quality=how.quality,
+                            clip=clip_record(path, clip.sha256(), clip.info.record()), track=tracked.track,
+                            classifier_info=clf_info, progress=ctx.progress, cancelled=ctx.cancelled)
+    return out, search_plate(out.reading, how.registry, top=how.top)
