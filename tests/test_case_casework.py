@@ -95,3 +95,68 @@ def test_an_export_made_before_the_case_is_carried_into_it(tmp_path: Path, model
     assert "before the case was created" in html and made["utc"][:19].replace("T", " ") in html
     reopened = K.open_case(case.folder)
     assert any(e["details"].get("before_case") for e in reopened.log.entries() if e["action"] == "shortlist_exported")
+
+
+# -- work before any case ---------------------------------------------------------------------------------
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+import core
+from core.case.unsaved import UnsavedWork
+from core.workbench import session as S
+from tests.helpers.cases import generate
+models, evidence, root = map(Path, sys.argv[1:4])
+s = S.Session(models)
+s.open_file(evidence)
+s.set_region(S.Region.from_box(16, 10, 32, 30))
+cset = generate(s, core.load_model(models / "face-8"), 4, seed=5, t=0.7)
+s.star(cset.candidate_ids[2]); s.star(cset.candidate_ids[0])
+s.set_note(cset.candidate_ids[2], "nearest to the witness")
+s.record_export(folder="leads", unmarked_copies=False, leads=[cset.candidate_ids[2]])
+UnsavedWork(root / "mine", s).save()
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_work_before_a_case_survives_a_kill_and_is_restored(tmp_path: Path, models_root: Path,
+                                                            evidence_png: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from core.case.unsaved import UnsavedWork, find_unsaved, restore_unsaved
+    from tests.conftest import REPO
+
+    root = tmp_path / "recovery"
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-c", KILLED, str(models_root), str(evidence_png), str(root)],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -9, proc.stderr[-2000:]  # killed, never closed
+    found = find_unsaved(root)
+    assert len(found) == 1 and (found[0].candidates, found[0].shortlisted, found[0].exports) == (4, 2, 1)
+    assert "evidence.png" in found[0].summary()
+
+    session = S.Session(models_root)
+    assert restore_unsaved(found[0].folder, session) == []
+    assert [e.candidate_id for e in session.shortlist] == ["C0003", "C0001"]
+    assert session.note("C0003") == "nearest to the witness" and session.exports[0]["leads"] == ["C0003"]
+    assert session.evidence.path == evidence_png.resolve() and session.region.box == (16, 10, 32, 30)
+    again = S.Session(models_root)  # the recipes regenerate the same pixels, bit for bit
+    again.open_file(evidence_png)
+    again.set_region(S.Region.from_box(16, 10, 32, 30))
+    fresh = generate(again, core.load_model(models_root / "face-8"), 4, seed=5, t=0.7)
+    for cid in fresh.candidate_ids:
+        assert torch.equal(session.candidates[cid].image, again.candidates[cid].image)
+        assert session.candidates[cid].recipe == again.candidates[cid].recipe | {
+            "source": session.candidates[cid].recipe["source"]}
+
+    mine = UnsavedWork(root / "this-process", session)
+    mine.save()
+    assert [r.folder.name for r in find_unsaved(root, live={mine.folder})] == ["mine"]  # ours is live
+    case = K.Case.create(tmp_path / "cases" / "C", session, "Examiner A")  # the recovered work is adopted
+    assert any(e["details"].get("before_case") for e in case.log.entries() if e["action"] == "shortlist_exported")
+    assert set(case.session.candidates) == set(fresh.candidate_ids)
+    mine.discard()  # the app discards it once a case holds the work
+    assert not mine.folder.exists()
