@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -285,8 +286,8 @@ class Case:
             if sha256_file(path) != sha:
                 raise CaseError(f"{Path(path).name} on disk no longer matches the SHA-256 recorded when it was "
                                 "loaded: it was changed; its copy was not taken")
-            data = Path(path).read_bytes()
-            atomic_write(target, lambda p: p.write_bytes(data))
+            src = Path(path)  # streamed: an original may be a clip of gigabytes
+            atomic_write(target, lambda p: shutil.copyfile(src, p))
         elif ev is not None and ev.path is None:
             buf = io.BytesIO()
             ev.image.save(buf, "PNG")  # the encoding the pasted image's hash was taken of
