@@ -33,6 +33,7 @@ from varsr_gui.case_details_dialog import CaseDetailsDialog
 from varsr_gui.case_originals import OriginalsActions
 from varsr_gui.qt_images import CandidateImages
 from varsr_gui.recent_cases import RecentCases
+from varsr_gui.recovery import WorkRecovery
 from varsr_gui.report_pdf import write_pdf
 from varsr_gui.workers import TaskContext
 
@@ -100,6 +101,8 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self.watcher.fileChanged.connect(lambda _p: self.check_originals())
         self.case_label = QLabel("No case: File > New case records the work")  # the window's status bar shows it
         session.events.evidence_changed.connect(lambda _ev: self._watch())
+        #: Work before any case, autosaved and offered back after a crash.
+        self.recovery = WorkRecovery(session, settings, shell, lambda: self.case is not None, self)
         self._update()
 
     def _update(self) -> None:
@@ -270,12 +273,14 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         """On close: keep unsaved work in the recovery file (offered the next time the case is opened)."""
         self.timer.stop()
         self.autosave_now()
+        self.recovery.shutdown()
 
     def _bind(self, case: K.Case) -> None:
         self.case = case
         self.last_verification = None
         self._warned.clear()
         self.timer.start()
+        self.recovery.autosave_now()  # the case holds the work now: the recovery folder goes
         self._watch()
         self._update()
 

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,10 +144,11 @@ def find_unsaved(root: str | Path, live: set[Path] | None = None) -> list[Recove
     return sorted(out, key=lambda r: r.saved_utc, reverse=True)
 
 
-def restore_unsaved(folder: str | Path, session: Session) -> list[str]:
+def restore_unsaved(folder: str | Path, session: Session, before: Callable[[], None] | None = None) -> list[str]:
     """Put a recovery folder's work into ``session`` (everything it held is replaced); returns the warnings.
     The evidence is read from where it was when it still has its SHA-256 there, else from the copy kept;
-    :class:`CaseError` (the session untouched) when the folder cannot be read."""
+    :class:`CaseError` (the session untouched) when the folder cannot be read. ``before()`` is called once it
+    was read, just before the session is replaced."""
     folder = Path(folder)
     data = read_case(folder)
     side = _sidecar(folder)
@@ -158,6 +160,8 @@ def restore_unsaved(folder: str | Path, session: Session) -> list[str]:
                 data.evidence.source = str(side.get("evidence_source") or "file")
         except (OSError, ImageLoadError):
             pass  # the kept copy is used
+    if before is not None:
+        before()
     case = data.into(session)
     case.detach()
     exports = side.get("exports")

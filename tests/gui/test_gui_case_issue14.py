@@ -70,3 +70,43 @@ def test_an_export_before_the_case_is_in_its_log_and_report(make_window, qtbot, 
     assert w.export_to(tmp_path / "exports" / "later") is not None  # with the case open: logged at once
     qtbot.waitUntil(lambda: case.log.entries()[-1]["action"] == "shortlist_exported", timeout=WAIT_MS)
     assert not case.log.entries()[-1]["details"].get("before_case") and w.session.exports == []
+
+
+def test_work_before_a_case_is_autosaved_and_offered_back_after_a_crash(make_window, qtbot, gui_models: Path,
+                                                                        evidence_png: Path, tmp_path: Path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from varsr_gui import recovery
+
+    settings = tmp_path / "shared.ini"  # the same user starting the app again
+    w1 = make_window(gui_models, settings)
+    assert w1.open_path(evidence_png)
+    ids = generate(qtbot, w1, 4)
+    w1.session.star(ids[2])
+    w1.session.star(ids[0])
+    w1.session.set_note(ids[2], "closest to the witness account")
+    rec1 = w1.case_actions.recovery
+    qtbot.waitUntil(lambda: rec1.folder.is_dir(), timeout=WAIT_MS)  # a few seconds after the change
+    folder = rec1.autosave_now()  # the note (notes change without an event: the minute timer, or now)
+    assert folder == rec1.folder and (folder / "case.json").is_file()
+    rec1.timer.stop()
+    rec1.soon.stop()
+    recovery.LIVE.discard(folder)  # as if w1's process had been killed: its folder is left behind
+
+    w2 = make_window(gui_models, settings)
+    rec2 = w2.case_actions.recovery
+    qtbot.waitUntil(lambda: rec2.offer_box is not None, timeout=WAIT_MS)
+    box = rec2.offer_box
+    assert "4 candidate(s), 2 starred" in box.text() and "evidence.png" in box.text()
+    qtbot.mouseClick(box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(w2.grid.candidate_ids()) == 4, timeout=WAIT_MS)
+    assert [e.candidate_id for e in w2.session.shortlist] == [ids[2], ids[0]]
+    assert w2.session.note(ids[2]) == "closest to the witness account"
+    for cid in ids:
+        assert (w2.session.candidates[cid].image == w1.session.candidates[cid].image).all()
+    assert w2.session.evidence.sha256 == w1.session.evidence.sha256 and w2.isWindowModified()
+    assert not folder.exists() and rec2.folder.is_dir()  # now in w2's own recovery folder
+    assert rec2.pending() == []
+
+    case = w2.case_actions.new_case(tmp_path / "c1", "Examiner A")  # a case takes the work over
+    assert case is not None and len(case.session.candidates) == 4 and not rec2.folder.exists()
