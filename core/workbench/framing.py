@@ -1,0 +1,148 @@
+"""Framing a tiny face: where the face model expects the eyes in the analyst's region, and how much the
+candidates change when the eyes move by one pixel (a jitter ensemble). No Qt.
+
+A face model was trained on one canonical frame (:mod:`core.model.faces`); on a 12 px face one pixel
+of framing is a twelfth of the face, and the candidates can change identity with it. The sensitivity
+is measured by drawing the same candidates (same seed, temperature and noise) from the region
+shifted by +-1 px right, left, down and up, and comparing each with its unshifted twin; the spread
+between the unshifted candidates themselves gives the scale (a shift that changes the candidates as
+much as drawing other candidates does matters).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from PIL import Image
+
+from core.errors import GenerationCancelled
+from core.model.faces import FRAME, LEFT_EYE, RIGHT_EYE
+from core.model.varsr import VarSR
+from core.workbench.candidates import CancelCheck, Progress
+from core.workbench.evidence import Point, Region, crop_region
+from core.workbench.preprocess import prepare_lr
+
+#: The four one-pixel shifts of the jitter ensemble: name and (dx, dy).
+SHIFTS: tuple[tuple[str, tuple[float, float]], ...] = (("right", (1.0, 0.0)), ("left", (-1.0, 0.0)),
+                                                        ("down", (0.0, 1.0)), ("up", (0.0, -1.0)))
+
+
+def expected_eyes(region: Region | None, image_size: tuple[int, int]) -> tuple[Point, Point] | None:
+    """Where the face model expects the eye centres, in image pixels, for a box region (or the whole
+    image): the crop is reduced to the model's square input, so the canonical eyes land at the same
+    fractions of the box. None for eye and quad regions (eye clicks are drawn as they are)."""
+    if region is None:
+        x0, y0, x1, y1 = 0.0, 0.0, float(image_size[0]), float(image_size[1])
+    elif region.kind == "box" and region.box:
+        x0, y0, x1, y1 = (float(v) for v in region.box)
+    else:
+        return None
+    w, h = x1 - x0, y1 - y0
+
+    def at(p: Point) -> Point:
+        return (x0 + p[0] / FRAME * w, y0 + p[1] / FRAME * h)
+
+    return at(LEFT_EYE), at(RIGHT_EYE)
+
+
+def shifted(region: Region | None, image_size: tuple[int, int], dx: float, dy: float) -> Region:
+    """``region`` (None: the whole image) moved by (dx, dy) pixels: the eyes of an eye region, the box of a box
+    region, the corners of a quad (so the model's eyes move by the same amount within its frame)."""
+    if region is None:
+        region = Region.from_box(0, 0, *image_size)
+    if region.kind == "eyes" and region.eyes:
+        (lx, ly), (rx, ry) = region.eyes
+        return Region("eyes", eyes=((lx + dx, ly + dy), (rx + dx, ry + dy)))
+    if region.kind == "quad" and region.quad:
+        return Region("quad", quad=tuple((x + dx, y + dy) for x, y in region.quad))  # type: ignore[arg-type]
+    x0, y0, x1, y1 = region.box  # type: ignore[misc]
+    return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+
+
+def jitter_inputs(image: Image.Image, region: Region | None, model: VarSR) -> list[tuple[str, torch.Tensor]]:
+    """The model's input for each one-pixel shift of the region (shifts that leave the image are skipped)."""
+    out = []
+    for name, (dx, dy) in SHIFTS:
+        try:
+            crop = crop_region(image, shifted(region, image.size, dx, dy))
+        except Exception:  # the shift leaves the image: that direction cannot be measured
+            continue
+        out.append((name, prepare_lr(crop, model.config)[0]))
+    return out
+
+
+@dataclass
+class Sensitivity:
+    """How much a one-pixel eye shift changes the candidates, beside how much candidates differ anyway."""
+
+    n: int
+    per_shift: dict[str, float] = field(default_factory=dict)  # mean |change| (0-255) per shift direction
+    lpips_per_shift: dict[str, float] = field(default_factory=dict)
+    between: float = 0.0  # mean |difference| (0-255) between two unshifted candidates
+    lpips_between: float | None = None
+
+    @property
+    def change(self) -> float:
+        return sum(self.per_shift.values()) / max(1, len(self.per_shift))
+
+    @property
+    def lpips(self) -> float | None:
+        v = self.lpips_per_shift
+        return sum(v.values()) / len(v) if v else None
+
+    @property
+    def ratio(self) -> float:
+        """The shift's change relative to the difference between candidates (1: as much as another draw)."""
+        return self.change / self.between if self.between > 0 else float("inf")
+
+    def text(self) -> str:
+        if not self.per_shift:
+            return "Eye-shift test: no shifted region fits inside the image."
+        worst = max(self.per_shift, key=self.per_shift.__getitem__)
+        lp = f", LPIPS {self.lpips:.3f}" if self.lpips is not None else ""
+        lpb = f", LPIPS {self.lpips_between:.3f}" if self.lpips_between is not None else ""
+        verdict = ("\u26a0 sensitive: one pixel of framing changes the candidates about as much as drawing others; "
+                   "place the eyes carefully and compare both framings" if self.ratio >= 0.5 else
+                   "stable: one pixel of framing changes them much less than drawing others does")
+        return (f"Eye-shift test (\u00b11 px, {len(self.per_shift)} shifts x {self.n} candidates): mean change "
+                f"{self.change:.1f}/255{lp} (most: {worst} {self.per_shift[worst]:.1f}); between candidates "
+                f"{self.between:.1f}/255{lpb}. {verdict}.")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "per_shift": dict(self.per_shift), "lpips_per_shift": dict(self.lpips_per_shift),
+                "between": self.between, "lpips_between": self.lpips_between, "change": self.change,
+                "ratio": self.ratio}
+
+
+def _pairs_between(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each candidate beside the next one (a ring), for the spread between candidates."""
+    return x, torch.roll(x, 1, dims=0)
+
+
+def eye_shift_sensitivity(model: VarSR, base_lr: torch.Tensor, shifted_lrs: list[tuple[str, torch.Tensor]],
+                          n: int = 8, seed: int = 0, temperature: float = 1.0, lpips: Any | None = None,
+                          progress: Progress | None = None, cancelled: CancelCheck | None = None) -> Sensitivity:
+    """Draw ``n`` candidates (same seed and temperature) from the unshifted and from each shifted input and
+    compare each with its twin; ``lpips``: an :class:`core.nets.lpips.LPIPS` to add the perceptual change."""
+    steps = len(shifted_lrs) + 1
+    base = model.sample(base_lr, n, seed, temperature)
+    out = Sensitivity(n=n)
+    a, b = _pairs_between(base)
+    out.between = float((a - b).abs().mean() * 255) if n > 1 else 0.0
+    with torch.inference_mode():
+        if lpips is not None and n > 1:
+            out.lpips_between = float(lpips(a, b).mean())
+        if progress:
+            progress(1, steps)
+        for i, (name, lr) in enumerate(shifted_lrs, start=2):
+            if cancelled and cancelled():
+                raise GenerationCancelled("cancelled")
+            cand = model.sample(lr, n, seed, temperature)
+            out.per_shift[name] = float((cand - base).abs().mean() * 255)
+            if lpips is not None:
+                out.lpips_per_shift[name] = float(lpips(cand, base).mean())
+            if progress:
+                progress(i, steps)
+    return out
