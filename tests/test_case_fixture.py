@@ -13,11 +13,8 @@ import pytest
 from core import case as K
 from core.case.regenerate import verify_case
 from core.cli.sample import main as sample_main
-from tests.conftest import REPO
-
-FIXTURE = REPO / "tests" / "data" / "case_v1"
-IDS = {"sample": "C0002", "sliders": "C0005", "more-like-this": "C0008", "consistent": "C0010",
-       "reference": "C0011", "row": "C0013"}
+from tests.helpers.cases import OLD_CASE as FIXTURE
+from tests.helpers.cases import OLD_CASE_IDS as IDS
 
 
 @pytest.fixture

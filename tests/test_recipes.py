@@ -11,7 +11,8 @@ from core import case as K
 from core.case.regenerate import REPLAYS, Regenerator
 from core.errors import CaseError, RecipeError
 from core.workbench.recipes import RECIPES, SampleRecipe, SlidersRecipe, parse_recipe
-from tests.test_case_fixture import FIXTURE, IDS
+from tests.helpers.cases import OLD_CASE as FIXTURE
+from tests.helpers.cases import OLD_CASE_IDS as IDS
 
 RECORDED = json.loads((FIXTURE / "CASE-v1" / K.MANIFEST).read_text(encoding="utf-8"))["candidates"]
 

@@ -10,7 +10,7 @@
 # variant without a baseline, e.g. face-8@train.lambda_kl=0.02 (run folder face-8-lambda_kl0.02).
 set -uo pipefail
 PACKS=${1:?pack dir}; OUT=${2:?out dir}; MINUTES=${3:?minutes}; shift 3
-RUNS=${*:-face-8 face-16 digit plate-char}
+RUNS=${*:-face-8 face-16 digit plate-char plate-3x6 plate-4x8}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 mkdir -p "$OUT"

@@ -60,8 +60,8 @@ def plate_models() -> list[tuple[str, tuple[int, int]]]:
         except (VarSRError, OSError, ValueError):
             continue
         if cfg.domain == "plate-char" and not cfg.deterministic:
-            out.append((name, tuple(cfg.lr_size)))
-    return sorted(out, key=lambda m: (m[1][1], m[1][0], m[0]))  # type: ignore[return-value]
+            out.append((name, (int(cfg.lr_size[0]), int(cfg.lr_size[1]))))
+    return sorted(out, key=lambda m: (m[1][1], m[1][0], m[0]))
 
 
 def auto_model(px_per_char: tuple[float, float], models: list[tuple[str, tuple[int, int]]] | None = None) -> str:

@@ -74,20 +74,23 @@ class EvalPlate:
 def fill_boxes(row: PlateRow) -> list[tuple[float, float, float, float]]:
     """Every position's box; an unknown one is its neighbour's moved by the median character pitch."""
     boxes = list(row.boxes)
-    known = [i for i, b in enumerate(boxes) if b is not None]
-    pitches = [(boxes[j][0] - boxes[i][0]) / (j - i) for i, j in zip(known[:-1], known[1:], strict=True)]  # type: ignore[index]
+    known = [(i, b) for i, b in enumerate(boxes) if b is not None]
+    pitches = [(b[0] - a[0]) / (j - i) for (i, a), (j, b) in zip(known[:-1], known[1:], strict=True)]
     pitch = float(np.median(pitches)) if pitches else 0.0
     for _ in range(len(boxes)):
         for i, b in enumerate(boxes):
             if b is not None:
                 continue
-            if i > 0 and boxes[i - 1] is not None:
-                p = boxes[i - 1]
-                boxes[i] = (p[0] + pitch, p[1], p[2] + pitch, p[3])  # type: ignore[index]
-            elif i + 1 < len(boxes) and boxes[i + 1] is not None:
-                q = boxes[i + 1]
-                boxes[i] = (q[0] - pitch, q[1], q[2] - pitch, q[3])  # type: ignore[index]
-    return boxes  # type: ignore[return-value]
+            p = boxes[i - 1] if i > 0 else None
+            q = boxes[i + 1] if i + 1 < len(boxes) else None
+            if p is not None:
+                boxes[i] = (p[0] + pitch, p[1], p[2] + pitch, p[3])
+            elif q is not None:
+                boxes[i] = (q[0] - pitch, q[1], q[2] - pitch, q[3])
+    filled = [b for b in boxes if b is not None]
+    if len(filled) != len(boxes):
+        raise ValueError(f"{row.id}: no position has a known box")
+    return filled
 
 
 def boxed_row(row: PlateRow, pad: float = 0.05) -> np.ndarray:
@@ -235,10 +238,10 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
     calib: dict[tuple, list] = {}
     for px in sizes:
         names = models_for(px, readers)
-        for n in names.values():
-            if n not in loaded:
-                loaded[n] = load_model(n)
-        models = {r: loaded[n] for r, n in names.items()}
+        for bundle in names.values():
+            if bundle not in loaded:
+                loaded[bundle] = load_model(bundle)
+        models = {r: loaded[b] for r, b in names.items()}
         results.setdefault("models", {})[f"{px[0]}x{px[1]}"] = names
         for cond in conditions:
             recs: dict[str, list[dict]] = {r: [] for r in readers}

@@ -38,7 +38,7 @@ def cut_chars(rows: Sequence[PlateRow], size: tuple[int, int] = (8, 16), margin:
         inv = (row_inverted(row) if invert is None else invert) if normalise else False
         h, w = row.image.shape
         for i in row.known:
-            x0, y0, x1, y1 = row.boxes[i]  # type: ignore[misc]
+            x0, y0, x1, y1 = row.box(i)
             m = margin * (y1 - y0)
             xa, ya = max(0, math.floor(x0 - m)), max(0, math.floor(y0 - m))
             xb, yb = min(w, math.ceil(x1 + m)), min(h, math.ceil(y1 + m))

@@ -43,6 +43,13 @@ class PlateRow:
     source: str
     meta: dict = field(default_factory=dict)
 
+    def box(self, i: int) -> Box:
+        """The box of position ``i``; ValueError where it is unknown."""
+        b = self.boxes[i]
+        if b is None:
+            raise ValueError(f"{self.id}: position {i} has no box")
+        return b
+
     @property
     def known(self) -> list[int]:
         """Positions whose character and box are known."""
@@ -155,7 +162,7 @@ def _components_py(fg: np.ndarray) -> list[tuple[int, int, int, int, int]]:
             out[r] = [x, y, x + 1, y + 1, 1]
         else:
             b[0], b[1], b[2], b[3], b[4] = min(b[0], x), min(b[1], y), max(b[2], x + 1), max(b[3], y + 1), b[4] + 1
-    return [tuple(v) for v in out.values()]  # type: ignore[misc]
+    return [(v[0], v[1], v[2], v[3], v[4]) for v in out.values()]
 
 
 def segment_chars(image: np.ndarray, n: int, min_height: float = 0.3) -> tuple[list[Box], bool] | None:
@@ -198,7 +205,7 @@ def segment_chars(image: np.ndarray, n: int, min_height: float = 0.3) -> tuple[l
                 continue
             score = ref
             if best is None or score > best[0]:
-                best = (score, [tuple(float(v) for v in c) for c in near], light)  # type: ignore[misc]
+                best = (score, [(float(c[0]), float(c[1]), float(c[2]), float(c[3])) for c in near], light)
             break
     return None if best is None else (best[1], best[2])
 

@@ -105,8 +105,8 @@ def _colour(rng: np.random.Generator, lo: int, hi: int) -> tuple[int, int, int]:
         sat = rng.choice([0.0, 0.0, rng.uniform(0.1, 0.6)])
         c = np.clip(base + sat * rng.normal(0, 90, 3), 0, 255)
         if lo <= _lum(c) <= hi:
-            return tuple(int(v) for v in c)  # type: ignore[return-value]
-    return (int(lo),) * 3  # type: ignore[return-value]
+            return (int(c[0]), int(c[1]), int(c[2]))
+    return (int(lo), int(lo), int(lo))
 
 
 def random_style(rng: np.random.Generator, fonts: Sequence[str | Path] | None = None) -> PlateStyle:

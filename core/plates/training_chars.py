@@ -37,7 +37,7 @@ def row_chars(rows: Sequence[PlateRow], size: tuple[int, int], rng: np.random.Ge
     for row in rows:
         h, w = row.image.shape
         for i in row.known:
-            x0, y0, x1, y1 = row.boxes[i]  # type: ignore[misc]  # known positions have a box
+            x0, y0, x1, y1 = row.box(i)
             bh = y1 - y0
             for k in range(copies + 1):
                 m = np.zeros(4) if k == 0 else rng.uniform(-0.04, 0.12, 4) * bh

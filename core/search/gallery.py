@@ -363,7 +363,9 @@ def build_index(
         raise SearchError(f"{g.source}: none of the {n} photos could be read")
     report.total = len(entries)
     report.no_face = sum(1 for e in entries if e.get("face") is None)
-    emb = np.ascontiguousarray(np.stack(rows).astype(np.float32))  # type: ignore[arg-type]
+    emb = np.ascontiguousarray(np.stack([r for r in rows if r is not None]).astype(np.float32))
+    if len(emb) != len(entries):  # every entry's chip was flushed above
+        raise SearchError("internal: a gallery photo was not embedded")
     _write(out, g, embedder, entries, emb, report)
     report.seconds = time.perf_counter() - t0
     return report

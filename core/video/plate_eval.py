@@ -93,12 +93,12 @@ def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed:
     ``partial`` is given the results so far after every plate (a long run can be stopped)."""
     from core.data.plates import CLASSES
     from core.model.bundle import load_model
-    from core.plates.evaluate import MODELS, Registry, build_registry
+    from core.plates.evaluate import Registry, build_registry, models_for
     from core.plates.reading import load_reader, reduce_row
     from core.video.combine import combine_probs, qualities, relative_weights
 
     clf = load_reader()
-    models = {r: load_model(MODELS[r]) for r in readers}
+    models = {r: load_model(name) for r, name in models_for(px, readers).items()}
     keys = [p.key for p in plates]
     registry = Registry(build_registry(sorted(set(keys)), registry_total, seed=seed))
     n_frames = max(FRAMES)

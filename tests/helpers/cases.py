@@ -50,3 +50,10 @@ def do_work(session: S.Session, evidence: Path, tmp_path: Path) -> dict[str, str
         session.star(cid)
     session.set_note(ids["sample"], "closest to the witness account")
     return ids
+
+
+#: A case saved before the structural step (issue 15), with the tiny models it was made with.
+OLD_CASE = Path(__file__).resolve().parents[1] / "data" / "case_v1"
+#: Its candidate of each recipe kind.
+OLD_CASE_IDS = {"sample": "C0002", "sliders": "C0005", "more-like-this": "C0008", "consistent": "C0010",
+                "reference": "C0011", "row": "C0013"}
