@@ -23,6 +23,7 @@ from core.video.plate_frames import (  # noqa: E402
     clip_record,
     plans_from_track,
     read_plate_frames,
+    recorded_reading,
     replay,
 )
 from core.video.synthetic import moving_square, square_position, write_clip  # noqa: E402
@@ -109,6 +110,8 @@ def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Pa
     assert [x.status for x in verify_case(case, [cid])] == ["identical"]
     clip_path.unlink()  # only the case's copy is left
     opened = K.open_case(case.folder, models_root=models_root)
+    again = recorded_reading(opened.session.candidates[cid].recipe)  # what the plate search reads after reopening
+    assert again is not None and (again.probs == out.reading.probs).all() and again.classes == out.reading.classes
     results = verify_case(opened, [cid])
     assert results[0].identical, results[0].line()
     assert sample_main(["--case", str(case.folder), "--verify", "--models", str(models_root)]) == 0

@@ -81,3 +81,14 @@ def test_tracking_a_decoded_clip(tmp_path) -> None:
         track = track_region(lambda i: clip.frame(i).image, {12: Box(x, y, 12, 12)}, range(3, 20))
     for i, p in track.points.items():
         assert abs(p.box.x - square_position(i)[0]) < 0.75 and abs(p.box.y - square_position(i)[1]) < 0.75
+
+
+def test_tracks_towards_the_frame_edge() -> None:
+    """A region whose template context reaches past the frame's edge still follows motion towards it."""
+    size, box = (96, 64), 24
+    frames = moving_square(12, size, box)
+    x, y = square_position(5, size, box)  # x = 9: half the template's context lies outside the frame
+    track = track_region(lambda i: frames[i], {5: Box(x, y, box, box)}, range(12))
+    for i, p in track.points.items():
+        tx, ty = square_position(i, size, box)
+        assert abs(p.box.x - tx) < 0.6 and abs(p.box.y - ty) < 0.6 and p.score > 0.6, (i, p)

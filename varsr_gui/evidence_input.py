@@ -39,7 +39,13 @@ class EvidenceInput:
 
             self.video_dock = VideoDock(self)
             self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.video_dock)
+            self.video_dock.hide()  # shown when a clip is opened (or by Video > Frame browser)
         return self.video_dock
+
+    def combined_reading(self) -> Any:
+        """The plate search's reading of the selected candidate when it combines a clip's frames, else None."""
+        cur = self.session.current
+        return self.video().current_reading() if cur is not None and cur.kind == "video-plate" else None
 
     def video_action(self, name: str, *args: Any) -> None:
         """A Video menu item: the frame browser's method ``name``."""
@@ -128,6 +134,7 @@ class EvidenceInput:
             event.acceptProposedAction()
 
     def _on_evidence(self, ev: S.Evidence) -> None:
+        self.plate_dock.combined_reading = self.combined_reading  # frames of a clip, combined
         self.clear_message()
         self._faces = []
         self.view.show_faces([])

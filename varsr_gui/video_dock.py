@@ -34,7 +34,7 @@ from core.search.plates import PlateReading
 from core.video.clip import Clip, Frame
 from core.video.combine import QUALITIES
 from core.video.frames import FrameEvidence, box_region, frame_evidence, region_box
-from core.video.plate_frames import PlateFrames
+from core.video.plate_frames import PlateFrames, recorded_reading
 from varsr_gui import video_work as W
 
 PREVIEW_WIDTH = 380
@@ -72,7 +72,6 @@ class VideoDock(QDockWidget):
         self._decoding = False
         self._task: Any = None
         self._build()
-        window.plate_dock.combined_reading = self.current_reading
 
     # -- layout ----------------------------------------------------------------------------------
     def _build(self) -> None:
@@ -322,16 +321,26 @@ class VideoDock(QDockWidget):
         return ev.frame_index, region_box(self.session.region, ev.image.size)
 
     def track(self) -> None:
-        """Follow the marked region through ± the chosen number of frames (in the worker; cancellable)."""
+        """Follow the marked region through ± the chosen number of frames (in the worker; cancellable).
+
+        When the evidence frame is already in the track, its region is a correction: the track is made
+        again from all its anchors (frames dropped before stay dropped)."""
         got = self._anchor()
         if got is None or self.clip is None or self.indexed is None:
             return
         anchor, box = got
         n, reach = self.indexed.n_frames, self.reach.value()
-        frames = range(max(0, anchor - reach), min(n, anchor + reach + 1))
+        lo, hi = anchor - reach, anchor + reach
+        anchors, dropped, what = {anchor: box}, set(), "Tracking"
+        old = self.result.track if self.result else None
+        if old is not None and anchor in old.points:
+            anchors = {**old.anchors(), anchor: box}
+            dropped = {i for i, p in old.points.items() if p.dropped}
+            lo, hi, what = min(lo, min(old.points)), max(hi, max(old.points)), f"Correcting frame {anchor}; tracking"
+        frames = range(max(0, lo), min(n, hi + 1))
         clip = self.clip
-        self._busy(f"Tracking frames {frames.start}\u2013{frames.stop - 1}\u2026")
-        self._task = self.runner.submit("Tracking", lambda ctx: W.track(clip, anchor, box, frames, ctx),
+        self._busy(f"{what} frames {frames.start}\u2013{frames.stop - 1}\u2026")
+        self._task = self.runner.submit("Tracking", lambda ctx: W.track(clip, anchors, frames, ctx, dropped),
                                         self._tracked, self._failed, self._progress, self._cancelled)
         self._enable()
 
@@ -469,6 +478,13 @@ class VideoDock(QDockWidget):
         self.combined.emit(cid)
 
     def current_reading(self) -> tuple[PlateReading, dict[str, Any]] | None:
-        """The combined reading of the selected candidate, when it is a combination of frames."""
+        """The combined reading of the selected candidate, when it is a combination of frames (also one
+        of a reopened case: the recipe records it)."""
         cur = self.session.current
-        return self.readings.get(cur.id) if cur is not None else None
+        if cur is None:
+            return None
+        if cur.id not in self.readings and (reading := recorded_reading(cur.recipe)) is not None:
+            frames = cur.recipe.get("frames") or []
+            self.readings[cur.id] = (reading, {"row": cur.id, "video_frames": [f.get("index") for f in frames],
+                                               "weights": [f.get("weight") for f in frames], "k": cur.recipe.get("n")})
+        return self.readings.get(cur.id)

@@ -66,10 +66,12 @@ def index_and_hash(clip: Clip, ctx: TaskContext) -> Indexed:
     return Indexed(n, sha, clip.info.record())
 
 
-def track(clip: Clip, anchor: int, box: Box, frames: range, ctx: TaskContext) -> Tracked:
-    """Follow ``box`` of frame ``anchor`` through ``frames`` (progress per decoded frame; cancellable)."""
+def track(clip: Clip, anchors: dict[int, Box], frames: range, ctx: TaskContext,
+          dropped: set[int] | frozenset[int] = frozenset()) -> Tracked:
+    """Follow the anchors' boxes through ``frames`` (progress per decoded frame; cancellable); the frames
+    in ``dropped`` stay dropped."""
     records: dict[int, dict[str, Any]] = {}
-    total = len(set(frames) | {anchor})
+    total = len(set(frames) | set(anchors))
 
     def get(i: int) -> Any:
         if ctx.cancelled():
@@ -79,7 +81,10 @@ def track(clip: Clip, anchor: int, box: Box, frames: range, ctx: TaskContext) ->
         ctx.progress(len(records), total)
         return f.image
 
-    t = track_region(get, {anchor: box}, frames)
+    t = track_region(get, anchors, frames)
+    for i in dropped:
+        if i in t.points:
+            t.drop(i)
     return Tracked(t, records)
 
 

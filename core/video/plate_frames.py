@@ -131,8 +131,8 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
         r["quality"], r["weight"] = f["quality"], f["weight"]
     reading = PlateReading(comb.probs, list(classes), [n * len(plans)] * comb.probs.shape[0])
     best = "".join(classes[int(i)] for i in comb.probs.argmax(-1))
-    result = {"reading": best, "probs_sha256": probs_sha256(comb.probs), "positions": int(comb.probs.shape[0]),
-              "classes": len(classes)}
+    result = {"reading": best, "probs_sha256": probs_sha256(comb.probs), "classes": "".join(classes),
+              "probs": comb.probs.tolist()}  # exact: JSON keeps every float64 as it is
     combine_rec = {"rule": "weighted product", "floor": FLOOR, "quality": quality, "frames": len(records)}
     source = {"evidence": {"sha256": clip.get("sha256"), "path": clip.get("path"), "source": "video"},
               "cells": {"n": int(n_cells), "bounds": bounds}}
@@ -145,6 +145,18 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
     cand = Candidate(image=image.detach().cpu().clone(), lr=lr.cpu(), z=None, recipe=recipe, l1=float(l1[0]),
                      lr_psnr=float(psnr[0]))
     return PlateFrames(cand, reading, records, cells_all)
+
+
+def recorded_reading(recipe: dict[str, Any]) -> PlateReading | None:
+    """The combined reading a ``video-plate`` recipe records (None for another kind, or an older record)."""
+    res = recipe.get("result") if recipe.get("kind") == VideoPlateRecipe.KIND else None
+    if not isinstance(res, dict) or not isinstance(res.get("probs"), list) or not isinstance(res.get("classes"), str):
+        return None
+    probs = np.asarray(res["probs"], dtype=np.float64)
+    if probs.ndim != 2 or probs.shape[1] != len(res["classes"]) or probs_sha256(probs) != res.get("probs_sha256"):
+        return None
+    n = int(recipe.get("n") or 1) * len(recipe.get("frames") or [])
+    return PlateReading(probs, list(res["classes"]), [n] * probs.shape[0])
 
 
 def _pil(image: np.ndarray) -> Any:

@@ -142,20 +142,28 @@ def _subpixel(m: torch.Tensor, y: int, x: int) -> tuple[float, float]:
     return dy, dx
 
 
+def _window(image: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> torch.Tensor:
+    """Luma of ``image[y0:y1, x0:x1]``; where that reaches past the frame, its edge pixels repeated (so a
+    region near the edge keeps its whole template and may move towards the edge)."""
+    hh, ww = image.shape[:2]
+    cx0, cy0, cx1, cy1 = max(0, min(ww - 1, x0)), max(0, min(hh - 1, y0)), max(1, min(ww, x1)), max(1, min(hh, y1))
+    a = to_luma(image[cy0:max(cy0 + 1, cy1), cx0:max(cx0 + 1, cx1)])
+    pads = (max(0, cx0 - x0), max(0, x1 - max(cx0 + 1, cx1)), max(0, cy0 - y0), max(0, y1 - max(cy0 + 1, cy1)))
+    if any(pads):
+        a = F.pad(a[None, None], pads, mode="replicate")[0, 0]
+    return a[: y1 - y0, : x1 - x0]
+
+
 class _Template:
     """The anchor's template: its box widened by ``context`` (whole pixels) in the anchor frame."""
 
     def __init__(self, image: np.ndarray, box: Box, context: float) -> None:
-        hh, ww = image.shape[:2]
-        pad_x = max(2, int(math.ceil(context * min(box.w, box.h))))
-        pad_y = pad_x
-        x0 = max(0, int(math.floor(box.x)) - pad_x)
-        y0 = max(0, int(math.floor(box.y)) - pad_y)
-        x1 = min(ww, int(math.ceil(box.x + box.w)) + pad_x)
-        y1 = min(hh, int(math.ceil(box.y + box.h)) + pad_y)
+        pad = max(2, int(math.ceil(context * min(box.w, box.h))))
+        x0, y0 = int(math.floor(box.x)) - pad, int(math.floor(box.y)) - pad
+        x1, y1 = int(math.ceil(box.x + box.w)) + pad, int(math.ceil(box.y + box.h)) + pad
         self.origin = (x0, y0)
         self.box = box
-        self.pixels = to_luma(image[y0:y1, x0:x1])
+        self.pixels = _window(image, x0, y0, x1, y1)
 
     def find(self, image: np.ndarray, predicted: Box, radius: float) -> tuple[Box, float]:
         """The box in ``image`` whose surroundings match best within ``radius`` px of ``predicted``."""
@@ -165,11 +173,14 @@ class _Template:
         px = self.origin[0] + (predicted.x - self.box.x)
         py = self.origin[1] + (predicted.y - self.box.y)
         r = int(math.ceil(radius))
-        sx0, sy0 = max(0, int(math.floor(px)) - r), max(0, int(math.floor(py)) - r)
-        sx1, sy1 = min(ww, int(math.ceil(px)) + tw + r), min(hh, int(math.ceil(py)) + th + r)
+        sx0, sy0 = int(math.floor(px)) - r, int(math.floor(py)) - r
+        sx1, sy1 = int(math.ceil(px)) + tw + r, int(math.ceil(py)) + th + r
+        # the box itself must stay at least partly inside the frame
+        sx0, sy0 = max(sx0, -tw + 1), max(sy0, -th + 1)
+        sx1, sy1 = min(sx1, ww + tw - 1), min(sy1, hh + th - 1)
         if sx1 - sx0 < tw or sy1 - sy0 < th:
             return predicted, -1.0
-        m = ncc_map(to_luma(image[sy0:sy1, sx0:sx1]), self.pixels)
+        m = ncc_map(_window(image, sx0, sy0, sx1, sy1), self.pixels)
         k = int(torch.argmax(m))
         y, x = divmod(k, m.shape[1])
         dy, dx = _subpixel(m, y, x)

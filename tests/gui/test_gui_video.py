@@ -63,15 +63,26 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     dock.table.item(1, 0).setCheckState(Qt.CheckState.Unchecked)  # frame 23: drop it
     assert pts[23].dropped and not pts[24].dropped
 
+    dock.go_to(26)  # a correction: frame 26 as the evidence (its tracked box is the region), re-marked, Track
+    qtbot.waitUntil(lambda: dock.frame.index == 26 and _idle(dock), timeout=WAIT_MS)
+    assert dock.use_frame() and w.session.evidence.frame_index == 26
+    assert w.session.region is not None and w.session.region.box[0] == pytest.approx(pts[26].box.x)
+    x, y = square_position(26, SIZE, BOX)
+    drag(w.view, (x, y), (x + BOX, y + BOX))
+    qtbot.mouseClick(dock.track_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: dock.result.track.points[26].source == "corrected" and _idle(dock), timeout=WAIT_MS)
+    pts = dock.result.track.points
+    assert sorted(pts) == list(range(22, 30)) and pts[25].source == "marked" and pts[23].dropped
+
     w.input_panel.n.setValue(4)
     qtbot.mouseClick(dock.combine_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 1 and _idle(dock), timeout=WAIT_MS)
     cid = w.grid.candidate_ids()[0]
     c = w.session.candidates[cid]
-    assert c.kind == "video-plate" and [f["index"] for f in c.recipe["frames"]] == [22, 24, 25, 26, 27, 28]
+    assert c.kind == "video-plate" and [f["index"] for f in c.recipe["frames"]] == [22, 24, 25, 26, 27, 28, 29]
     assert c.recipe["clip"]["sha256"] == dock.indexed.sha256 and w.session.current is c
     assert w.plate_dock.result is not None and w.plate_dock.strings_table.rowCount() > 0
-    assert dock.current_reading() is not None
+    assert dock.current_reading() is not None and w.combined_reading() is not None
     w.plate_dock.search()  # Read & search on the combined candidate searches the combined reading
     qtbot.waitUntil(lambda: not w.runner.busy, timeout=WAIT_MS)
     assert "Select a plate row" not in w.plate_dock.status.text()
