@@ -160,3 +160,34 @@ def test_work_before_a_case_survives_a_kill_and_is_restored(tmp_path: Path, mode
     assert set(case.session.candidates) == set(fresh.candidate_ids)
     mine.discard()  # the app discards it once a case holds the work
     assert not mine.folder.exists()
+
+
+# -- the report ---------------------------------------------------------------------------------------------
+def test_the_reports_picture_of_the_original_outlines_the_region(saved_case) -> None:
+    import io
+
+    from core.case.roi import LINE, region_outline
+
+    case, _ = saved_case  # evidence 48x40, region box (16, 10, 32, 30) for the face candidates
+    rep = build_report(case)
+    ev = next(i for i, o in enumerate(case.originals.values()) if o.role == "evidence")
+    pic = Image.open(io.BytesIO(rep.images[f"original_{ev}"])).convert("RGB")
+    k = pic.width // 48
+    assert pic.size == (48 * k, 40 * k) and k > 1
+    on_line = [pic.getpixel((16 * k + dx, 20 * k)) for dx in (-1, 0)] + [pic.getpixel((24 * k, 30 * k + d))
+                                                                          for d in (-1, 0)]
+    assert all(p == LINE for p in on_line), on_line
+    assert pic.getpixel((24 * k, 20 * k)) != LINE  # inside the box: the picture, untouched
+    assert f"original_{ev}_region" in rep.images
+    assert "Region of interest outlined in yellow: box [16.0, 10.0, 32.0, 30.0]" in rep.html()
+    # the face frame two eye clicks align: the canonical eyes give the 64x64 frame itself, turned with the eyes
+    def flat(pts):
+        return [v for p in pts for v in p]
+
+    assert flat(region_outline({"kind": "eyes", "eyes": [[19.5, 18.6], [44.5, 18.6]]})) == pytest.approx(
+        [0, 0, 64, 0, 64, 64, 0, 64])
+    turned = region_outline({"kind": "eyes", "eyes": [[10, 10], [10, 35]]})  # the eye line turned 90 degrees
+    assert list(turned[0]) == pytest.approx([10 + 18.6, 22.5 - 32])
+    assert region_outline({"kind": "quad", "quad": [[1, 2], [9, 2], [9, 6], [1, 6]]}) == [(1, 2), (9, 2), (9, 6),
+                                                                                            (1, 6)]
+    assert region_outline(None) is None

@@ -25,10 +25,11 @@ from PIL import Image, PngImagePlugin
 from core.case.audit import utc_now
 from core.case.recorder import Case
 from core.case.regenerate import RegenResult, summary
+from core.case.roi import describe_regions, mark_regions, region_inset, regions_of
 from core.case.schema import software
 from core.case.search import SEARCH_NOTICE, hits_of, query_line, short_sha, strings_of, summary_line
 from core.fileio import atomic_write
-from core.images import tensor_to_pil
+from core.images import open_image, tensor_to_pil
 from core.workbench.export import MARK, NOTICE, marked_image
 
 STATEMENT = (
@@ -232,6 +233,11 @@ class Report:
                 f"<style>{STYLE}</style></head><body>{body}</body></html>\n")
 
 
+def _join(*parts: str | Callable[[Callable[[str], str]], str]) -> Callable[[Callable[[str], str]], str]:
+    """Fragments and images (rendered with the document's ``src``) as one part."""
+    return lambda src: "".join(p if isinstance(p, str) else p(src) for p in parts)
+
+
 def _statement() -> str:
     return f'<p class="statement">{_e(MARK)}. {_e(STATEMENT)}</p>'
 
@@ -263,10 +269,17 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
       "was loaded and is checked again whenever the case is opened.</p>")
     changed = case.check_originals()
     for i, o in enumerate(case.originals.values()):
+        regions = regions_of(case, o.sha256)
         try:
-            thumb = _enlarge(Image.open(case.original_path(o.sha256)).convert("RGB"), 220)
+            full = open_image(case.original_path(o.sha256), "RGB").image  # as the evidence was read: EXIF applied
+            thumb = mark_regions(_enlarge(full, 320 if regions else 220), full.size, regions)
             key = rep.add_image(f"original_{i}", thumb)
             picture = rep.img(key, thumb.width, thumb.height)
+            inset = region_inset(full, regions)
+            if inset is not None:
+                picture = _join(picture, "<br/>", rep.img(rep.add_image(f"original_{i}_region", inset), inset.width,
+                                                          inset.height), f"<br/><span class='small'>"
+                                f"{_e(describe_regions(regions))} (below: enlarged)</span>")
         except Exception:  # noqa: BLE001 - a missing or unreadable copy is reported below, not fatal
             picture = "<p class='bad'>(the copy cannot be read)</p>"
         state = ("<span class='bad'>DOES NOT MATCH its recorded hash</span>"
