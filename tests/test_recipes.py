@@ -40,7 +40,7 @@ def test_remade_candidates_write_recipes_as_before(one_thread: None) -> None:
 
 
 def test_every_kind_has_a_replay() -> None:
-    assert set(REPLAYS) == set(RECIPES) == set(IDS) | {"video-plate"}  # the old case has no clip (test_video_case)
+    assert set(REPLAYS) == set(RECIPES) == set(IDS) | {"video-plate", "video-face"}  # no clip in the old case
 
 
 def test_malformed_recipes_are_refused() -> None:

@@ -135,3 +135,55 @@ def test_replay_refuses_a_changed_result_or_frame(models_root: Path, clip_path: 
     broken = {**out.candidate.recipe, "frames": [{"index": 1}]}
     with pytest.raises(RecipeError):
         parse_recipe(broken)
+
+
+def test_face_candidates_of_every_frame_regenerate_from_the_case(models_root: Path, clip_path: Path,
+                                                                 tmp_path: Path) -> None:
+    from core.video.face_frames import moved, read_face_frames
+
+    session = S.Session(models_root)
+    case = K.Case.create(tmp_path / "cases" / "VIDEO-2", session, "Examiner V")
+    anchor = 6
+    with open_clip(clip_path) as clip:
+        sha = clip.sha256()
+        clip.index()
+        ev = frame_evidence(clip_path, sha, clip.info.record(), clip.frame(anchor))
+        session.set_evidence(ev)
+        x, y = square_position(anchor, SIZE, BOX)
+        region = S.Region("eyes", eyes=((x + 7.0, y + 9.0), (x + 17.0, y + 9.0)))
+        session.set_region(region)
+        box = region_box(region, ev.image.size)
+        records = {}
+
+        def get(i: int):
+            f = clip.frame(i)
+            records[i] = f.record()
+            return f.image
+
+        track = track_region(get, {anchor: box}, range(anchor - 2, anchor + 2))
+        track.drop(anchor - 1)
+        model = session.model("face-8")
+        per_frame = read_face_frames(model, clip.frame, plans_from_track(track, records), (anchor, box), region,
+                                     n=4, seed=5, temperature=0.9, clip=clip_record(clip_path, sha,
+                                                                                   clip.info.record()), track=track)
+    assert [i for i, _ in per_frame] == [4, 6, 7]
+    ids = []
+    for i, cands in per_frame:
+        ids += session.add_set(f"street.mp4 frame {i}", cands).candidate_ids
+    r = session.candidates[ids[4]].recipe
+    assert r["kind"] == "video-face" and r["frame"]["index"] == 6 and r["frame"]["sha256"] == records[6]["sha256"]
+    assert r["source"]["region"] == region.to_dict() and r["seed"] == 5 + 1000 and r["index"] == 0
+    shift = track.points[7].box.x - track.points[6].box.x
+    assert session.candidates[ids[8]].recipe["source"]["region"] == moved(region, shift,
+                                                                          track.points[7].box.y - box.y).to_dict()
+    base = session.candidates[ids[9]]
+    base_model = session.model("face-8")
+    slid = session.add_set("sliders", [S.derive_with_sliders(base_model, base, {"mean/Male": 1.0})]).candidate_ids
+    for cid in [ids[0], ids[5], ids[11], *slid]:
+        session.star(cid)
+    case.save()
+    clip_path.unlink()
+    opened = K.open_case(case.folder, models_root=models_root)
+    results = verify_case(opened, list(opened.session.candidates))
+    assert all(x.identical for x in results), [(x.candidate, x.line()) for x in results if not x.identical]
+    assert {x.kind for x in results} == {"video-face", "sliders"}

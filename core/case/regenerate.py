@@ -35,6 +35,7 @@ from core.workbench.recipes import (
     RowRecipe,
     SampleRecipe,
     SlidersRecipe,
+    VideoFaceRecipe,
     VideoPlateRecipe,
     parse_recipe,
 )
@@ -217,11 +218,17 @@ def _video_plate(regen: Regenerator, model: VarSR, r: VideoPlateRecipe, cid: str
     return replay(model, r, regen.case.original_path)
 
 
+def _video_face(regen: Regenerator, model: VarSR, r: VideoFaceRecipe, cid: str | None) -> S.Candidate:
+    from core.video.face_frames import replay
+
+    return replay(model, r, regen.case.original_path, regen.request, regen.set_size(cid))
+
+
 #: How each kind of recipe is replayed: ``(regenerator, model, recipe, candidate id) -> candidate``.
 REPLAYS: dict[str, Replay] = {
     SampleRecipe.KIND: _sample, SlidersRecipe.KIND: _sliders, MoreLikeThisRecipe.KIND: _more_like_this,
     ReferenceRecipe.KIND: _reference, RowRecipe.KIND: _row, ConsistentRecipe.KIND: _consistent,
-    VideoPlateRecipe.KIND: _video_plate,
+    VideoPlateRecipe.KIND: _video_plate, VideoFaceRecipe.KIND: _video_face,
 }
 
 

@@ -176,11 +176,7 @@ def clip_record(path: str | Path, sha256: str, info: dict[str, Any]) -> dict[str
 def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]) -> Candidate:
     """The candidate of a ``video-plate`` recipe made again from the clip (``locate(sha256)``: the case's
     copy); :class:`CaseError` when the clip, a frame or the combined probabilities differ."""
-    sha = str(recipe.clip["sha256"])
-    path = _clip_file(recipe, locate)
-    path_sha = file_sha256(path)
-    if path_sha != sha:
-        raise CaseError(f"the clip {path.name} no longer matches its recorded SHA-256 {sha[:12]}")
+    path = clip_file(recipe.clip, locate)
     clf_path = plate_classifier_path()
     want = recipe.classifier.get("sha256")
     info = classifier_id(clf_path)
@@ -208,17 +204,28 @@ def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]
     return out.candidate
 
 
-def _clip_file(recipe: VideoPlateRecipe, locate: Callable[[str], Path]) -> Path:
-    """The case's copy of the clip, else the recorded path (a session not yet saved)."""
-    sha = str(recipe.clip["sha256"])
+_HASHED: dict[tuple[str, int, int], str] = {}
+
+
+def clip_file(clip: dict[str, Any], locate: Callable[[str], Path]) -> Path:
+    """The case's copy of the clip a recipe names (``locate(sha256)``), else its recorded path (a session not
+    yet saved); :class:`CaseError` when neither is there or the file's SHA-256 is not the recorded one."""
+    sha = str(clip["sha256"])
+    path: Path | None = None
     try:
         p = locate(sha)
-        if p.is_file():
-            return p
+        path = p if p.is_file() else None
     except CaseError:
         pass
-    recorded = recipe.clip.get("path")
-    if recorded and Path(recorded).is_absolute() and Path(recorded).is_file():
-        return Path(recorded)
-    raise CaseError(f"the clip {recipe.clip.get('name') or sha[:12]} is neither in the case nor at its recorded "
-                    "place")
+    recorded = clip.get("path")
+    if path is None and recorded and Path(recorded).is_absolute() and Path(recorded).is_file():
+        path = Path(recorded)
+    if path is None:
+        raise CaseError(f"the clip {clip.get('name') or sha[:12]} is neither in the case nor at its recorded place")
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _HASHED:  # hashed once while its size and time are unchanged, not once per frame
+        _HASHED[key] = file_sha256(path)
+    if _HASHED[key] != sha:
+        raise CaseError(f"the clip {path.name} no longer matches its recorded SHA-256 {sha[:12]}")
+    return path

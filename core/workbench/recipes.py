@@ -41,7 +41,7 @@ RECIPE_FIELDS: dict[str, Any] = {
     "choices": ints, "lr_size": ints, "hr_size": ints, "z": nums, "cells": lambda v: isinstance(v, list),
     "source": is_dict, "reference_alignment": is_dict, "parent_scores": is_dict, "change_0_255": is_dict,
     "clip": is_dict, "frames": lambda v: isinstance(v, list) and all(isinstance(f, dict) for f in v),
-    "track": is_dict, "combine": is_dict, "result": is_dict, "classifier": is_dict,
+    "track": is_dict, "combine": is_dict, "result": is_dict, "classifier": is_dict, "frame": is_dict,
 }
 #: The same for a recipe's ``source`` (where its input came from).
 SOURCE_FIELDS: dict[str, Any] = {"evidence": _file_ref, "reference": _file_ref, "cells": _cells_info,
@@ -338,10 +338,45 @@ class VideoPlateRecipe(Recipe):
                    extends=dict(d))
 
 
+@dataclass
+class VideoFaceRecipe(Recipe):
+    """Issue 16: candidate ``index`` of ``n`` drawn (as :class:`SampleRecipe`) from one tracked frame of a clip:
+    ``frame`` names it (index, timestamp, decoded-pixel SHA-256), ``source.region`` is the analyst's region
+    moved with the track to that frame, ``track`` the whole track (:mod:`core.video.face_frames`)."""
+
+    KIND: ClassVar[str] = "video-face"
+    REQUIRED: ClassVar[tuple[str, ...]] = ("model", "clip", "frame", "seed", "index", "temperature")
+    model_ref: ModelRef
+    clip: dict[str, Any]
+    frame: dict[str, Any]
+    seed: int
+    index: int
+    temperature: float
+    n: int | None = None
+    chunk: int | None = 16
+    track: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def fields(self) -> dict[str, Any]:
+        return {"kind": self.KIND, **self.model_ref.to_json(), "clip": self.clip, "frame": self.frame,
+                "track": self.track, "seed": self.seed, "index": self.index, **_present(n=self.n, chunk=self.chunk),
+                "temperature": self.temperature, "sliders": {}, "parent": None, "source": self.source}
+
+    @classmethod
+    def _parse(cls, d: dict[str, Any]) -> VideoFaceRecipe:
+        f = d["frame"]
+        if not is_str(d["clip"].get("sha256")) or not is_int(f.get("index")) or not is_str(f.get("sha256")):
+            raise RecipeError("the video-face recipe does not name its clip, frame index or pixel hash")
+        if not (d.get("source") or {}).get("region"):
+            raise RecipeError("the video-face recipe has no region")
+        return cls(ModelRef.from_json(d), dict(d["clip"]), dict(f), d["seed"], d["index"], d["temperature"],
+                   d.get("n"), d.get("chunk"), dict(d.get("track") or {}), d.get("source") or {}, extends=dict(d))
+
+
 #: Every kind of recipe, by the ``kind`` its JSON records.
 RECIPES: dict[str, type[Recipe]] = {c.KIND: c for c in (SampleRecipe, SlidersRecipe, MoreLikeThisRecipe,
                                                         ReferenceRecipe, RowRecipe, ConsistentRecipe,
-                                                        VideoPlateRecipe)}
+                                                        VideoPlateRecipe, VideoFaceRecipe)}
 
 
 def parse_recipe(d: dict[str, Any]) -> Recipe:
