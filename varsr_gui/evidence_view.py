@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainterPath, QPen, QPolygonF
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsView, QWidget
 
 from core.workbench.session import Region
@@ -15,6 +15,7 @@ MODES = ("select", "pan", "eyes", "quad")
 REGION_COLOUR = QColor(80, 200, 255)
 CELL_COLOUR = QColor(255, 220, 80)
 FACE_COLOUR = QColor(120, 255, 120)
+FRAME_COLOUR = QColor(255, 120, 220)
 GRAB_PX = 5
 
 
@@ -57,6 +58,8 @@ class EvidenceView(ZoomView):
         self._bounds: list[float] = []
         self._drag_cell: int | None = None
         self._region: Region | None = None
+        self._frame_eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
+        self.frame_items: list[QGraphicsItem] = []  # the face frame's eye marks, for the tests
         self.set_mode("select")
 
     # -- state from the window ---------------------------------------------------------------
@@ -74,6 +77,11 @@ class EvidenceView(ZoomView):
         """Draw the region (and the row of cells when ``bounds`` is given)."""
         self._region = region
         self._bounds = list(bounds or [])
+        self._redraw()
+
+    def show_frame(self, eyes: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
+        """Mark where the face model expects the eye centres in the region (None: no marks)."""
+        self._frame_eyes = eyes
         self._redraw()
 
     def show_faces(self, boxes: list[tuple[float, float, float, float]]) -> None:
@@ -95,6 +103,8 @@ class EvidenceView(ZoomView):
             it.setToolTip(f"Proposed face {i + 1}: click to use it")
             self._overlay.append(it)
         self._corners = None
+        self.frame_items = [self._frame_mark(x, y) for x, y in self._frame_eyes or ()]
+        self._overlay.extend(self.frame_items)
         r = self._region
         if r is None:
             return
@@ -122,6 +132,19 @@ class EvidenceView(ZoomView):
                 top, bottom = _lerp(tl, tr, b), _lerp(bl, br, b)
                 line = sc.addLine(top.x(), top.y(), bottom.x(), bottom.y(), _pen(CELL_COLOUR, 2))
                 self._overlay.append(line)
+
+    def _frame_mark(self, x: float, y: float) -> QGraphicsItem:
+        """A cross where the model's face frame puts an eye centre (it scales with the region)."""
+        r = max(0.75, 5 / max(self.zoom(), 0.01))
+        path = QPainterPath()
+        path.moveTo(x - r, y)
+        path.lineTo(x + r, y)
+        path.moveTo(x, y - r)
+        path.lineTo(x, y + r)
+        it = self.scene().addPath(path, _pen(FRAME_COLOUR, 1.5))
+        it.setToolTip("Where the face model expects this eye centre (its face frame): box the face so the eyes "
+                      "fall here, or click the eyes (E)")
+        return it
 
     def _marker(self, p: QPointF) -> QGraphicsEllipseItem:
         r = max(0.6, 4 / max(self.zoom(), 0.01))

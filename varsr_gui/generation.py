@@ -88,6 +88,7 @@ class Generation:
         if len(lrs) == 1:
             if model.config.domain == "face":
                 self.check_region_for_face()
+                self.check_crop_fit(model, lrs[0])  # the encoder's out-of-distribution check
             self.submit("Generating", partial(self._sample_work, model, lrs[0], n, seed, t, source),
                         partial(self._add_set, title))
         else:

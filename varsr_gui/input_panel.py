@@ -66,6 +66,9 @@ class InputPanel(QWidget):
     cells_changed = Signal(int)
     generate_clicked = Signal()
     cancel_clicked = Signal()
+    eyes_clicked = Signal()
+    detect_clicked = Signal()
+    shift_test_clicked = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -99,6 +102,18 @@ class InputPanel(QWidget):
         self.notes.setWordWrap(True)
         self.notes.setStyleSheet("color:#e67e22;")
         form.addRow(self.notes)
+        self.crop_check = QLabel()  # the encoder's out-of-distribution check of the crop
+        self.crop_check.setObjectName("crop_check")
+        self.crop_check.setWordWrap(True)
+        self.crop_check.hide()
+        form.addRow(self.crop_check)
+        form.addRow(self._framing_row())
+        self.framing_result = QLabel()
+        self.framing_result.setObjectName("framing_result")
+        self.framing_result.setWordWrap(True)
+        self.framing_result.setStyleSheet("color:#9aa4b1; font-size:11px;")
+        self.framing_result.hide()
+        form.addRow(self.framing_result)
         outer.addWidget(box)
 
         gen = QGroupBox("Candidates")
@@ -139,6 +154,29 @@ class InputPanel(QWidget):
         self.cells.valueChanged.connect(self.cells_changed.emit)
         self.generate.clicked.connect(self.generate_clicked.emit)
         self.cancel.clicked.connect(self.cancel_clicked.emit)
+
+    def _framing_row(self) -> QHBoxLayout:
+        """Eye clicks and the face detector side by side, and the eye-shift test of the framing."""
+        row = QHBoxLayout()
+        self.eyes_button = QPushButton("Click eyes (E)")
+        self.eyes_button.setToolTip("Click both eye centres: the crop is aligned to the face model's frame")
+        self.detect_button = QPushButton("Detect face (F)")
+        self.detect_button.setToolTip("MTCNN proposes faces (about 12 px or more); click one: it is aligned by its "
+                                      "detected eyes")
+        self.shift_button = QPushButton("Eye-shift test")
+        self.shift_button.setToolTip("Draw the candidates again with the eyes moved by \u00b11 px and say how much "
+                                     "they change (framing sensitivity)")
+        for b, sig in ((self.eyes_button, self.eyes_clicked), (self.detect_button, self.detect_clicked),
+                       (self.shift_button, self.shift_test_clicked)):
+            b.clicked.connect(sig.emit)
+            row.addWidget(b)
+        return row
+
+    def show_check(self, text: str, warn: bool) -> None:
+        """The encoder's verdict on the crop (empty text hides it)."""
+        self.crop_check.setText(text)
+        self.crop_check.setStyleSheet("color:#e67e22; font-weight:bold;" if warn else "color:#9aa4b1; font-size:11px;")
+        self.crop_check.setVisible(bool(text))
 
     def set_models(self, names: list[str], installed: set[str], suggested: str, override: str | None) -> None:
         """Fill the model list: 'Auto' first, then each model (missing ones marked)."""

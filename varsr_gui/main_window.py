@@ -37,6 +37,7 @@ from varsr_gui.evidence_input import EvidenceInput
 from varsr_gui.evidence_view import EvidenceView
 from varsr_gui.export_actions import ExportActions, export_error_text  # noqa: F401 - re-exported for callers
 from varsr_gui.export_dialog import ExportDialog
+from varsr_gui.framing import Framing
 from varsr_gui.generation import Generation
 from varsr_gui.guide import guide_dialog
 from varsr_gui.input_panel import InputPanel
@@ -57,7 +58,7 @@ INFO_STYLE = "background:#4a3b12; color:#ffd27a; padding:4px;"
 ERROR_STYLE = "background:#3a1414; color:#ff9b9b; padding:4px;"
 
 
-class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, RecentFiles, QMainWindow):
+class MainWindow(EvidenceInput, Generation, Framing, ReferenceActions, ExportActions, RecentFiles, QMainWindow):
     """VarSR Studio: evidence in, candidates out, shortlist exported; the GUI thread never runs torch."""
 
     face_check_done = Signal(object, object)  # (evidence, region) key, a face found there (None: unknown)
@@ -112,6 +113,7 @@ class MainWindow(EvidenceInput, Generation, ReferenceActions, ExportActions, Rec
         ev.sets_dropped.connect(self._on_sets_dropped)
         ev.current_changed.connect(self._on_current)
         ev.preview_changed.connect(self._on_preview)
+        self.init_framing()  # the face frame's marks, the encoder check, the eye-shift test
         self._restore_settings()
         self.refresh_models()
         self.refresh()

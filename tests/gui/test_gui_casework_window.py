@@ -55,7 +55,8 @@ def test_docks_have_room_per_domain_and_remember_the_analysts_sizes(make_window,
     panel.domain.setCurrentIndex(panel.domain.findData("plate"))
     _wait_layout(qtbot)
     column = w.slider_dock.height() + w.shortlist_dock.height()
-    assert w.slider_dock.height() < 0.2 * column  # no sliders for plates: a slim strip, not half the column
+    slim = w.slider_dock.height()
+    assert slim < 0.2 * column  # no sliders for plates: a slim strip, not half the column
     w.plate_dock.raise_()
     _wait_layout(qtbot)
     for t in (w.plate_dock.strings_table, w.plate_dock.matches_table):
@@ -75,4 +76,90 @@ def test_docks_have_room_per_domain_and_remember_the_analysts_sizes(make_window,
     w2 = make_window(gui_models, ini)  # and kept across runs (offscreen, the restored window's size differs)
     _wait_layout(qtbot)
     assert w2.session.domain == "plate"
-    assert w2.slider_dock.height() > 0.4 * (w2.slider_dock.height() + w2.shortlist_dock.height())
+    assert w2.slider_dock.height() > 2 * slim  # the analyst's plate layout, not the default strip
+
+
+SHIPPED = Path(__file__).resolve().parents[2] / "resources" / "models"
+
+
+def _shipped_face_models(tmp_path: Path) -> Path:
+    """The shipped face-8 bundle (with its encoder reference) in a models folder of its own (links)."""
+    import pytest
+
+    src = SHIPPED / "face-8"
+    if not (src / "ood.json").is_file():
+        pytest.skip("the shipped face-8 has no ood.json")
+    root = tmp_path / "shipped"
+    (root / "face-8").mkdir(parents=True)
+    for f in src.iterdir():
+        (root / "face-8" / f.name).symlink_to(f)
+    return root
+
+
+def test_a_flat_crop_is_flagged_by_the_encoder_check(make_window, qtbot, tmp_path: Path):
+    from PIL import Image
+
+    wall = tmp_path / "wall.png"
+    Image.new("RGB", (24, 24), (158, 140, 122)).save(wall)
+    w = make_window(_shipped_face_models(tmp_path))
+    assert w.open_path(wall)
+    assert not w.input_panel.crop_check.isVisible()
+    generate(qtbot, w, 4)
+    check = w.input_panel.crop_check
+    qtbot.waitUntil(check.isVisible, timeout=WAIT_MS)
+    assert "Flatter than anything the model was trained on" in check.text() and w.last_crop_score.unusual
+    from core.workbench.session import Region
+
+    w.session.set_region(Region.from_box(0, 0, 20, 20))  # a new crop takes the old verdict away
+    assert not check.isVisible()
+
+
+def test_a_real_face_is_in_range_of_the_encoder_check(make_window, qtbot, tmp_path: Path):
+    import pytest
+
+    from tests.conftest import SHARED_DATA
+
+    chips = sorted((SHARED_DATA / "utkface").glob("*.chip.jpg"))[:1] if (SHARED_DATA / "utkface").is_dir() else []
+    if not chips:
+        pytest.skip("real data not present at ../shared/data/utkface")
+    w = make_window(_shipped_face_models(tmp_path))
+    assert w.open_path(chips[0])  # a 96x96 chip is the face frame itself
+    generate(qtbot, w, 4)
+    qtbot.waitUntil(w.input_panel.crop_check.isVisible, timeout=WAIT_MS)
+    s = w.last_crop_score
+    assert s is not None and not s.unusual and "in the range" in w.input_panel.crop_check.text()
+
+
+def test_face_frame_marks_eyes_and_detector_side_by_side_and_the_eye_shift_test(make_window, qtbot,
+                                                                                 gui_models: Path,
+                                                                                 evidence_png: Path):
+    from tests.gui.helpers import drag
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    drag(w.view, (16, 10), (32, 30))
+    marks = [it.path().boundingRect().center() for it in w.view.frame_items]
+    assert len(marks) == 2  # where the model's face frame puts the eyes in the box
+    assert abs(marks[0].x() - (16 + 19.5 / 64 * 16)) < 0.01 and abs(marks[0].y() - (10 + 18.6 / 64 * 20)) < 0.01
+    assert abs(marks[1].x() - (16 + 44.5 / 64 * 16)) < 0.01
+
+    p = w.input_panel
+    assert p.eyes_button.isVisible() and p.detect_button.isVisible()  # both alignments, side by side
+    qtbot.mouseClick(p.eyes_button, Qt.MouseButton.LeftButton)
+    assert w.view.mode == "eyes"
+    w.view.set_mode("select")
+
+    steps: list[int] = []
+    p.progress.valueChanged.connect(steps.append)
+    qtbot.mouseClick(p.shift_button, Qt.MouseButton.LeftButton)
+    assert w.runner.busy and not p.framing_result.isVisible()  # the work runs in a worker: the GUI goes on
+    qtbot.waitUntil(lambda: p.framing_result.isVisible() and not w.runner.busy, timeout=2 * WAIT_MS)
+    s = w.last_sensitivity
+    assert set(s.per_shift) == {"right", "left", "down", "up"} and s.between > 0
+    assert "Eye-shift test" in p.framing_result.text() and f"{s.change:.1f}/255" in p.framing_result.text()
+    assert steps and max(steps) >= 2  # progress was shown
+
+    drag(w.view, (14, 8), (34, 32))  # a new crop: the old result goes, the marks follow
+    assert not p.framing_result.isVisible() and len(w.view.frame_items) == 2
+    p.domain.setCurrentIndex(p.domain.findData("plate"))
+    assert not w.view.frame_items and not p.shift_button.isVisible()
