@@ -30,12 +30,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.search.plates import PlateReading
 from core.video.clip import Clip, Frame
 from core.video.combine import QUALITIES
 from core.video.frames import FrameEvidence, box_region, frame_evidence, region_box
-from core.video.plate_frames import PlateFrames, recorded_reading
 from varsr_gui import video_work as W
+from varsr_gui.video_combine import VideoCombining
 
 PREVIEW_WIDTH = 380
 DOUBTFUL = QColor(120, 80, 20)
@@ -49,7 +48,7 @@ def frame_qimage(image: np.ndarray) -> QImage:
     return QImage(a.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
 
 
-class VideoDock(QDockWidget):
+class VideoDock(VideoCombining, QDockWidget):
     """Browse a clip, track a region, combine frames (see the module docstring)."""
 
     frame_shown = Signal(int)
@@ -67,7 +66,7 @@ class VideoDock(QDockWidget):
         self.indexed: W.Indexed | None = None
         self.frame: Frame | None = None
         self.result: W.Tracked | None = None
-        self.readings: dict[str, tuple[PlateReading, dict[str, Any]]] = {}
+        self.readings: dict[str, tuple[Any, dict[str, Any]]] = {}
         self._wanted: int | None = None
         self._decoding = False
         self._task: Any = None
@@ -132,8 +131,9 @@ class VideoDock(QDockWidget):
             self.quality.addItem(f"weights: {q}", q)
         self.quality.setCurrentIndex(QUALITIES.index("confidence"))
         self.combine_button = QPushButton("Combine frames")
-        self.combine_button.setToolTip("Plates: read each used frame's row and combine them (weighted product); "
-                                       "the result and every frame, box and weight are recorded")
+        self.combine_button.setToolTip("Plates: read each used frame's row and combine them (weighted product). "
+                                       "Faces: candidates from every used frame, for the face search to rank "
+                                       "together. Every frame, box and weight is recorded")
         row.addWidget(self.quality)
         row.addWidget(self.combine_button, 1)
         lay.addLayout(row)
@@ -428,63 +428,3 @@ class VideoDock(QDockWidget):
             self.table.blockSignals(False)
         if self.frame is not None and self.frame.index == frame:
             self._show(self.frame)
-
-    # -- combining -------------------------------------------------------------------------------
-    def combine(self) -> None:
-        """Plates: read and combine the used frames in the worker, then add the result as a candidate."""
-        s, w = self.session, self.window_
-        if self.result is None or self.clip is None or self.path is None:
-            self._say("Track the region first.")
-            return
-        if s.domain == "face":
-            self._say("Combining frames reads a plate or digit row: choose the Plate domain and the number of "
-                      "characters. (Faces: make each frame the evidence and generate; a joint search is not yet "
-                      "built.)")
-            return
-        if not self.result.track.used():
-            self._say("Every frame is unticked: tick at least one.")
-            return
-        how = W.Combining(s.chosen_model(), s.n_cells, list(s.cell_bounds), w.input_panel.n.value(),
-                          w.input_panel.seed.value(), w.input_panel.temperature.value(),
-                          str(self.quality.currentData()), w.plate_dock.registry, w.plate_dock.top.value())
-        clip, path, tracked = self.clip, self.path, self.result
-        self._busy(f"Reading {len(tracked.track.used())} frames\u2026")
-        self._task = self.runner.submit(
-            "Combining frames", lambda ctx: W.combine_frames(s, clip, path, tracked, how, ctx),
-            self._combined, self._failed, self._progress, self._cancelled)
-        self._enable()
-
-    def _combined(self, res: tuple[PlateFrames, Any]) -> None:
-        out, result = res
-        self._idle()
-        frames = [f["index"] for f in out.frames]
-        name = self.path.name if self.path else "clip"
-        cset = self.session.add_set(f"{name}: {len(frames)} frames combined ({frames[0]}\u2013{frames[-1]})",
-                                    [out.candidate])
-        cid = cset.candidate_ids[0]
-        used = {"row": cid, "set": cset.id, "video_frames": frames,
-                "weights": [f["weight"] for f in out.frames], "k": out.candidate.recipe["n"]}
-        self.readings[cid] = (out.reading, used)
-        reading = out.candidate.recipe["result"]["reading"]
-        self._say(f"{cid}: {len(frames)} frames combined; most likely reading {reading} (a lead, not a reading of "
-                  "the plate). The plate search shows the ranked strings and registry plates.")
-        dock = self.window_.plate_dock
-        self.window_.show_candidate(cid)
-        dock.show_result(result)
-        dock.show()
-        dock.raise_()
-        clf = out.candidate.recipe.get("classifier") or {}
-        dock.hits_found.emit({**result.to_dict(), "top": dock.top.value(), "classifier": clf, "candidates": used})
-        self.combined.emit(cid)
-
-    def current_reading(self) -> tuple[PlateReading, dict[str, Any]] | None:
-        """The combined reading of the selected candidate, when it is a combination of frames (also one
-        of a reopened case: the recipe records it)."""
-        cur = self.session.current
-        if cur is None:
-            return None
-        if cur.id not in self.readings and (reading := recorded_reading(cur.recipe)) is not None:
-            frames = cur.recipe.get("frames") or []
-            self.readings[cur.id] = (reading, {"row": cur.id, "video_frames": [f.get("index") for f in frames],
-                                               "weights": [f.get("weight") for f in frames], "k": cur.recipe.get("n")})
-        return self.readings.get(cur.id)

@@ -15,8 +15,11 @@ from core.errors import GenerationCancelled
 from core.search.plate_registry import PlateRegistry
 from core.search.plates import PlateSearchResult, load_plate_classifier, plate_classifier_path, search_plate
 from core.video.clip import Clip, Frame, open_clip
+from core.video.face_frames import read_face_frames
 from core.video.plate_frames import PlateFrames, classifier_id, clip_record, plans_from_track, read_plate_frames
 from core.video.track import Box, Track, track_region
+from core.workbench.candidates import Candidate
+from core.workbench.evidence import Region
 from core.workbench.session import Session
 from varsr_gui.workers import TaskContext
 
@@ -121,3 +124,13 @@ def combine_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, h
                             clip=clip_record(path, clip.sha256(), clip.info.record()), track=tracked.track,
                             classifier_info=clf_info, progress=ctx.progress, cancelled=ctx.cancelled)
     return out, search_plate(out.reading, how.registry, top=how.top)
+
+
+def face_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, anchor: tuple[int, Box], region: Region,
+                how: Combining, ctx: TaskContext) -> list[tuple[int, list[Candidate]]]:
+    """``n`` face candidates from every used frame of the track (the region moved with the track)."""
+    model = session.model(how.model_name)
+    return read_face_frames(model, clip.frame, plans_from_track(tracked.track, tracked.records), anchor, region,
+                            n=how.n, seed=how.seed, temperature=how.temperature,
+                            clip=clip_record(path, clip.sha256(), clip.info.record()), track=tracked.track,
+                            progress=ctx.progress, cancelled=ctx.cancelled)

@@ -88,6 +88,30 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     assert "Select a plate row" not in w.plate_dock.status.text()
 
 
+def test_face_candidates_from_every_tracked_frame(qtbot, make_window, gui_models: Path, tmp_path: Path) -> None:
+    path = write_clip(tmp_path / "lobby.mkv", moving_square(30, SIZE, BOX), fps=25, gop=4)
+    w = make_window(gui_models)
+    w.open_path(path)
+    dock = w.video_dock
+    qtbot.waitUntil(lambda: dock.indexed is not None and _idle(dock), timeout=WAIT_MS)
+    dock.go_to(24)
+    qtbot.waitUntil(lambda: dock.frame.index == 24 and _idle(dock), timeout=WAIT_MS)
+    assert dock.use_frame() and w.session.domain == "face"
+    x, y = square_position(24, SIZE, BOX)
+    drag(w.view, (x, y), (x + BOX, y + BOX))
+    dock.reach.setValue(2)
+    w.menu_actions["track"].trigger()
+    qtbot.waitUntil(lambda: dock.result is not None and _idle(dock), timeout=WAIT_MS)
+    dock.set_dropped(23)
+    w.input_panel.n.setValue(4)
+    w.menu_actions["combine_frames"].trigger()
+    qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 16 and _idle(dock), timeout=WAIT_MS)
+    frames = sorted({w.session.candidates[c].recipe["frame"]["index"] for c in w.grid.candidate_ids()})
+    assert frames == [22, 24, 25, 26] and len(w.session.sets) == 4
+    assert all(w.session.candidates[c].kind == "video-face" for c in w.grid.candidate_ids())
+    assert w.face_search_dock.source.currentIndex() == 1  # every frame's candidates, searched together
+
+
 def test_a_damaged_clip_gets_a_clear_message(qtbot, make_window, gui_models: Path, tmp_path: Path,
                                              dialogs: list) -> None:
     good = write_clip(tmp_path / "good.mp4", moving_square(8), fps=25)
