@@ -111,6 +111,10 @@ def test_alternatives_report_ambiguous_positions():
     assert pattern_text(plausible_pattern(pos)) == "[8B][0D]7"
     d = pos[0].to_dict()
     assert d["best"] == "8" and [a["char"] for a in d["alternatives"]] == ["8", "B"]
+    # 8/B: best class 0.64 but the spread (entropy 0.90 nats > ln 2) makes it unreliable; 0/D: both;
+    # 7 at 0.96: clear
+    assert [p.unreliable for p in pos] == [True, True, False]
+    assert pos[0].entropy == pytest.approx(0.898, abs=1e-3) and pos[2].entropy < 0.69 and d["unreliable"]
 
 
 def test_reading_validates_and_floors():

@@ -122,6 +122,13 @@ class PlateSearchDock(QDockWidget):
         self.positions_label.setWordWrap(True)
         self.positions_label.setTextFormat(Qt.TextFormat.PlainText)
         lay.addWidget(self.positions_label)
+        #: per position: the top classes with their probabilities, the entropy, and a plain verdict
+        self.positions_table = _table(["Pos", "1st", "2nd", "3rd", "Entropy", "Reading"])
+        self.positions_table.setToolTip(
+            "Each position's most likely characters with the probability the reader gives them over the cell's "
+            "candidates. 'Unreliable': the distribution is spread (entropy above ln 2) or the best character "
+            "has less than 60 %: do not trust that character; search with the pattern or the registry ranking.")
+        lay.addWidget(self.positions_table, 1)
         self.strings_table = _table(["Rank", "Plate", "log P", "P"])
         lay.addWidget(self.strings_table, 1)
         self.matches_table = _table(["Match", "Plate", "log P", "Rank", "Record"])
@@ -193,9 +200,25 @@ class PlateSearchDock(QDockWidget):
         """Fill the tables from a search result."""
         self.search_button.setEnabled(True)
         self.result = result
+        shaky = [p.index + 1 for p in result.positions if p.unreliable]
+        verdict = (f"UNRELIABLE READING: position{'s' if len(shaky) > 1 else ''} "
+                   f"{', '.join(map(str, shaky))} of {len(result.positions)} uncertain; treat every string as a "
+                   "weak lead." if shaky else "Every position is read with a clear best character (still a lead).")
         self.positions_label.setText("Positions: " + "   ".join(
             f"{p.index + 1}: {p.label} ({'/'.join(f'{q:.2f}' for _, q in p.alternatives)})"
-            for p in result.positions) + f"\nPlausible pattern: {result.pattern} ({result.pattern_source})")
+            for p in result.positions) + f"\nPlausible pattern: {result.pattern} ({result.pattern_source})\n"
+            + verdict)
+        self.positions_label.setStyleSheet("color:#b00000; font-weight:bold;" if shaky else "")
+        pt = self.positions_table
+        pt.setRowCount(len(result.positions))
+        for r, pos in enumerate(result.positions):
+            alts = [f"{c} {q:.0%}" for c, q in pos.alternatives[:3]] + ["", "", ""]
+            cells = (str(pos.index + 1), *alts[:3], f"{pos.entropy:.2f}", "unreliable" if pos.unreliable else "clear")
+            for c, v in enumerate(cells):
+                item = _item(v)
+                if pos.unreliable:
+                    item.setBackground(Qt.GlobalColor.yellow)
+                pt.setItem(r, c, item)
         st = self.strings_table
         st.setRowCount(len(result.strings))
         for r, (text, score) in enumerate(result.strings):

@@ -38,12 +38,9 @@ from core.plates.reading import (
     temper,
 )
 from core.plates.strings import top_strings
+from core.search.plates import MAX_ENTROPY, MIN_TOP
 
 AUTO = "auto"
-#: A position is unreliable when its entropy exceeds this (nats; ln 2 = two equally likely classes)
-#: or its top class has less than MIN_TOP probability.
-MAX_ENTROPY = 0.69
-MIN_TOP = 0.6
 MIN_RESULTS = 10
 NOTICE = ("Ranked strings and registry plates are investigative leads from synthetic candidates, "
           "never a reading of the plate and never evidence.")

@@ -48,6 +48,10 @@ from core.workbench.export import NOTICE
 PROB_FLOOR = 1e-6
 #: A class with at least this probability at a position is listed as an alternative there.
 MIN_P = 0.1
+#: A position is unreliable when its entropy exceeds this (nats; ln 2 = two equally likely classes)
+#: or its best class has less than MIN_TOP probability (the batch and the app flag it alike).
+MAX_ENTROPY = 0.69
+MIN_TOP = 0.6
 #: At most this many alternatives per position.
 MAX_ALTERNATIVES = 4
 #: What a ranked plate string is, in one line (shown with every result).
@@ -238,6 +242,13 @@ class Position:
     index: int
     alternatives: list[tuple[str, float]]
     n_candidates: int = 0
+    #: entropy (nats) of the whole distribution over classes, not only of the alternatives
+    entropy: float = 0.0
+
+    @property
+    def unreliable(self) -> bool:
+        """High entropy or a weak best class (:data:`MAX_ENTROPY`, :data:`MIN_TOP`): say so, plainly."""
+        return self.entropy > MAX_ENTROPY or self.alternatives[0][1] < MIN_TOP
 
     @property
     def best(self) -> str:
@@ -255,7 +266,8 @@ class Position:
     def to_dict(self) -> dict[str, Any]:
         return {"index": self.index, "best": self.best, "ambiguous": self.ambiguous, "label": self.label,
                 "alternatives": [{"char": c, "p": round(p, 4)} for c, p in self.alternatives],
-                "n_candidates": self.n_candidates}
+                "n_candidates": self.n_candidates, "entropy": round(self.entropy, 4),
+                "unreliable": self.unreliable}
 
 
 def alternatives(reading: PlateReading, min_p: float = MIN_P, max_alternatives: int = MAX_ALTERNATIVES
@@ -266,7 +278,9 @@ def alternatives(reading: PlateReading, min_p: float = MIN_P, max_alternatives: 
         order = sorted(range(len(row)), key=lambda c: (-row[c], reading.classes[c]))
         alts = [(reading.classes[c], float(row[c])) for c in order[:max_alternatives]
                 if c == order[0] or row[c] >= min_p]
-        out.append(Position(i, alts, reading.n_candidates[i]))
+        p = np.asarray(row, dtype=np.float64)
+        ent = float(-(p[p > 0] * np.log(p[p > 0])).sum())
+        out.append(Position(i, alts, reading.n_candidates[i], ent))
     return out
 
 

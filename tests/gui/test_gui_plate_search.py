@@ -37,6 +37,13 @@ def test_dock_loads_registry_and_searches(qtbot, tmp_path: Path):
     assert all(dock.strings_table.item(r, 1).text()[-1].isdigit() for r in range(10))
     kinds = {dock.matches_table.item(r, 0).text() for r in range(dock.matches_table.rowCount())}
     assert "ranked" in kinds and "Positions: 1:" in dock.positions_label.text()
+    # each position's top classes, entropy and a plain verdict; random cells read as unreliable
+    res = dock.result
+    assert dock.positions_table.rowCount() == len(res.positions) == 3
+    verdicts = [dock.positions_table.item(r, 5).text() for r in range(3)]
+    assert verdicts == ["unreliable" if p.unreliable else "clear" for p in res.positions]
+    assert ("UNRELIABLE READING" in dock.positions_label.text()) == any(p.unreliable for p in res.positions)
+    assert dock.positions_table.item(0, 1).text().startswith(res.positions[0].best)
     assert runner.shutdown()
 
 
