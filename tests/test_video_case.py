@@ -48,8 +48,9 @@ def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3):
         session.set_evidence(ev)
         session.set_domain("plate")
         session.set_cells(2)
-        x, y = square_position(anchor, SIZE, BOX)
-        session.set_region(S.Region.from_box(x, y, x + BOX, y + BOX))
+        x, y = square_position(anchor, SIZE, BOX)  # a slightly tilted plate: four corners
+        session.set_region(S.Region("quad", quad=((x, y + 1.0), (x + BOX, y), (x + BOX, y + BOX - 1.0),
+                                                  (x, y + BOX))))
         box = region_box(session.region, ev.image.size)
         records = {}
 
@@ -61,7 +62,8 @@ def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3):
         track = track_region(get, {anchor: box}, range(anchor - 3, anchor + 3))
         track.drop(dropped)
         model = session.model("plate-char")
-        out = read_plate_frames(model, load_plate_classifier(), clip.frame, plans_from_track(track, records),
+        plans = plans_from_track(track, records, (box, session.region))  # the quad moved with the track
+        out = read_plate_frames(model, load_plate_classifier(), clip.frame, plans,
                                 n_cells=2, bounds=session.cell_bounds, n=4, seed=3, temperature=1.0,
                                 quality="confidence", clip=clip_record(path, sha, clip.info.record()), track=track,
                                 classifier_info=classifier_id())
@@ -93,6 +95,8 @@ def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Pa
     spec = parse_recipe(r)
     assert isinstance(spec, VideoPlateRecipe) and spec.to_json() == r
     assert [f["index"] for f in r["frames"]] == [2, 4, 5, 6, 7]  # frame 3 dropped
+    f6 = next(f for f in r["frames"] if f["index"] == 6)
+    assert f6["region"]["kind"] == "quad" and f6["region"]["quad"][0][0] == pytest.approx(f6["box"][0])
     assert all(len(f["sha256"]) == 64 and 0 <= f["weight"] <= 1 and "time" in f for f in r["frames"])
     assert max(f["weight"] for f in r["frames"]) == 1.0
     assert {p["frame"]: p["dropped"] for p in r["track"]["points"]}[3] is True

@@ -43,22 +43,23 @@ class VideoCombining:
                           w.input_panel.seed.value(), w.input_panel.temperature.value(),
                           str(self.quality.currentData()), w.plate_dock.registry, w.plate_dock.top.value())
         clip, path, tracked = self.clip, self.path, self.result
+        ev, region = s.evidence, s.region
+        on_track = isinstance(ev, FrameEvidence) and ev.frame_index in tracked.track.points and region is not None
         if s.domain == "face":
-            ev = s.evidence
-            if not isinstance(ev, FrameEvidence) or ev.frame_index not in tracked.track.points or s.region is None:
+            if not on_track:
                 self._say("Faces: the evidence must be a tracked frame of this clip with the face marked on it.")
                 return
             anchor = (ev.frame_index, tracked.track.points[ev.frame_index].box)
-            region = s.region
             self._busy(f"Drawing {how.n} candidates from each of {len(used)} frames\u2026")
             self._task = self.runner.submit(
                 "Face candidates from frames", lambda ctx: W.face_frames(s, clip, path, tracked, anchor, region,
                                                                          how, ctx),
                 self._faces_done, self._failed, self._progress, self._cancelled)
         else:
+            moves = (tracked.track.points[ev.frame_index].box, region) if on_track else None
             self._busy(f"Reading {len(used)} frames\u2026")
             self._task = self.runner.submit(
-                "Combining frames", lambda ctx: W.combine_frames(s, clip, path, tracked, how, ctx),
+                "Combining frames", lambda ctx: W.combine_frames(s, clip, path, tracked, how, ctx, moves),
                 self._combined, self._failed, self._progress, self._cancelled)
         self._enable()
 

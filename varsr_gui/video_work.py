@@ -110,15 +110,16 @@ _READER: dict[str, Any] = {}
 
 
 def combine_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, how: Combining,
-                   ctx: TaskContext) -> tuple[PlateFrames, PlateSearchResult]:
-    """Read every used frame of the track, combine, and rank strings and registry plates."""
+                   ctx: TaskContext, anchor: tuple[Box, Region] | None = None) -> tuple[PlateFrames, PlateSearchResult]:
+    """Read every used frame of the track, combine, and rank strings and registry plates (``anchor``: a
+    tracked box and the analyst's region on that frame, moved with the track to every frame)."""
     model = session.model(how.model_name)
     clf_path = plate_classifier_path()
     if str(clf_path) not in _READER:
         _READER.clear()
         _READER[str(clf_path)] = (load_plate_classifier(clf_path), classifier_id(clf_path))
     clf, clf_info = _READER[str(clf_path)]
-    out = read_plate_frames(model, clf, clip.frame, plans_from_track(tracked.track, tracked.records),
+    out = read_plate_frames(model, clf, clip.frame, plans_from_track(tracked.track, tracked.records, anchor),
                             n_cells=how.n_cells, bounds=how.bounds, n=how.n, seed=how.seed,
                             temperature=how.temperature, quality=how.quality,
                             clip=clip_record(path, clip.sha256(), clip.info.record()), track=tracked.track,

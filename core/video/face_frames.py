@@ -20,25 +20,13 @@ from typing import Any
 from core.errors import CaseError, GenerationCancelled, VarSRError
 from core.model.varsr import VarSR
 from core.video.clip import Frame, open_clip
+from core.video.frames import moved
 from core.video.plate_frames import FRAME_SEED_STRIDE, FramePlan, clip_file
 from core.video.track import Box, Track
 from core.workbench.candidates import CancelCheck, Candidate, Progress, generate_candidates
 from core.workbench.evidence import Region, crop_region, region_from_dict
 from core.workbench.preprocess import prepare_lr
 from core.workbench.recipes import ModelRef, VideoFaceRecipe
-
-
-def moved(region: Region, dx: float, dy: float) -> Region:
-    """``region`` translated by ``(dx, dy)`` pixels."""
-    if region.kind == "box" and region.box:
-        x0, y0, x1, y1 = region.box
-        return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
-    if region.kind == "eyes" and region.eyes:
-        (lx, ly), (rx, ry) = region.eyes
-        return Region("eyes", eyes=((lx + dx, ly + dy), (rx + dx, ry + dy)))
-    if region.kind == "quad" and region.quad:
-        return Region("quad", quad=tuple((x + dx, y + dy) for x, y in region.quad))  # type: ignore[arg-type]
-    raise VarSRError(f"incomplete region: {region.kind}")
 
 
 def frame_candidates(model: VarSR, frame: Frame, region: Region, n: int, seed: int, temperature: float, *,

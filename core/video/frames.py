@@ -15,6 +15,7 @@ from typing import Any
 
 from PIL import Image
 
+from core.errors import VarSRError
 from core.video.clip import Frame
 from core.video.track import Box
 from core.workbench.evidence import Evidence, Region, evidence_from_image
@@ -88,3 +89,16 @@ def region_box(region: Region | None, size: tuple[int, int]) -> Box:
 def box_region(box: Box) -> Region:
     """A tracked :class:`Box` as the session's box :class:`Region`."""
     return Region.from_box(box.x, box.y, box.x + box.w, box.y + box.h)
+
+
+def moved(region: Region, dx: float, dy: float) -> Region:
+    """``region`` translated by ``(dx, dy)`` pixels."""
+    if region.kind == "box" and region.box:
+        x0, y0, x1, y1 = region.box
+        return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+    if region.kind == "eyes" and region.eyes:
+        (lx, ly), (rx, ry) = region.eyes
+        return Region("eyes", eyes=((lx + dx, ly + dy), (rx + dx, ry + dy)))
+    if region.kind == "quad" and region.quad:
+        return Region("quad", quad=tuple((x + dx, y + dy) for x, y in region.quad))  # type: ignore[arg-type]
+    raise VarSRError(f"incomplete region: {region.kind}")

@@ -3,8 +3,9 @@
 For each used (not dropped) frame of a track, in frame order:
 
 1. the frame is decoded again and its pixels must hash to the SHA-256 recorded when it was tracked;
-2. the track's box is cut from it (:func:`core.workbench.evidence.crop_region`) and split into the
-   row's cells at the analyst's boundaries; each cell is prepared for the model as in the app;
+2. the analyst's region moved with the track (a tilted plate's quad straightened as in the app), or
+   else the track's box, is cut from it (:func:`core.workbench.evidence.crop_region`) and split into
+   the row's cells at the analyst's boundaries; each cell is prepared for the model as in the app;
 3. ``n`` candidates per cell are drawn (:func:`core.workbench.candidates.generate_cells`, seed
    ``seed + 1000 * j`` for the ``j``-th used frame, cell ``i`` adding ``i``);
 4. the plate reader gives the frame's per-position distribution (mean softmax over each cell's
@@ -36,10 +37,10 @@ from core.model.varsr import VarSR
 from core.search.plates import PlateReading, load_plate_classifier, plate_classifier_path, position_probabilities
 from core.video.clip import Frame, file_sha256, open_clip
 from core.video.combine import FLOOR, QUALITIES, combine
-from core.video.frames import box_region
+from core.video.frames import box_region, moved
 from core.video.track import Box, Track
 from core.workbench.candidates import CancelCheck, Candidate, Progress, generate_cells
-from core.workbench.evidence import crop_region, equal_cells, split_cells
+from core.workbench.evidence import Region, crop_region, equal_cells, region_from_dict, split_cells
 from core.workbench.preprocess import consistency, prepare_lr
 from core.workbench.recipes import ModelRef, VideoPlateRecipe
 
@@ -55,6 +56,8 @@ class FramePlan:
     box: Box
     score: float = 1.0
     sha256: str | None = None
+    #: The analyst's region moved to this frame (a plate's quad is straightened); None: the box, upright.
+    region: Region | None = None
 
 
 @dataclass
@@ -72,10 +75,14 @@ def probs_sha256(probs: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(probs, dtype=np.float64).tobytes()).hexdigest()
 
 
-def plans_from_track(track: Track, records: dict[int, dict[str, Any]] | None = None) -> list[FramePlan]:
-    """The used frames of a track, in order (with the pixel hashes recorded when tracking, if given)."""
+def plans_from_track(track: Track, records: dict[int, dict[str, Any]] | None = None,
+                     anchor: tuple[Box, Region] | None = None) -> list[FramePlan]:
+    """The used frames of a track, in order (with the pixel hashes recorded when tracking, if given).
+    ``anchor``: a tracked box and the analyst's region on the same frame; each frame then cuts that region
+    moved with the track (else the tracked box itself)."""
     records = records or {}
-    return [FramePlan(p.frame, p.box, float(p.score), (records.get(p.frame) or {}).get("sha256"))
+    return [FramePlan(p.frame, p.box, float(p.score), (records.get(p.frame) or {}).get("sha256"),
+                      moved(anchor[1], p.box.x - anchor[0].x, p.box.y - anchor[0].y) if anchor else None)
             for p in track.used()]
 
 
@@ -106,7 +113,8 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
             raise CaseError(f"frame {plan.index} of the clip decodes to other pixels than when it was tracked "
                             f"(SHA-256 {frame.sha256[:12]} against {plan.sha256[:12]})")
         image = _pil(frame.image)
-        crop = crop_region(image, box_region(plan.box))
+        region = plan.region or box_region(plan.box)
+        crop = crop_region(image, region)
         cells = split_cells(crop, bounds) if n_cells > 1 else [crop]
         cell_lrs = [prepare_lr(c, model.config)[0] for c in cells]
         fseed = int(seed) + FRAME_SEED_STRIDE * j
@@ -121,8 +129,8 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
         cells_all.append(cands)
         box = plan.box
         records.append({"index": frame.index, "pts": frame.pts, "time": round(frame.time, 6),
-                        "sha256": frame.sha256, "box": [box.x, box.y, box.w, box.h], "score": round(plan.score, 6),
-                        "seed": fseed})
+                        "sha256": frame.sha256, "box": [box.x, box.y, box.w, box.h], "region": region.to_dict(),
+                        "score": round(plan.score, 6), "seed": fseed})
         if progress is not None:
             progress(j + 1, len(plans))
     comb = combine(probs, [f"frame {r['index']}" for r in records], quality, rows=greys,
@@ -184,7 +192,7 @@ def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]
         raise CaseError(f"the plate reader {clf_path.name} is not the recorded one ({want[:12]})")
     classifier = load_plate_classifier(clf_path)
     plans = [FramePlan(int(f["index"]), Box(*[float(v) for v in f["box"]]), float(f.get("score", 1.0)),
-                       str(f["sha256"])) for f in recipe.frames]
+                       str(f["sha256"]), region_from_dict(f.get("region"))) for f in recipe.frames]
     cells = recipe.source.get("cells") or {}
     with open_clip(path) as clip:
         out = read_plate_frames(model, classifier, clip.frame, plans, n_cells=int(cells.get("n") or 1),

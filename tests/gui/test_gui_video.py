@@ -81,6 +81,7 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     c = w.session.candidates[cid]
     assert c.kind == "video-plate" and [f["index"] for f in c.recipe["frames"]] == [22, 24, 25, 26, 27, 28, 29]
     assert c.recipe["clip"]["sha256"] == dock.indexed.sha256 and w.session.current is c
+    assert all(f["region"]["kind"] == "box" for f in c.recipe["frames"])  # the marked box, moved with the track
     assert w.plate_dock.result is not None and w.plate_dock.strings_table.rowCount() > 0
     assert dock.current_reading() is not None and w.combined_reading() is not None
     w.plate_dock.search()  # Read & search on the combined candidate searches the combined reading
