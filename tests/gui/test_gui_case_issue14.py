@@ -110,3 +110,46 @@ def test_work_before_a_case_is_autosaved_and_offered_back_after_a_crash(make_win
 
     case = w2.case_actions.new_case(tmp_path / "c1", "Examiner A")  # a case takes the work over
     assert case is not None and len(case.session.candidates) == 4 and not rec2.folder.exists()
+
+
+def _long_report():
+    from core.case.report import Report
+
+    rep = Report(title="rows")
+    put = rep.parts.append
+    put('<table class="grid" width="100%"><tr><th width="8%">#</th><th width="92%">step</th></tr>')
+    for i in range(150):  # audit-log-like rows of 1 to 6 lines
+        put(f"<tr><td>{i}</td><td>{'step ' * (5 + (i * 37) % 70)}</td></tr>")
+    put("</table>")
+    for k in range(6):  # lead-like tables: a picture spanning three rows
+        key = rep.add_image(f"lead_{k}", Image.new("RGB", (200, 200), (40 * k, 90, 90)))
+        put('<table class="grid"><tr><td rowspan="3">')
+        put(rep.img(key, 200, 200))
+        put("</td><td>a</td></tr><tr><td>b</td></tr><tr><td>" + "note " * 60 + "</td></tr></table><br/>")
+    return rep
+
+
+def test_no_table_row_of_the_report_is_split_across_pages(qtbot, tmp_path: Path):
+    from PySide6.QtCore import QSizeF
+
+    from varsr_gui.report_pdf import cut_before_row, paginate, report_document, split_rows, tables, write_pdf
+
+    rep = _long_report()
+    page = QSizeF(600, 800)
+    plain = report_document(rep)
+    plain.setPageSize(page)
+    assert split_rows(plain)  # as Qt lays it out, rows straddle page breaks
+    doc, moved = paginate(rep, page)
+    assert moved > 0 and split_rows(doc) == []
+    assert doc.pageCount() <= plain.pageCount() + 1  # no page left blank
+    heads = [t for t in tables(doc) if t.cellAt(0, 0).firstCursorPosition().block().text() == "#"]
+    assert len(heads) > 1  # the step table carries on on the next page with its header row
+
+    html = '<table class="grid"><tr><th>h</th></tr><tr><td>1</td></tr><tr><td>2</td></tr></table>'
+    assert cut_before_row(html, 0, 2) == ('<table class="grid"><tr><th>h</th></tr><tr><td>1</td></tr></table>'
+                                          '<table class="grid" style="page-break-before: always"><tr><th>h</th>'
+                                          '</tr><tr><td>2</td></tr></table>')
+    assert cut_before_row(html, 0, 0).startswith('<table class="grid" style="page-break-before: always">')
+
+    out = write_pdf(rep, tmp_path / "report.pdf")  # A4 at 150 dpi, laid out the same way
+    assert out.read_bytes().startswith(b"%PDF") and out.read_bytes().count(b"/Type /Page\n") >= 2
