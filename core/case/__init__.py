@@ -19,7 +19,9 @@ The package: :mod:`~core.case.schema` (file names, path safety, the manifest's p
 :mod:`~core.case.recorder` (:class:`Case`: logging and saving), :mod:`~core.case.reader` (opening and
 recovery), :mod:`~core.case.audit` (the hash-chained log), :mod:`~core.case.regenerate` (bit-identical
 regeneration), :mod:`~core.case.report` (the report) and :mod:`~core.case.search` (searches recorded in
-a case, and a case's candidates as a query). It may import the session's modules and ``core.search``,
+a case, and a case's candidates as a query), :mod:`~core.case.originals` (removing an original nothing
+derives from), :mod:`~core.case.roi` (the region of interest drawn on the report's pictures) and
+:mod:`~core.case.unsaved` (work before any case, kept for crash recovery). It may import the session's modules and ``core.search``,
 never Qt.
 """
 
