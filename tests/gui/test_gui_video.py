@@ -113,6 +113,33 @@ def test_face_candidates_from_every_tracked_frame(qtbot, make_window, gui_models
     assert w.face_search_dock.source.currentIndex() == 1  # every frame's candidates, searched together
 
 
+def test_tracking_reports_progress_and_stops_when_cancelled(tmp_path: Path) -> None:
+    from core.errors import GenerationCancelled
+    from core.video.track import Box
+    from varsr_gui import video_work as W
+
+    class Ctx:
+        def __init__(self, stop_after: int) -> None:
+            self.calls: list[tuple[int, int]] = []
+            self.stop_after = stop_after
+
+        def progress(self, i: int, n: int) -> None:
+            self.calls.append((i, n))
+
+        def cancelled(self) -> bool:
+            return len(self.calls) >= self.stop_after
+
+    path = write_clip(tmp_path / "c.avi", moving_square(30, SIZE, BOX), fps=25, codec="mpeg4")
+    x, y = square_position(20, SIZE, BOX)
+    with open_clip(path) as clip:
+        ctx = Ctx(10**6)
+        done = W.track(clip, {20: Box(x, y, BOX, BOX)}, range(15, 26), ctx, dropped={17})  # type: ignore[arg-type]
+        assert sorted(done.track.points) == list(range(15, 26)) and done.track.points[17].dropped
+        assert ctx.calls[-1] == (11, 11) and len(done.records) == 11
+        with pytest.raises(GenerationCancelled):
+            W.track(clip, {20: Box(x, y, BOX, BOX)}, range(0, 30), Ctx(3))  # type: ignore[arg-type]
+
+
 def test_a_damaged_clip_gets_a_clear_message(qtbot, make_window, gui_models: Path, tmp_path: Path,
                                              dialogs: list) -> None:
     good = write_clip(tmp_path / "good.mp4", moving_square(8), fps=25)
