@@ -252,10 +252,12 @@ class VideoDock(VideoCombining, QDockWidget):
             self._say(f"Frame {i} could not be decoded: {text}")
             self.window_.show_message(f"Frame {i} could not be decoded: {text}")
 
-        self.runner.submit("Decoding frame", lambda ctx: clip.frame(i), self._decoded, failed)
+        self.runner.submit("Decoding frame", lambda ctx: clip.frame(i), lambda f: self._decoded(f, clip), failed)
 
-    def _decoded(self, frame: Frame) -> None:
+    def _decoded(self, frame: Frame, clip: Clip | None = None) -> None:
         self._decoding = False
+        if clip is not None and clip is not self.clip:  # another clip was opened meanwhile
+            return
         self._show(frame)
         if self._wanted is not None and self._wanted != frame.index:
             self._decode_next()
@@ -341,7 +343,8 @@ class VideoDock(VideoCombining, QDockWidget):
         clip = self.clip
         self._busy(f"{what} frames {frames.start}\u2013{frames.stop - 1}\u2026")
         self._task = self.runner.submit("Tracking", lambda ctx: W.track(clip, anchors, frames, ctx, dropped),
-                                        self._tracked, self._failed, self._progress, self._cancelled)
+                                        lambda r: self._tracked(r, clip), self._failed, self._progress,
+                                        self._cancelled)
         self._enable()
 
     def _busy(self, text: str) -> None:
@@ -373,9 +376,11 @@ class VideoDock(VideoCombining, QDockWidget):
         if self._task is not None:
             self._task.cancel()
 
-    def _tracked(self, result: W.Tracked) -> None:
-        self.result = result
+    def _tracked(self, result: W.Tracked, clip: Clip | None = None) -> None:
         self._idle()
+        if clip is not None and clip is not self.clip:  # another clip was opened meanwhile
+            return
+        self.result = result
         pts = result.track.points
         low = [i for i, p in pts.items() if p.doubtful]
         self._say(f"Tracked {len(pts)} frames" + (f"; doubtful (score < 0.6, check or untick): {low}" if low else "")
