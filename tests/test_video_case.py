@@ -81,8 +81,8 @@ def test_frame_evidence_names_clip_frame_and_pixels(clip_path: Path) -> None:
     assert ev.image.size == SIZE and any("never re-encoded" in n for n in ev.notes)
 
 
-def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Path, clip_path: Path,
-                                                                  tmp_path: Path) -> None:
+def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Path, clip_path: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     session = S.Session(models_root)
     case = K.Case.create(tmp_path / "cases" / "VIDEO-1", session, "Examiner V")
     ev, track, out = _combine(session, clip_path)
@@ -119,6 +119,18 @@ def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Pa
     results = verify_case(opened, [cid])
     assert results[0].identical, results[0].line()
     assert sample_main(["--case", str(case.folder), "--verify", "--models", str(models_root)]) == 0
+
+    from core.cli.search import main as search_main  # varsr-search plates query --case: the recorded reading
+
+    reg = tmp_path / "registry.csv"
+    best = r["result"]["reading"]
+    reg.write_text(f"plate,owner\n{best},a\n{best[::-1]}9,b\n", encoding="utf-8")
+    capsys.readouterr()
+    assert search_main(["plates", "query", str(reg), "--case", str(case.folder), "--top", "3", "--record"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    assert res["strings"][0]["text"] == best and res["input"]["video"]["frames"] == [2, 4, 5, 6, 7]
+    assert res["registry"]["exact"][0]["plate"] == best and res["classifier"]["sha256"] == r["classifier"]["sha256"]
+    assert K.open_case(case.folder).searches[0]["query"]["candidates"]["rows"] == [cid]
 
 
 def test_replay_refuses_a_changed_result_or_frame(models_root: Path, clip_path: Path) -> None:

@@ -132,6 +132,41 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
     return cells, info
 
 
+def case_video_reading(folder: Path, selection: str, set_id: str | None) -> tuple[Any, dict[str, Any]] | None:
+    """The combined reading a case records for its chosen ``video-plate`` candidate (#16), when the choice
+    (shortlist, all, or one set) holds one and no plate row; None otherwise."""
+    from core.case.reader import read_case
+    from core.video.plate_frames import recorded_reading
+
+    data = read_case(folder)
+    cands = {c.id: c for _, cs in data.sets for c in cs}
+    if set_id is not None:
+        chosen = [cands[i] for cs, _ in data.sets if cs is not None and cs.id == set_id
+                  for i in cs.candidate_ids if i in cands]
+    elif selection == "all":
+        chosen = list(cands.values())
+    else:
+        chosen = [cands[e.candidate_id] for e in data.shortlist if e.candidate_id in cands]
+    video = [c for c in chosen if c.kind == "video-plate"]
+    if not video or any(c.kind == "row" for c in chosen):
+        return None
+    if len(video) > 1:
+        raise VarSRError(f"case {data.folder.name}: {len(video)} combined readings of clips are chosen "
+                         f"({', '.join(c.id for c in video)}): choose one with --set")
+    c = video[0]
+    reading = recorded_reading(c.recipe)
+    if reading is None:
+        raise VarSRError(f"case {data.folder.name}: {c.id} does not record its combined reading")
+    frames = c.recipe.get("frames") or []
+    return reading, {"kind": "case", "case": data.folder.name, "case_saved_utc": data.manifest.get("saved_utc"),
+                     "selection": f"set {set_id}" if set_id else selection, "set": set_id, "rows": [c.id],
+                     "k": reading.n_candidates, "audit": data.check.summary(),
+                     "video": {"clip": (c.recipe.get("clip") or {}).get("name"),
+                               "clip_sha256": (c.recipe.get("clip") or {}).get("sha256"),
+                               "frames": [f.get("index") for f in frames], "weights": [f.get("weight") for f in frames],
+                               "classifier": c.recipe.get("classifier")}}
+
+
 def run_query(args: argparse.Namespace) -> int:
     """Read the plate, search the registry, print JSON (and write it to ``--out``)."""
     from core.fileio import atomic_write
@@ -150,10 +185,15 @@ def run_query(args: argparse.Namespace) -> int:
     tune_cpu()
     clf = load_plate_classifier(args.classifier)
     info: dict[str, Any]
+    combined = None
     if args.case is not None:
         from core.case.search import ALL, SHORTLIST, case_plate_cells
 
-        cells, info = case_plate_cells(args.case, ALL if args.all else SHORTLIST, args.set)
+        combined = case_video_reading(args.case, ALL if args.all else SHORTLIST, args.set)
+        if combined is None:
+            cells, info = case_plate_cells(args.case, ALL if args.all else SHORTLIST, args.set)
+        else:
+            info = combined[1]  # frames of a clip, combined when the candidate was made (its reader recorded)
         case_warnings(info)
     elif args.cells_dir is not None:
         cells = load_cells_dir(args.cells_dir, clf.info.size)
@@ -161,19 +201,23 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         cells, info = cells_from_image(args.image, args.cells, args.model, args.samples, args.seed,
                                        args.temperature, args.bounds)
-    reading = position_probabilities(clf, cells)
+    reading = combined[0] if combined is not None else position_probabilities(clf, cells)
     result = search_plate(reading, registry, top=args.top, beam=args.beam, pattern=args.pattern,
                           registry_top=args.registry_top, min_p=args.min_p)
     clf_path = Path(args.classifier) if args.classifier else plate_classifier_path()
     out = {"input": info, "classifier": {"path": str(args.classifier or f"{clf_path.stem} (bundled)"),
                                          "name": clf_path.name, "sha256": sha256_file(clf_path),
                                          "heldout_accuracy": clf.info.heldout_accuracy}, **result.to_dict()}
+    if combined is not None:  # the reader that read the frames, as the candidate's recipe records it
+        out["classifier"] = {"path": None, **dict(info["video"].get("classifier") or {})}
     if args.case is not None:
-        out.update(top=args.top, candidates={k: info[k] for k in ("case", "selection", "set", "rows", "k")})
+        out.update(top=args.top, candidates={**{k: info[k] for k in ("case", "selection", "set", "rows", "k")},
+                                             **({"video": info["video"]} if "video" in info else {})})
         if args.record:
             from core.case.search import plate_entry
 
-            entry = plate_entry({**out, "classifier": {"name": clf_path.name, "sha256": out["classifier"]["sha256"]}})
+            entry = plate_entry({**out, "classifier": {"name": out["classifier"].get("name"),
+                                                       "sha256": out["classifier"].get("sha256")}})
             out["recorded_as"] = record_in_case(args.case, entry)["id"]
     text = json.dumps(out, indent=1, ensure_ascii=False)
     if args.out is not None:
