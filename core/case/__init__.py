@@ -22,7 +22,7 @@ regeneration), :mod:`~core.case.report` (the report) and :mod:`~core.case.search
 a case, and a case's candidates as a query), :mod:`~core.case.originals` (removing an original nothing
 derives from), :mod:`~core.case.roi` (the region of interest drawn on the report's pictures) and
 :mod:`~core.case.unsaved` (work before any case, kept for crash recovery). It may import the session's
-modules and ``core.search``, never Qt.
+modules, ``core.search`` and ``core.video`` (to regenerate what was made from a clip), never Qt.
 """
 
 from core.case.reader import CaseData, open_case, read_case, read_recovery
