@@ -111,6 +111,9 @@ def test_face_candidates_from_every_tracked_frame(qtbot, make_window, gui_models
     assert frames == [22, 24, 25, 26] and len(w.session.sets) == 4
     assert all(w.session.candidates[c].kind == "video-face" for c in w.grid.candidate_ids())
     assert w.face_search_dock.source.currentIndex() == 1  # every frame's candidates, searched together
+    from varsr_gui.search_dock import SOURCES, face_candidates
+
+    assert len(face_candidates(w.session, SOURCES[1])) == 16
 
 
 def test_tracking_reports_progress_and_stops_when_cancelled(tmp_path: Path) -> None:
