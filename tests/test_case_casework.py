@@ -166,7 +166,7 @@ def test_work_before_a_case_survives_a_kill_and_is_restored(tmp_path: Path, mode
 def test_the_reports_picture_of_the_original_outlines_the_region(saved_case) -> None:
     import io
 
-    from core.case.roi import LINE, region_outline
+    from core.case.roi import LINE, region_inset, region_outline
 
     case, _ = saved_case  # evidence 48x40, region box (16, 10, 32, 30) for the face candidates
     rep = build_report(case)
@@ -178,8 +178,12 @@ def test_the_reports_picture_of_the_original_outlines_the_region(saved_case) -> 
                                                                           for d in (-1, 0)]
     assert all(p == LINE for p in on_line), on_line
     assert pic.getpixel((24 * k, 20 * k)) != LINE  # inside the box: the picture, untouched
-    assert f"original_{ev}_region" in rep.images
+    assert f"original_{ev}_region" not in rep.images  # the picture is already enlarged 6 times: no inset
     assert "Region of interest outlined in yellow: box [16.0, 10.0, 32.0, 30.0]" in rep.html()
+    frame = Image.new("RGB", (640, 480), (60, 60, 60))  # a 13 px face in a CCTV frame: enlarged beside it
+    inset = region_inset(frame, [{"kind": "box", "box": [300, 200, 313, 213]}], min_scale=1.5 * 320 / 640)
+    assert inset is not None and inset.width >= 120 and LINE in inset.getdata()  # 27 px shown 5 times
+    assert region_inset(frame, [{"kind": "box", "box": [0, 0, 600, 400]}], min_scale=0.75) is None
     # the face frame two eye clicks align: the canonical eyes give the 64x64 frame itself, turned with the eyes
     def flat(pts):
         return [v for p in pts for v in p]

@@ -91,12 +91,26 @@ def row_groups(table: QTextTable) -> list[tuple[int, int]]:
     return groups
 
 
-def split_rows(doc: QTextDocument) -> list[tuple[int, int, int, float, float]]:
-    """Each group of rows whose lines fall on two pages or more: (table, first row, last row, top, bottom)."""
+def headed_tables(html: str) -> set[int]:
+    """The tables (by order) whose first row is a header row (``<th>`` cells)."""
+    out = set()
+    for t, m in enumerate(re.finditer(r"<table\b[^>]*>\s*(<tr\b.*?</tr>)", html, re.S)):
+        if "<th" in m.group(1):
+            out.add(t)
+    return out
+
+
+def split_rows(doc: QTextDocument, headed: set[int] | None = None) -> list[tuple[int, int, int, float, float]]:
+    """Each group of rows whose lines fall on two pages or more: (table, first row, last row, top, bottom).
+    In the tables ``headed`` the header row and the first row after it are one group (never a header alone
+    at a page's foot)."""
     page = doc.pageSize().height()
     out = []
     for t, table in enumerate(tables(doc)):
-        for first, last in row_groups(table):
+        groups = row_groups(table)
+        if t in (headed or set()) and len(groups) > 1:
+            groups = [(groups[0][0], groups[1][1]), *groups[2:]]
+        for first, last in groups:
             spans = [e for r in range(first, last + 1) if (e := _extent(doc, table, r)) is not None]
             if not spans:
                 continue
@@ -138,7 +152,7 @@ def paginate(report: Report, page: QSizeF, device: QPaintDevice | None = None) -
         if device is not None:
             doc.documentLayout().setPaintDevice(device)
         doc.setPageSize(page)
-        todo = [x for x in split_rows(doc) if (x[0], x[1]) not in skip]
+        todo = [x for x in split_rows(doc, headed_tables(html)) if (x[0], x[1]) not in skip]
         if not todo:
             return doc, moved
         t, first, _last, top, bottom = todo[0]

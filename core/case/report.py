@@ -275,11 +275,13 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
             thumb = mark_regions(_enlarge(full, 320 if regions else 220), full.size, regions)
             key = rep.add_image(f"original_{i}", thumb)
             picture = rep.img(key, thumb.width, thumb.height)
-            inset = region_inset(full, regions)
+            inset = region_inset(full, regions, min_scale=1.5 * thumb.width / full.width)  # only a real zoom
             if inset is not None:
                 picture = _join(picture, "<br/>", rep.img(rep.add_image(f"original_{i}_region", inset), inset.width,
                                                           inset.height), f"<br/><span class='small'>"
                                 f"{_e(describe_regions(regions))} (below: enlarged)</span>")
+            elif regions:
+                picture = _join(picture, f"<br/><span class='small'>{_e(describe_regions(regions))}</span>")
         except Exception:  # noqa: BLE001 - a missing or unreadable copy is reported below, not fatal
             picture = "<p class='bad'>(the copy cannot be read)</p>"
         state = ("<span class='bad'>DOES NOT MATCH its recorded hash</span>"

@@ -81,9 +81,10 @@ def describe_regions(regions: list[dict[str, Any]]) -> str:
     return "Region of interest outlined in yellow: " + "; ".join(parts)
 
 
-def region_inset(original: Image.Image, regions: list[dict[str, Any]], box: int = 160) -> Image.Image | None:
+def region_inset(original: Image.Image, regions: list[dict[str, Any]], box: int = 160,
+                 min_scale: float = 0.0) -> Image.Image | None:
     """The neighbourhood of the regions (half their size again on each side), enlarged to ``box`` pixels
-    with the outlines drawn; None when there is no region."""
+    with the outlines drawn; None when there is no region or it would not be enlarged ``min_scale`` times."""
     pts = [p for r in regions for p in region_outline(r) or []]
     if not pts:
         return None
@@ -99,6 +100,8 @@ def region_inset(original: Image.Image, regions: list[dict[str, Any]], box: int 
     big = crop.resize((crop.width * k, crop.height * k), Image.Resampling.NEAREST)
     if big.width > box or big.height > box:
         big.thumbnail((box, box), Image.Resampling.LANCZOS)
+    if big.width / crop.width < min_scale:
+        return None
     shifted = [{**r, **_shift(r, -x0, -y0)} for r in regions]
     return mark_regions(big, crop.size, shifted)
 

@@ -153,3 +153,33 @@ def test_no_table_row_of_the_report_is_split_across_pages(qtbot, tmp_path: Path)
 
     out = write_pdf(rep, tmp_path / "report.pdf")  # A4 at 150 dpi, laid out the same way
     assert out.read_bytes().startswith(b"%PDF") and out.read_bytes().count(b"/Type /Page\n") >= 2
+
+
+def test_a_table_header_is_never_left_alone_at_a_pages_foot(qtbot):
+    from PySide6.QtCore import QSizeF
+
+    from core.case.report import Report
+    from varsr_gui.report_pdf import _extent, paginate, report_document, tables
+
+    page = QSizeF(600, 800)
+
+    def report(filler: int) -> Report:
+        rep = Report(title="header")
+        key = rep.add_image("filler", Image.new("RGB", (10, 10)))
+        rep.parts.append(rep.img(key, 10, filler))
+        rep.parts.append('<table class="grid" width="100%"><tr><th>#</th><th>step</th></tr>'
+                         + "".join(f"<tr><td>{i}</td><td>{'step ' * 30}</td></tr>" for i in range(5)) + "</table>")
+        return rep
+
+    def pages(doc, row: int) -> int:
+        return int(_extent(doc, tables(doc)[0], row)[0] // page.height())
+
+    for filler in range(700, 800, 3):  # a filler that leaves room for the header row only
+        doc = report_document(report(filler))
+        doc.setPageSize(page)
+        if pages(doc, 0) != pages(doc, 1):
+            break
+    else:
+        raise AssertionError("no filler height strands the header")
+    fixed, moved = paginate(report(filler), page)
+    assert moved == 1 and pages(fixed, 0) == pages(fixed, 1) == 1
