@@ -3,6 +3,7 @@ detection to propose regions."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +15,11 @@ from core.errors import ImageTooLarge, VarSRError
 from core.images import MAX_PIXELS
 from core.video.frames import VIDEO_PATTERNS, is_video
 from core.workbench import session as S
+from varsr_gui.evidence_loading import Decoded, decode_work, is_large
 from varsr_gui.qt_images import pil_to_qimage, qimage_to_pil, tensor_to_qimage
 
+#: The crop tile is drawn from at most about this many pixels a side (a whole 8000 px frame is reduced first).
+TILE_SOURCE = 512
 IMAGE_FILTER = (f"Images and clips (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif {VIDEO_PATTERNS});;"
                 "Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff *.webp *.gif);;"
                 f"Clips ({VIDEO_PATTERNS});;All files (*)")
@@ -53,32 +57,48 @@ class EvidenceInput:
 
     def open_path(self, path: str | Path) -> bool:
         """Load evidence (read-only); a bad file gives a message and leaves everything as it was. A clip
-        (MP4, AVI, MKV, MOV...) opens in the frame browser, in the worker."""
+        (MP4, AVI, MKV, MOV...) opens in the frame browser, in the worker. A large image is decoded, hashed and
+        made into a display pyramid in a worker, with progress (True: it is opening)."""
         if is_video(path):
             self.settings.setValue("last_dir", str(Path(path).resolve().parent))
             self.video().open_clip(path)
             return True
+        if is_large(path):
+            self.submit(f"Opening {Path(path).name}", partial(decode_work, path), partial(self._decoded, path))
+            return True
         try:
             ev = S.load_evidence(path)
-        except ImageTooLarge as e:
-            self.show_message(f"Could not open the image: {e}")
+        except (VarSRError, OSError) as e:
+            return self._open_failed(path, e)
+        return self._show_opened(path, ev)
+
+    def _decoded(self, path: str | Path, d: Decoded) -> None:
+        if d.evidence is None:
+            self._open_failed(path, d.error or VarSRError("unknown error"))
+        else:
+            self._show_opened(path, d.evidence, d.levels)
+
+    def _open_failed(self, path: str | Path, e: Exception) -> bool:
+        self.show_message(f"Could not open the image: {e}")
+        if isinstance(e, ImageTooLarge):
             self.show_error_dialog("Could not open the image",
                                    f"The image {Path(path).name} is too large to open: it has more pixels than "
                                    f"this program opens safely ({MAX_PIXELS // 1_000_000} megapixels).",
                                    f"{e}\n\nNothing was changed: the file was only read, never modified. Crop "
                                    "the frame around the face or plate (or reduce it) in another program, then "
                                    "open that copy.")
-            return False
-        except (VarSRError, OSError) as e:
-            self.show_message(f"Could not open the image: {e}")
+        else:
             self.show_error_dialog("Could not open the image",
                                    f"The image {Path(path).name} could not be opened: it is not a readable "
                                    "image (PNG, JPEG, BMP, TIFF, WebP or GIF), or it is damaged or missing.",
                                    f"{e}\n\nNothing was changed: the file was only read, never modified. "
                                    "Choose another file.")
-            return False
+        return False
+
+    def _show_opened(self, path: str | Path, ev: S.Evidence, levels: list[QImage] | None = None) -> bool:
         if not self.admit_evidence(ev):
             return False
+        self._pyramid = (ev.sha256, levels) if levels else None  # shown by _on_evidence
         self.session.set_evidence(ev)
         self.settings.setValue("last_dir", str(Path(path).resolve().parent))
         self.add_recent(Path(path).resolve())
@@ -138,7 +158,11 @@ class EvidenceInput:
         self.clear_message()
         self._faces = []
         self.view.show_faces([])
-        self.view.set_image(pil_to_qimage(ev.image))
+        pyramid, self._pyramid = getattr(self, "_pyramid", None), None
+        if pyramid is not None and pyramid[0] == ev.sha256:
+            self.view.set_pyramid(pyramid[1])  # made in the worker
+        else:
+            self.view.set_image(pil_to_qimage(ev.image))
         self.set_title(ev.label)
         self.session.set_current(None)  # the compare view shows no candidate of the previous evidence
         self.grid.setCurrentItem(None)
@@ -160,7 +184,8 @@ class EvidenceInput:
         self.input_panel.set_models(names, set(s.installed), auto.name, s.model_override)
         self.input_panel.set_model_reason(self._model_reason(auto))
         crop = s.crop_or_none()
-        self.input_panel.crop_tile.set_image(pil_to_qimage(crop) if crop else None,
+        tile = crop.reduce(max(1, max(crop.size) // TILE_SOURCE)) if crop else None  # never a full frame
+        self.input_panel.crop_tile.set_image(pil_to_qimage(tile) if tile else None,
                                              f"{crop.width}x{crop.height} px" if crop else "")
         notes: list[str] = []
         lr_img = None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
-from PySide6.QtGui import QBrush, QColor, QMouseEvent, QPainterPath, QPen, QPolygonF
+from PySide6.QtGui import QBrush, QColor, QImage, QMouseEvent, QPainterPath, QPen, QPixmap, QPolygonF
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsItem, QGraphicsView, QWidget
 
 from core.workbench.session import Region
@@ -60,7 +60,43 @@ class EvidenceView(ZoomView):
         self._region: Region | None = None
         self._frame_eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
         self.frame_items: list[QGraphicsItem] = []  # the face frame's eye marks, for the tests
+        self.levels: list[QImage] = []  # a display pyramid (full size first), when one is shown
+        self.level = 0
         self.set_mode("select")
+
+    # -- the image and its display pyramid --------------------------------------------------------
+    def set_image(self, image: QImage | None, fit: bool = True) -> None:
+        self.levels = []
+        self.level = 0
+        self.pixmap_item.setScale(1.0)
+        super().set_image(image, fit)
+
+    def set_pyramid(self, levels: list[QImage]) -> None:
+        """Show a large image given as a display pyramid (``levels[0]`` full size, each next one halved, made in
+        a worker): the view draws the coarsest level that still has a pixel for each screen pixel, so a
+        zoomed-out 8000x6000 frame never converts or paints its full size."""
+        if len(levels) < 2:
+            self.set_image(levels[0] if levels else None)
+            return
+        self.levels = list(levels)
+        self.level = -1
+        self._show_level(len(levels) - 1)
+        self.scene().setSceneRect(self.image_rect())
+        self._has_image = True
+        self.fit()
+
+    def _show_level(self, i: int) -> None:
+        if i == self.level or not self.levels:
+            return
+        self.level = i
+        self.pixmap_item.setPixmap(QPixmap.fromImage(self.levels[i]))
+        self.pixmap_item.setScale(self.levels[0].width() / max(1, self.levels[i].width()))
+
+    def set_zoom(self, z: float) -> None:
+        super().set_zoom(z)
+        if self.levels:
+            k = 0 if self.zoom() >= 1 else int(math.floor(math.log2(1 / self.zoom())))
+            self._show_level(min(len(self.levels) - 1, max(0, k)))
 
     # -- state from the window ---------------------------------------------------------------
     def set_mode(self, mode: str) -> None:

@@ -97,6 +97,7 @@ class InputPanel(QWidget):
         self.lr_tile = ImageTile("What the model sees")
         tiles.addWidget(self.crop_tile)
         tiles.addWidget(self.lr_tile)
+        tiles.addLayout(self._framing_column())  # beside the tiles: the panel grows no taller
         form.addRow(tiles)
         self.notes = QLabel()
         self.notes.setWordWrap(True)
@@ -107,7 +108,6 @@ class InputPanel(QWidget):
         self.crop_check.setWordWrap(True)
         self.crop_check.hide()
         form.addRow(self.crop_check)
-        form.addRow(self._framing_row())
         self.framing_result = QLabel()
         self.framing_result.setObjectName("framing_result")
         self.framing_result.setWordWrap(True)
@@ -155,9 +155,10 @@ class InputPanel(QWidget):
         self.generate.clicked.connect(self.generate_clicked.emit)
         self.cancel.clicked.connect(self.cancel_clicked.emit)
 
-    def _framing_row(self) -> QHBoxLayout:
-        """Eye clicks and the face detector side by side, and the eye-shift test of the framing."""
-        row = QHBoxLayout()
+    def _framing_column(self) -> QVBoxLayout:
+        """Eye clicks and the face detector together, and the eye-shift test of the framing (a column)."""
+        col = QVBoxLayout()
+        col.addStretch(1)
         self.eyes_button = QPushButton("Click eyes (E)")
         self.eyes_button.setToolTip("Click both eye centres: the crop is aligned to the face model's frame")
         self.detect_button = QPushButton("Detect face (F)")
@@ -169,8 +170,8 @@ class InputPanel(QWidget):
         for b, sig in ((self.eyes_button, self.eyes_clicked), (self.detect_button, self.detect_clicked),
                        (self.shift_button, self.shift_test_clicked)):
             b.clicked.connect(sig.emit)
-            row.addWidget(b)
-        return row
+            col.addWidget(b)
+        return col
 
     def show_check(self, text: str, warn: bool) -> None:
         """The encoder's verdict on the crop (empty text hides it)."""

@@ -43,13 +43,14 @@ class ZoomView(QGraphicsView):
             self._has_image = False
             return
         self.pixmap_item.setPixmap(QPixmap.fromImage(image))
-        self.scene().setSceneRect(QRectF(self.pixmap_item.boundingRect()))
+        self.scene().setSceneRect(self.image_rect())
         self._has_image = True
         if fit:
             self.fit()
 
     def image_rect(self) -> QRectF:
-        return self.pixmap_item.boundingRect()
+        """The image in scene coordinates (its own pixels; a scaled-down pyramid level covers the same)."""
+        return self.pixmap_item.sceneBoundingRect()
 
     # zoom
     def zoom(self) -> float:

@@ -21,7 +21,8 @@ def prepare_lr(img: Image.Image, cfg: ModelConfig) -> tuple[torch.Tensor, list[s
     """
     notes: list[str] = []
     w, h = cfg.lr_size
-    img = to_mode(img, "L" if cfg.channels == 1 else "RGB")
+    mode = "L" if cfg.channels == 1 else "RGB"
+    img = img if img.mode == mode else to_mode(img, mode)  # no copy of a large crop already in the mode
     iw, ih = img.size
     if abs(math.log((iw / ih) / (w / h))) > math.log(1.15):
         notes.append(f"crop aspect {iw}x{ih} differs from the model's {w}x{h}: it is stretched")

@@ -240,10 +240,19 @@ class Session:
         self.events.settings_changed.emit()
 
     def crop(self) -> Image.Image:
+        """The analyst's crop (the whole image without a region); cut once per evidence and region, since a
+        large frame's crop is a copy of tens of megabytes. Treat it as read-only."""
         if self.evidence is None:
             raise VarSRError("open an evidence image first")
-        region = self.region or Region.from_box(0, 0, *self.evidence.image.size)
-        return crop_region(self.evidence.image, region)
+        cached = getattr(self, "_crop_cache", None)
+        if cached is not None and cached[0] is self.evidence and cached[1] == self.region:
+            return cached[2]
+        if self.region is None:
+            crop = self.evidence.image  # the whole image: no copy (the evidence is only ever read)
+        else:
+            crop = crop_region(self.evidence.image, self.region)
+        self._crop_cache = (self.evidence, self.region, crop)
+        return crop
 
     def crop_or_none(self) -> Image.Image | None:
         try:

@@ -163,3 +163,39 @@ def test_face_frame_marks_eyes_and_detector_side_by_side_and_the_eye_shift_test(
     assert not p.framing_result.isVisible() and len(w.view.frame_items) == 2
     p.domain.setCurrentIndex(p.domain.findData("plate"))
     assert not w.view.frame_items and not p.shift_button.isVisible()
+
+
+def test_a_huge_image_is_decoded_in_a_worker_and_shown_from_a_pyramid(make_window, qtbot, gui_models: Path,
+                                                                      tmp_path: Path, dialogs):
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    big = tmp_path / "big.png"
+    img = Image.new("RGB", (8000, 6000), (90, 100, 110))
+    img.paste((220, 180, 150), (3000, 2000, 3400, 2500))
+    img.save(big, compress_level=1)
+    w = make_window(gui_models)
+    steps: list[int] = []
+    w.input_panel.progress.valueChanged.connect(steps.append)
+    assert w.open_path(big)  # returns at once: the decoding runs in the worker
+    assert w.session.evidence is None and w.runner.busy
+    qtbot.waitUntil(lambda: w.session.evidence is not None and not w.runner.busy, timeout=4 * WAIT_MS)
+    assert w.session.evidence.image.size == (8000, 6000) and steps
+    view = w.view
+    assert len(view.levels) >= 3 and view.levels[0].width() == 8000
+    assert view.level > 0 and view.image_rect().width() == 8000  # zoomed out: a coarse level, full-size scene
+    view.set_zoom(1.0)
+    assert view.level == 0
+    assert not w.input_panel.crop_tile.image.pixmap().isNull()  # the tile, from a reduced copy
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    broken = tmp_path / "broken.png"  # a large header and no pixels: the worker's error is worded as ever
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 5000, 1000, 8, 2, 0, 0, 0))
+                       + chunk(b"IEND", b""))
+    assert w.open_path(broken)
+    qtbot.waitUntil(lambda: bool(dialogs) and not w.runner.busy, timeout=WAIT_MS)
+    assert "could not be opened" in dialogs[-1].text() and w.session.evidence.image.size == (8000, 6000)
