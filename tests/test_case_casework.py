@@ -182,7 +182,8 @@ def test_the_reports_picture_of_the_original_outlines_the_region(saved_case) -> 
     assert "Region of interest outlined in yellow: box [16.0, 10.0, 32.0, 30.0]" in rep.html()
     frame = Image.new("RGB", (640, 480), (60, 60, 60))  # a 13 px face in a CCTV frame: enlarged beside it
     inset = region_inset(frame, [{"kind": "box", "box": [300, 200, 313, 213]}], min_scale=1.5 * 320 / 640)
-    assert inset is not None and inset.width >= 120 and LINE in inset.getdata()  # 27 px shown 5 times
+    assert inset is not None and inset.width >= 120  # 27 px shown 5 times
+    assert LINE in {c for _, c in inset.getcolors(1 << 16)}  # outlined
     assert region_inset(frame, [{"kind": "box", "box": [0, 0, 600, 400]}], min_scale=0.75) is None
     # the face frame two eye clicks align: the canonical eyes give the 64x64 frame itself, turned with the eyes
     def flat(pts):
