@@ -17,7 +17,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QSettings, QStandardPaths, QTimer
 from PySide6.QtWidgets import QMessageBox
 
-from core.case.unsaved import Recoverable, UnsavedWork, find_unsaved, remove_folder, restore_unsaved
+from core.case.unsaved import DAMAGED, Recoverable, UnsavedWork, find_unsaved, remove_folder, restore_unsaved
 from core.errors import VarSRError
 from core.workbench.session import Session
 
@@ -103,8 +103,8 @@ class WorkRecovery(QObject):
     def _answered(self, box: QMessageBox, r: Recoverable) -> None:
         self.offer_box = None
         if box.standardButton(box.clickedButton()) == QMessageBox.StandardButton.Yes:
-            if not self.recover(r.folder):
-                return  # kept: offered again at the next start
+            if not self.recover(r.folder) and r.folder.is_dir():
+                return  # kept (a case is open, or the work on screen was kept): offered again at the next start
         else:
             remove_folder(r.folder)
         QTimer.singleShot(0, self.offer)
@@ -120,7 +120,12 @@ class WorkRecovery(QObject):
         try:
             warnings = restore_unsaved(folder, self.session, before=self.shell.reset_view)
         except (VarSRError, OSError) as e:
-            self.shell.show_message(f"The unsaved work could not be recovered: {e}")
+            kept = folder.with_name(folder.name + DAMAGED)
+            try:
+                folder.rename(kept)  # not offered again; kept for a closer look
+            except OSError:
+                kept = folder
+            self.shell.show_message(f"The unsaved work could not be recovered: {e} (its folder is kept as {kept})")
             return False
         if self.autosave_now() is not None or not self.work.has_work():
             remove_folder(folder)  # it is in this window's own folder now

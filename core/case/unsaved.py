@@ -33,6 +33,8 @@ from core.workbench.evidence import load_evidence
 from core.workbench.session import Session
 
 SIDECAR = "unsaved.json"
+#: The suffix a recovery folder that could not be restored is renamed with (never offered again).
+DAMAGED = ".damaged"
 EXAMINER = "(work before any case)"
 
 
@@ -129,6 +131,8 @@ def find_unsaved(root: str | Path, live: set[Path] | None = None) -> list[Recove
     root = Path(root)
     out = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name.endswith(DAMAGED):
+            continue
         side = _sidecar(folder)
         if not side or not (folder / MANIFEST).is_file() or pid_alive(side.get("pid"), side.get("host"), live, folder):
             continue

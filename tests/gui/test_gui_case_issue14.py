@@ -183,3 +183,31 @@ def test_a_table_header_is_never_left_alone_at_a_pages_foot(qtbot):
         raise AssertionError("no filler height strands the header")
     fixed, moved = paginate(report(filler), page)
     assert moved == 1 and pages(fixed, 0) == pages(fixed, 1) == 1
+
+
+def test_damaged_unsaved_work_is_reported_and_not_offered_again(make_window, qtbot, gui_models: Path,
+                                                                evidence_png: Path, tmp_path: Path):
+    from PySide6.QtWidgets import QMessageBox
+
+    from varsr_gui import recovery
+
+    settings = tmp_path / "shared.ini"
+    w1 = make_window(gui_models, settings)
+    assert w1.open_path(evidence_png)
+    generate(qtbot, w1, 4)
+    rec1 = w1.case_actions.recovery
+    folder = rec1.autosave_now()
+    rec1.timer.stop()
+    rec1.soon.stop()
+    recovery.LIVE.discard(folder)  # killed
+    for f in (folder / "candidates").iterdir():  # and its candidate file lost
+        f.chmod(0o644)
+        f.unlink()
+
+    w2 = make_window(gui_models, settings)
+    rec2 = w2.case_actions.recovery
+    qtbot.waitUntil(lambda: rec2.offer_box is not None, timeout=WAIT_MS)
+    qtbot.mouseClick(rec2.offer_box.button(QMessageBox.StandardButton.Yes), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: "could not be recovered" in w2.message_label.text(), timeout=WAIT_MS)
+    assert not w2.session.candidates and not folder.exists()
+    assert folder.with_name(folder.name + ".damaged").is_dir() and rec2.pending() == []
