@@ -98,12 +98,21 @@ def test_eye_shift_sensitivity_compares_each_shift_with_its_twin(tiny_face_model
 
     base = prepare_lr(crop_region(img, region), tiny_face_model.config)[0]
     shifted = framing.jitter_inputs(img, region, tiny_face_model)
-    assert [name for name, _ in shifted] == ["right", "left", "down", "up"]
+    assert [sh.name for sh in shifted] == ["right", "left", "down", "up"]
+    assert shifted[0].offset == pytest.approx((64 / 20, 0.0))  # 1 px of a 20 px crop is 3.2 px of the output
     steps: list[tuple[int, int]] = []
     s = framing.eye_shift_sensitivity(tiny_face_model, base, shifted, n=4, seed=3,
                                       progress=lambda i, n: steps.append((i, n)))
     assert set(s.per_shift) == {"right", "left", "down", "up"} and steps[-1] == (5, 5)
     assert all(v >= 0 for v in s.per_shift.values()) and s.between > 0
-    same = framing.eye_shift_sensitivity(tiny_face_model, base, [("none", base)], n=4, seed=3)
+    same = framing.eye_shift_sensitivity(tiny_face_model, base, [framing.ShiftedInput("none", base)], n=4, seed=3)
     assert same.per_shift["none"] == pytest.approx(0.0, abs=1e-4)  # the twin of itself: no change
-    assert "Eye-shift test" in s.text()
+    assert "Eye-shift" in s.text() and "undoing the shift" in s.detail()
+
+
+def test_the_shift_itself_is_undone_before_comparing():
+    base = torch.zeros(1, 1, 8, 8)
+    base[..., 2:5, 3:6] = 1.0  # a square
+    moved = torch.roll(base, shifts=(-1, -2), dims=(2, 3))  # the region moved right 2 and down 1: content moves back
+    a, b = framing._aligned(moved, base, (2.0, 1.0))
+    assert a.shape == b.shape == (1, 1, 7, 6) and torch.equal(a, b)

@@ -110,6 +110,8 @@ ITEMS: tuple[Item, ...] = (
     Action("reset_sliders", "candidates", "&Reset sliders", "sliders.reset", "R"),
     Action("reference", "candidates", "Reference &transfer\u2026", "window.reference_dialog", "Ctrl+R",
            "Generate G(I_L, E_H(reference)) from a high-resolution reference face (paper Fig. 4b)"),
+    Action("eye_shift", "candidates", "E&ye-shift test (\u00b11 px)", "window.eye_shift_test",
+           tip="Redraw the candidates with the face's framing moved by one pixel; say how much they change"),
 
     Action("case_details", "case", "Case &details\u2026", "case.edit_details",
            tip="The case number, title and agency beside the examiner", enabled_when="case_open"),

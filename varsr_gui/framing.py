@@ -75,6 +75,7 @@ class Framing:
             self.input_panel.show_check("Encoder check: this model's bundle has no reference (ood.json).", False)
         else:
             self.input_panel.show_check(result.text(), result.unusual)
+            self.input_panel.crop_check.setToolTip(result.detail())
         self.last_crop_score = result
 
     # -- the eye-shift test ----------------------------------------------------------------------------
@@ -125,5 +126,6 @@ class Framing:
         self._checked_key = key
         label = self.input_panel.framing_result
         label.setText(result.text())
-        label.setStyleSheet("color:#e67e22;" if result.ratio >= 0.5 else "color:#9aa4b1; font-size:11px;")
+        label.setToolTip(result.detail())
+        label.setStyleSheet("color:#e67e22;" if result.sensitive else "color:#9aa4b1; font-size:11px;")
         label.show()

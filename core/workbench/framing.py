@@ -4,7 +4,8 @@ candidates change when the eyes move by one pixel (a jitter ensemble). No Qt.
 A face model was trained on one canonical frame (:mod:`core.model.faces`); on a 12 px face one pixel
 of framing is a twelfth of the face, and the candidates can change identity with it. The sensitivity
 is measured by drawing the same candidates (same seed, temperature and noise) from the region
-shifted by +-1 px right, left, down and up, and comparing each with its unshifted twin; the spread
+shifted by +-1 px right, left, down and up, and comparing each with its unshifted twin once the shift
+itself is undone (the face moves by a few output pixels: that is not a change of the face); the spread
 between the unshifted candidates themselves gives the scale (a shift that changes the candidates as
 much as drawing other candidates does matters).
 """
@@ -61,16 +62,42 @@ def shifted(region: Region | None, image_size: tuple[int, int], dx: float, dy: f
     return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
 
 
-def jitter_inputs(image: Image.Image, region: Region | None, model: VarSR) -> list[tuple[str, torch.Tensor]]:
+@dataclass(frozen=True)
+class ShiftedInput:
+    """The model's input for the region moved by one pixel, and where that moves the face in the model's output:
+    ``offset`` (x, y) in output pixels, so that ``shifted[u] ~ unshifted[u + offset]``."""
+
+    name: str
+    lr: torch.Tensor
+    offset: tuple[float, float] = (0.0, 0.0)
+
+
+def jitter_inputs(image: Image.Image, region: Region | None, model: VarSR) -> list[ShiftedInput]:
     """The model's input for each one-pixel shift of the region (shifts that leave the image are skipped)."""
+    cw, ch = crop_region(image, region or Region.from_box(0, 0, *image.size)).size
+    hw, hh = model.config.hr_size
     out = []
     for name, (dx, dy) in SHIFTS:
         try:
             crop = crop_region(image, shifted(region, image.size, dx, dy))
         except Exception:  # the shift leaves the image: that direction cannot be measured
             continue
-        out.append((name, prepare_lr(crop, model.config)[0]))
+        out.append(ShiftedInput(name, prepare_lr(crop, model.config)[0], (dx * hw / cw, dy * hh / ch)))
     return out
+
+
+def _aligned(a: torch.Tensor, b: torch.Tensor, offset: tuple[float, float]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The overlapping parts of ``a`` and ``b`` with ``a[u]`` beside ``b[u + offset]`` (the shift itself undone,
+    to the nearest output pixel), so that only what changed in the face is measured."""
+    h, w = a.shape[-2:]
+
+    def cut(s: int, n: int) -> tuple[slice, slice]:
+        s = max(-(n // 2), min(n // 2, s))
+        return (slice(0, n - s), slice(s, n)) if s >= 0 else (slice(-s, n), slice(0, n + s))
+
+    ax, bx = cut(round(offset[0]), w)
+    ay, by = cut(round(offset[1]), h)
+    return a[..., ay, ax], b[..., by, bx]
 
 
 @dataclass
@@ -98,22 +125,36 @@ class Sensitivity:
         return self.change / self.between if self.between > 0 else float("inf")
 
     def text(self) -> str:
+        """Two short lines for the analyst's panel (:meth:`detail` says more)."""
         if not self.per_shift:
             return "Eye-shift test: no shifted region fits inside the image."
-        worst = max(self.per_shift, key=self.per_shift.__getitem__)
         lp = f", LPIPS {self.lpips:.3f}" if self.lpips is not None else ""
-        lpb = f", LPIPS {self.lpips_between:.3f}" if self.lpips_between is not None else ""
-        verdict = ("\u26a0 sensitive: one pixel of framing changes the candidates about as much as drawing others; "
-                   "place the eyes carefully and compare both framings" if self.ratio >= 0.5 else
-                   "stable: one pixel of framing changes them much less than drawing others does")
-        return (f"Eye-shift test (\u00b11 px, {len(self.per_shift)} shifts x {self.n} candidates): mean change "
-                f"{self.change:.1f}/255{lp} (most: {worst} {self.per_shift[worst]:.1f}); between candidates "
-                f"{self.between:.1f}/255{lpb}. {verdict}.")
+        verdict = "\u26a0 sensitive to framing" if self.sensitive else "stable"
+        return (f"Eye-shift \u00b11 px: candidates change {self.change:.1f}/255{lp}, against {self.between:.1f}/255 "
+                f"between candidates: {verdict}.")
+
+    @property
+    def sensitive(self) -> bool:
+        """A one-pixel shift changes the candidates at least half as much as drawing others does."""
+        return self.ratio >= 0.5
+
+    def detail(self) -> str:
+        """What the numbers mean (a tooltip)."""
+        if not self.per_shift:
+            return self.text()
+        shifts = ", ".join(f"{k} {v:.1f}" for k, v in self.per_shift.items())
+        lpb = f" (LPIPS {self.lpips_between:.3f})" if self.lpips_between is not None else ""
+        return (f"{self.n} candidates were drawn again (same seed and temperature) with the region moved by one "
+                f"pixel each way, and compared with their unshifted twins after undoing the shift itself: mean "
+                f"change per direction (0-255) {shifts}. Two unshifted candidates differ by {self.between:.1f}"
+                f"{lpb}. " + ("One pixel of framing changes the candidates about as much as drawing others: place "
+                              "the eyes carefully (E) and compare the framings." if self.sensitive else
+                              "One pixel of framing changes them much less than drawing others does."))
 
     def to_dict(self) -> dict[str, Any]:
         return {"n": self.n, "per_shift": dict(self.per_shift), "lpips_per_shift": dict(self.lpips_per_shift),
                 "between": self.between, "lpips_between": self.lpips_between, "change": self.change,
-                "ratio": self.ratio}
+                "ratio": self.ratio, "sensitive": self.sensitive}
 
 
 def _pairs_between(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,12 +162,13 @@ def _pairs_between(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x, torch.roll(x, 1, dims=0)
 
 
-def eye_shift_sensitivity(model: VarSR, base_lr: torch.Tensor, shifted_lrs: list[tuple[str, torch.Tensor]],
+def eye_shift_sensitivity(model: VarSR, base_lr: torch.Tensor, shifted_inputs: list[ShiftedInput],
                           n: int = 8, seed: int = 0, temperature: float = 1.0, lpips: Any | None = None,
                           progress: Progress | None = None, cancelled: CancelCheck | None = None) -> Sensitivity:
     """Draw ``n`` candidates (same seed and temperature) from the unshifted and from each shifted input and
-    compare each with its twin; ``lpips``: an :class:`core.nets.lpips.LPIPS` to add the perceptual change."""
-    steps = len(shifted_lrs) + 1
+    compare each with its twin, the shift itself undone; ``lpips``: an :class:`core.nets.lpips.LPIPS` to add the
+    perceptual change."""
+    steps = len(shifted_inputs) + 1
     base = model.sample(base_lr, n, seed, temperature)
     out = Sensitivity(n=n)
     a, b = _pairs_between(base)
@@ -136,13 +178,13 @@ def eye_shift_sensitivity(model: VarSR, base_lr: torch.Tensor, shifted_lrs: list
             out.lpips_between = float(lpips(a, b).mean())
         if progress:
             progress(1, steps)
-        for i, (name, lr) in enumerate(shifted_lrs, start=2):
+        for i, sh in enumerate(shifted_inputs, start=2):
             if cancelled and cancelled():
                 raise GenerationCancelled("cancelled")
-            cand = model.sample(lr, n, seed, temperature)
-            out.per_shift[name] = float((cand - base).abs().mean() * 255)
+            cand, twin = _aligned(model.sample(sh.lr, n, seed, temperature), base, sh.offset)
+            out.per_shift[sh.name] = float((cand - twin).abs().mean() * 255)
             if lpips is not None:
-                out.lpips_per_shift[name] = float(lpips(cand, base).mean())
+                out.lpips_per_shift[sh.name] = float(lpips(cand.contiguous(), twin.contiguous()).mean())
             if progress:
                 progress(i, steps)
     return out

@@ -109,19 +109,23 @@ class OODScore:
         return max(self.percentile, 100 - self.contrast_percentile)
 
     def text(self) -> str:
-        """One line for the analyst."""
+        """One or two short lines for the analyst's panel (:meth:`detail` says more)."""
         if self.contrast_percentile <= 100 - WARN_PERCENTILE:
-            return (f"\u26a0 Flatter than anything the model was trained on (contrast {self.contrast:.1f}, lower than "
-                    f"{100 - self.contrast_percentile:.1f} % of its training inputs): there is next to nothing for "
-                    "the model to read, so its candidates come from its prior. Check that the region holds the "
-                    "face or plate.")
+            return (f"\u26a0 Flatter than any training input (contrast {self.contrast:.1f}): the candidates come "
+                    "from the model's prior, not from this crop.")
         if self.unusual:
-            return (f"\u26a0 Unlike the inputs the model was trained on: the encoder scores this crop "
-                    f"{self.score:.2f} (typical {self.typical:.2f}; higher than {self.percentile:.1f} % of the "
-                    "training inputs). Its candidates may not follow the crop: check the region, its framing "
-                    "and the domain.")
-        return (f"Encoder check: in the range of the training inputs (score {self.score:.2f}, typical "
-                f"{self.typical:.2f}; higher than {self.percentile:.0f} % of them).")
+            return (f"\u26a0 Unlike the training inputs (encoder score {self.score:.2f}, typical {self.typical:.2f}): "
+                    "check the region, its framing and the domain.")
+        return f"Encoder check: like the training inputs (score {self.score:.2f}, typical {self.typical:.2f})."
+
+    def detail(self) -> str:
+        """What the numbers mean (a tooltip)."""
+        return (f"The model's encoder E_L read this crop as the model sees it. Score {self.score:.2f}: higher than "
+                f"{self.percentile:.1f} % of held-out training-domain inputs (their median is {self.typical:.2f}). "
+                f"Contrast {self.contrast:.1f}/255: lower than {100 - self.contrast_percentile:.1f} % of them. A crop "
+                f"is flagged above the {WARN_PERCENTILE:g}th percentile of the score or below the "
+                f"{100 - WARN_PERCENTILE:g}st of the contrast. It is a warning, not a verdict: a real face can be "
+                "unusual, and a typical score does not make a crop a face.")
 
 
 def encoder_stats(model: VarSR, lrs: torch.Tensor, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:

@@ -107,7 +107,7 @@ def test_a_flat_crop_is_flagged_by_the_encoder_check(make_window, qtbot, tmp_pat
     generate(qtbot, w, 4)
     check = w.input_panel.crop_check
     qtbot.waitUntil(check.isVisible, timeout=WAIT_MS)
-    assert "Flatter than anything the model was trained on" in check.text() and w.last_crop_score.unusual
+    assert "Flatter than any training input" in check.text() and w.last_crop_score.unusual
     from core.workbench.session import Region
 
     w.session.set_region(Region.from_box(0, 0, 20, 20))  # a new crop takes the old verdict away
@@ -127,7 +127,7 @@ def test_a_real_face_is_in_range_of_the_encoder_check(make_window, qtbot, tmp_pa
     generate(qtbot, w, 4)
     qtbot.waitUntil(w.input_panel.crop_check.isVisible, timeout=WAIT_MS)
     s = w.last_crop_score
-    assert s is not None and not s.unusual and "in the range" in w.input_panel.crop_check.text()
+    assert s is not None and not s.unusual and "like the training inputs" in w.input_panel.crop_check.text()
 
 
 def test_face_frame_marks_eyes_and_detector_side_by_side_and_the_eye_shift_test(make_window, qtbot,
@@ -145,6 +145,7 @@ def test_face_frame_marks_eyes_and_detector_side_by_side_and_the_eye_shift_test(
 
     p = w.input_panel
     assert p.eyes_button.isVisible() and p.detect_button.isVisible()  # both alignments, side by side
+    assert "eye_shift" in w.menu_actions  # also in the Candidates menu
     qtbot.mouseClick(p.eyes_button, Qt.MouseButton.LeftButton)
     assert w.view.mode == "eyes"
     w.view.set_mode("select")
@@ -156,7 +157,7 @@ def test_face_frame_marks_eyes_and_detector_side_by_side_and_the_eye_shift_test(
     qtbot.waitUntil(lambda: p.framing_result.isVisible() and not w.runner.busy, timeout=2 * WAIT_MS)
     s = w.last_sensitivity
     assert set(s.per_shift) == {"right", "left", "down", "up"} and s.between > 0
-    assert "Eye-shift test" in p.framing_result.text() and f"{s.change:.1f}/255" in p.framing_result.text()
+    assert "Eye-shift" in p.framing_result.text() and f"{s.change:.1f}/255" in p.framing_result.text()
     assert steps and max(steps) >= 2  # progress was shown
 
     drag(w.view, (14, 8), (34, 32))  # a new crop: the old result goes, the marks follow
