@@ -208,6 +208,13 @@ def main() -> int:
         save_bundle(det, ddest, half=True)
         shutil.copy(args.eval, ddest / "eval.json")
     shutil.copy(args.eval, dest / "eval.json")
+    if cfg.domain == "face" and cfg.latent_dim:  # the app's encoder check (out-of-distribution crops)
+        try:
+            from tools.measure_ood_reference import held_out_faces, measure_bundle
+
+            measure_bundle(dest, held_out_faces(Path(args.data_root)))
+        except Exception as e:  # the bundle ships without it; the app then says it has no reference
+            print(f"warning: no ood.json for {cfg.name} ({e}); run tools/measure_ood_reference.py", file=sys.stderr)
     t = cfg.training
     size_mb = sum(f.stat().st_size for f in dest.iterdir()) / 1e6
     colour = "RGB" if cfg.channels == 3 else "grey"

@@ -15,11 +15,15 @@ WORKFLOW = (
      "changed; its SHA-256 is recorded. File > New case first keeps every step in an audit log."),
     ("Choose the region", "Drag a box around the face, plate or digits (B), or press E and click the two eye "
      "centres of a tiny face, F to let the face detector propose faces, Q for a tilted plate's 4 corners, W "
-     "for the whole image. The input panel shows your crop beside what the model sees."),
+     "for the whole image. The input panel shows your crop beside what the model sees; pink crosses on a "
+     "face box mark where the model expects the eyes. The Eye-shift test redraws the candidates with the "
+     "framing moved by one pixel and says how much they change."),
     ("Check the model", "Auto takes the largest model input that is not larger than your crop, so the crop is "
      "never enlarged, and says why under the model list; pick another to override it."),
     ("Generate", "Ctrl+Return draws many candidates. Each is one plausible image that agrees with the "
-     "evidence: the score says how well it agrees, never how likely or how good it is."),
+     "evidence: the score says how well it agrees, never how likely or how good it is. A face region is "
+     "checked too: the face detector looks for a face, and the model's encoder says whether the crop is "
+     "unlike its training inputs (flat, noise, badly framed)."),
     ("Steer and compare", "Select a candidate; the attribute sliders (better direction first) steer it. A "
      "steered candidate that agrees less with the evidence is flagged. Keep adds it to the grid."),
     ("Shortlist and export", "S stars a candidate into the shortlist; order it and add notes. Ctrl+E exports "
