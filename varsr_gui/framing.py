@@ -89,6 +89,7 @@ class Framing:
             self.show_message("The eye-shift test is for faces.", error=False)
             return
         if self.runner.busy:
+            self.statusBar().showMessage("Busy: run the eye-shift test when the current task is done.", 5000)
             return
         self.with_model(s.chosen_model(), self._shift_with)
 
