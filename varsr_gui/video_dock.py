@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from core.video.clip import Clip, Frame
 from core.video.combine import QUALITIES
-from core.video.frames import FrameEvidence, box_region, frame_evidence, region_box
+from core.video.frames import FrameEvidence, box_region, frame_evidence, moved, region_box
 from varsr_gui import video_work as W
 from varsr_gui.video_combine import VideoCombining
 
@@ -70,6 +70,8 @@ class VideoDock(VideoCombining, QDockWidget):
         self._wanted: int | None = None
         self._decoding = False
         self._task: Any = None
+        #: The frame the region was first marked on, its box and the region itself (moved to other frames).
+        self._marked: tuple[int, Any, Any] | None = None
         self._build()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -170,6 +172,7 @@ class VideoDock(VideoCombining, QDockWidget):
         self.raise_()
         self.info.setText(f"Opening {path.name}\u2026")
         old, self.clip, self.indexed, self.frame, self.result = self.clip, None, None, None, None
+        self._marked = None
         self._wanted = None
         self._fill_table()
         self._enable()
@@ -295,21 +298,30 @@ class VideoDock(VideoCombining, QDockWidget):
         self.frame_shown.emit(frame.index)
 
     def use_frame(self) -> bool:
-        """Make the shown frame the evidence (with the track's box as the region when there is one)."""
+        """Make the shown frame the evidence (its PNG encoding and hash are made in the worker); on a tracked
+        frame, the marked region moved with the track becomes the region. False when there is no frame."""
         if self.frame is None or self.indexed is None or self.path is None:
             self._say("Open a clip and wait until it is indexed.")
             return False
-        ev = frame_evidence(self.path, self.indexed.sha256, self.indexed.info, self.frame)
+        path, indexed, frame = self.path, self.indexed, self.frame
+        self.runner.submit("Frame as evidence", lambda ctx: frame_evidence(path, indexed.sha256, indexed.info, frame),
+                           self._use, self._failed)
+        return True
+
+    def _use(self, ev: FrameEvidence) -> None:
         if not self.window_.admit_evidence(ev):
-            return False
+            return
         self.session.set_evidence(ev)
-        p = self.result.track.points.get(self.frame.index) if self.result else None
+        p = self.result.track.points.get(ev.frame_index) if self.result else None
         if p is not None:
-            self.session.set_region(box_region(p.box))
+            marked = self._marked
+            region = (moved(marked[2], p.box.x - marked[1].x, p.box.y - marked[1].y) if marked is not None
+                      else box_region(p.box))
+            self.session.set_region(region)
         self.window_.set_title(ev.label)
         self.window_.statusBar().showMessage(f"{ev.label} is the evidence (pixel SHA-256 "
-                                             f"{self.frame.sha256[:12]}\u2026); the clip is never modified", 10000)
-        return True
+                                             f"{ev.video['frame']['sha256'][:12] if ev.video else ''}\u2026); the "
+                                             "clip is never modified", 10000)
 
     # -- tracking --------------------------------------------------------------------------------
     def _anchor(self) -> tuple[int, Any] | None:
@@ -331,6 +343,8 @@ class VideoDock(VideoCombining, QDockWidget):
         if got is None or self.clip is None or self.indexed is None:
             return
         anchor, box = got
+        if self._marked is None or self.result is None or anchor not in self.result.track.points:
+            self._marked = (anchor, box, self.session.region)  # the region as marked (a box, eyes or a quad)
         n, reach = self.indexed.n_frames, self.reach.value()
         lo, hi = anchor - reach, anchor + reach
         anchors, dropped, what = {anchor: box}, set(), "Tracking"

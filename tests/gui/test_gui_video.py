@@ -22,6 +22,11 @@ def _idle(dock) -> bool:
     return not dock.runner.busy and not dock._decoding
 
 
+def _evidence_frame(w) -> int | None:
+    ev = w.session.evidence
+    return ev.frame_index if isinstance(ev, FrameEvidence) else None
+
+
 def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_path: Path) -> None:
     path = write_clip(tmp_path / "street.mp4", moving_square(30, SIZE, BOX), fps=25, gop=4)
     w = make_window(gui_models)
@@ -41,7 +46,8 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     with open_clip(path) as clip:
         assert dock.frame.sha256 == clip.frame(25).sha256  # frame-accurate
 
-    w.menu_actions["use_frame"].trigger()
+    w.menu_actions["use_frame"].trigger()  # the frame's PNG and hash are made in the worker
+    qtbot.waitUntil(lambda: _evidence_frame(w) == 25 and _idle(dock), timeout=WAIT_MS)
     ev = w.session.evidence
     assert isinstance(ev, FrameEvidence) and ev.frame_index == 25 and ev.label == "street.mp4 frame 25"
     assert ev.load_info["video"]["clip_sha256"] == dock.indexed.sha256
@@ -65,7 +71,8 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
 
     dock.go_to(26)  # a correction: frame 26 as the evidence (its tracked box is the region), re-marked, Track
     qtbot.waitUntil(lambda: dock.frame.index == 26 and _idle(dock), timeout=WAIT_MS)
-    assert dock.use_frame() and w.session.evidence.frame_index == 26
+    assert dock.use_frame()
+    qtbot.waitUntil(lambda: _evidence_frame(w) == 26 and _idle(dock), timeout=WAIT_MS)
     assert w.session.region is not None and w.session.region.box[0] == pytest.approx(pts[26].box.x)
     x, y = square_position(26, SIZE, BOX)
     drag(w.view, (x, y), (x + BOX, y + BOX))
@@ -98,6 +105,7 @@ def test_face_candidates_from_every_tracked_frame(qtbot, make_window, gui_models
     dock.go_to(24)
     qtbot.waitUntil(lambda: dock.frame.index == 24 and _idle(dock), timeout=WAIT_MS)
     assert dock.use_frame() and w.session.domain == "face"
+    qtbot.waitUntil(lambda: _evidence_frame(w) == 24 and _idle(dock), timeout=WAIT_MS)
     x, y = square_position(24, SIZE, BOX)
     drag(w.view, (x, y), (x + BOX, y + BOX))
     dock.reach.setValue(2)
