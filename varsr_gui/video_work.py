@@ -79,8 +79,8 @@ def track(clip: Clip, anchors: dict[int, Box], frames: range, ctx: TaskContext,
     def get(i: int) -> Any:
         if ctx.cancelled():
             raise GenerationCancelled("tracking cancelled")
-        f = clip.frame(i)
-        records[i] = f.record()
+        f = clip.frame(i)  # its pixel hash is taken when the frame is used (combining), not here: 1080p
+        records[i] = {"index": f.index, "pts": f.pts, "time": round(f.time, 6), "keyframe": f.keyframe}
         ctx.progress(len(records), total)
         return f.image
 
