@@ -4,6 +4,7 @@ images open at once, as before."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +25,10 @@ PYRAMID_MIN_SIDE = 1024
 def declared_pixels(path: str | Path) -> int | None:
     """Width x height from the file's header (nothing decoded); None when the header cannot be read."""
     try:
-        with Image.open(path) as im:
-            w, h = im.size
+        with warnings.catch_warnings():  # a huge header is answered by the full open, not by Pillow's warning
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
         return int(w) * int(h)
     except Exception:  # the full open says why, with the right message
         return None
