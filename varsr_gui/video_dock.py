@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QSlider,
     QSpinBox,
     QTableWidget,
@@ -85,6 +86,9 @@ class VideoDock(VideoCombining, QDockWidget):
         self.preview = QLabel()
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.preview.setMinimumSize(200, 120)
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)  # the dock may shrink
+        self._pixmap: QPixmap | None = None
+        self.preview.installEventFilter(self)
         lay.addWidget(self.preview, 1)
         row = QHBoxLayout()
         self.prev_button = QPushButton("\u25c0")
@@ -281,13 +285,8 @@ class VideoDock(VideoCombining, QDockWidget):
             painter.setPen(pen)
             painter.drawRect(round(p.box.x), round(p.box.y), round(p.box.w), round(p.box.h))
             painter.end()
-        pm = QPixmap.fromImage(img)
-        width = max(PREVIEW_WIDTH, self.preview.width())
-        if pm.width() != width:
-            mode = Qt.TransformationMode.FastTransformation if pm.width() < width else \
-                Qt.TransformationMode.SmoothTransformation
-            pm = pm.scaledToWidth(width, mode)
-        self.preview.setPixmap(pm)
+        self._pixmap = QPixmap.fromImage(img)
+        self._fit()
         n = self.indexed.n_frames if self.indexed else None
         of = f" of 0\u2013{n - 1}" if n else ""
         key = " \u00b7 keyframe" if frame.keyframe else ""
@@ -296,6 +295,22 @@ class VideoDock(VideoCombining, QDockWidget):
         self.scrubber.setValue(frame.index)
         self.scrubber.blockSignals(False)
         self.frame_shown.emit(frame.index)
+
+    def _fit(self) -> None:
+        """Show the frame as large as the preview allows (pixels kept sharp when enlarged)."""
+        if self._pixmap is None:
+            return
+        pm, size = self._pixmap, self.preview.size()
+        if size.width() < 2 or size.height() < 2:
+            size = size.expandedTo(pm.size().scaled(PREVIEW_WIDTH, PREVIEW_WIDTH, Qt.AspectRatioMode.KeepAspectRatio))
+        up = pm.width() < size.width() and pm.height() < size.height()
+        mode = Qt.TransformationMode.FastTransformation if up else Qt.TransformationMode.SmoothTransformation
+        self.preview.setPixmap(pm.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, mode))
+
+    def eventFilter(self, obj: Any, event: Any) -> bool:  # noqa: N802 - Qt override
+        if obj is self.preview and event.type() == QEvent.Type.Resize:
+            self._fit()
+        return super().eventFilter(obj, event)
 
     def use_frame(self) -> bool:
         """Make the shown frame the evidence (its PNG encoding and hash are made in the worker); on a tracked
