@@ -73,6 +73,7 @@ class VideoDock(VideoCombining, QDockWidget):
         self._task: Any = None
         #: The frame the region was first marked on, its box and the region itself (moved to other frames).
         self._marked: tuple[int, Any, Any] | None = None
+        self._opening: object = None  # the latest open request (an earlier one that ends later is closed)
         self._build()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -186,7 +187,8 @@ class VideoDock(VideoCombining, QDockWidget):
                 old.close()
             return W.open_first(path)
 
-        self.runner.submit("Opening clip", work, lambda o: self._opened(path, o),
+        self._opening = ticket = object()
+        self.runner.submit("Opening clip", work, lambda o: self._opened(path, o, ticket),
                            lambda e: self._failed_open(path, e))
 
     def _failed_open(self, path: Path, text: str) -> None:
@@ -197,7 +199,10 @@ class VideoDock(VideoCombining, QDockWidget):
             f"The clip {path.name} could not be decoded: it is truncated, damaged, not a video, or in a format "
             "FFmpeg cannot read.", f"{text}\n\nNothing was changed: the file was only read, never modified.")
 
-    def _opened(self, path: Path, o: W.Opened) -> None:
+    def _opened(self, path: Path, o: W.Opened, ticket: object = None) -> None:
+        if ticket is not None and ticket is not self._opening:  # another clip was opened meanwhile
+            self.runner.submit("Closing clip", lambda ctx: o.clip.close(), lambda _r: None)
+            return
         self.clip, self.path = o.clip, path
         self._show(o.first)
         i = o.clip.info

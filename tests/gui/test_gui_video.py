@@ -151,6 +151,17 @@ def test_tracking_reports_progress_and_stops_when_cancelled(tmp_path: Path) -> N
             W.track(clip, {20: Box(x, y, BOX, BOX)}, range(0, 30), Ctx(3))  # type: ignore[arg-type]
 
 
+def test_the_last_clip_opened_wins(qtbot, make_window, gui_models: Path, tmp_path: Path) -> None:
+    a = write_clip(tmp_path / "a.mp4", moving_square(6), fps=25)
+    b = write_clip(tmp_path / "b.mov", moving_square(9, seed=1), fps=25)
+    w = make_window(gui_models)
+    w.open_path(a)
+    w.open_path(b)  # before a has opened
+    dock = w.video_dock
+    qtbot.waitUntil(lambda: dock.indexed is not None and _idle(dock), timeout=WAIT_MS)
+    assert dock.path == b and dock.indexed.n_frames == 9 and "b.mov" in dock.info.text()
+
+
 def test_a_damaged_clip_gets_a_clear_message(qtbot, make_window, gui_models: Path, tmp_path: Path,
                                              dialogs: list) -> None:
     good = write_clip(tmp_path / "good.mp4", moving_square(8), fps=25)
