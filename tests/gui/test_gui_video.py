@@ -172,3 +172,16 @@ def test_a_damaged_clip_gets_a_clear_message(qtbot, make_window, gui_models: Pat
     qtbot.waitUntil(lambda: bool(dialogs) and not w.runner.busy, timeout=WAIT_MS)
     assert "could not be decoded" in dialogs[-1].text() and w.video_dock.clip is None
     assert w.session.evidence is None
+
+
+def test_a_truncated_mkv_opens_with_its_note(qtbot, make_window, gui_models: Path, tmp_path: Path) -> None:
+    full = write_clip(tmp_path / "full.mkv", moving_square(20), fps=25)
+    part = tmp_path / "part.mkv"
+    part.write_bytes(full.read_bytes()[: full.stat().st_size * 6 // 10])
+    w = make_window(gui_models)
+    w.open_path(part)
+    dock = w.video_dock
+    qtbot.waitUntil(lambda: dock.indexed is not None and _idle(dock), timeout=WAIT_MS)
+    assert 0 < dock.indexed.n_frames < 20 and "truncated" in dock.info.text()
+    assert "truncated" in w.message_label.text()  # said in the window too, not only in the dock
+
