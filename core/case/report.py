@@ -283,13 +283,17 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
             elif regions:
                 picture = _join(picture, f"<br/><span class='small'>{_e(describe_regions(regions))}</span>")
         except Exception:  # noqa: BLE001 - a missing or unreadable copy is reported below, not fatal
-            picture = "<p class='bad'>(the copy cannot be read)</p>"
+            from core.video.frames import is_video
+
+            picture = ("<p class='small'>(a video clip: the frames used are shown as originals of their own)</p>"
+                       if is_video(o.name) else "<p class='bad'>(the copy cannot be read)</p>")
         state = ("<span class='bad'>DOES NOT MATCH its recorded hash</span>"
                  if any(o.file in c for c in changed) else "<span class='ok'>matches its recorded hash</span>")
         P('<table class="grid"><tr><td rowspan="2">')
         P(picture)
         P(f"</td><td><b>{_e(o.name)}</b> ({_e(o.role)}, {_e(o.source)}), {o.size_bytes} bytes, "
-          f"{'x'.join(str(v) for v in o.image_size or [])} px, in the case as {_e(o.file)}, added {_e(o.added_utc)}"
+          + (f"{'x'.join(str(v) for v in o.image_size)} px, " if o.image_size else "")
+          + f"in the case as {_e(o.file)}, added {_e(o.added_utc)}"
           f"</td></tr><tr><td>SHA-256 <code>{_e(o.sha256)}</code><br/>On disk now: {state}</td></tr></table><br/>")
     if not case.originals:
         P("<p>No original is recorded in this case.</p>")
