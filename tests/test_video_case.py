@@ -115,7 +115,7 @@ def test_tracked_plate_is_recorded_and_regenerates_from_the_case(models_root: Pa
     from core.case.report import build_report
 
     html = build_report(case).html()
-    assert "street.mp4</b>" in html and "(a video clip, not pictured: a frame used as the evidence is an original of its own)" in html
+    assert "street.mp4</b>" in html and "(a video clip, not pictured: a frame used as the evidence" in html
     clip_path.unlink()  # only the case's copy is left
     opened = K.open_case(case.folder, models_root=models_root)
     again = recorded_reading(opened.session.candidates[cid].recipe)  # what the plate search reads after reopening

@@ -285,8 +285,8 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
         except Exception:  # noqa: BLE001 - a missing or unreadable copy is reported below, not fatal
             from core.video.frames import is_video
 
-            picture = ("<p class='small'>(a video clip, not pictured: a frame used as the evidence is an original of its own)</p>"
-                       if is_video(o.name) else "<p class='bad'>(the copy cannot be read)</p>")
+            picture = ("<p class='small'>(a video clip, not pictured: a frame used as the evidence is an original "
+                       "of its own)</p>" if is_video(o.name) else "<p class='bad'>(the copy cannot be read)</p>")
         state = ("<span class='bad'>DOES NOT MATCH its recorded hash</span>"
                  if any(o.file in c for c in changed) else "<span class='ok'>matches its recorded hash</span>")
         P('<table class="grid"><tr><td rowspan="2">')
