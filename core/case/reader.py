@@ -196,6 +196,8 @@ class CaseData:
         session.restore(evidence=self.evidence, region=self.region, domain=st.get("domain"),
                         n_cells=int(st.get("cells", 1)),
                         cell_bounds=[float(b) for b in st.get("cell_bounds", [])] or None,
+                        cell_edges=[float(e) for e in st.get("cell_edges") or []] or None,
+                        cell_inverted=bool(st.get("cell_inverted", False)),
                         model_override=st.get("model_override"), sets=self.sets, shortlist=self.shortlist,
                         next_candidate=_next_number(cids, "C", m.get("next_candidate")),
                         next_set=_next_number([e["id"] for e in m.get("sets", [])], "S", m.get("next_set")))

@@ -41,6 +41,7 @@ from core.images import load_image, sha256_file
 from core.workbench.candidates import Candidate, CandidateSet
 from core.workbench.evidence import Evidence, Region
 from core.workbench.export import NOTICE
+from core.workbench.operators import score_record
 from core.workbench.session import Session
 
 
@@ -167,12 +168,21 @@ class Case:
 
     def _settings(self) -> dict[str, Any]:
         s = self.session
-        return {"domain": s.domain, "cells": s.n_cells, "cell_bounds": [float(b) for b in s.cell_bounds],
-                "model_override": s.model_override}
+        d = {"domain": s.domain, "cells": s.n_cells, "cell_bounds": [float(b) for b in s.cell_bounds],
+             "model_override": s.model_override}
+        if tuple(s.cell_outer) != (0.0, 1.0):  # written only when set: older settings stay as they were
+            d["cell_edges"] = [float(e) for e in s.cell_edges]
+        if s.cell_inverted:
+            d["cell_inverted"] = True
+        return d
+
+    def _recorded_settings(self) -> dict[str, Any]:
+        """The settings the case logs and saves: :meth:`_settings` and what consistency is scored under."""
+        return {**self._settings(), "consistency_operator": self.session.consistency_operator}
 
     def _take_snapshots(self) -> None:
         s = self.session
-        self._snap_settings = self._settings()
+        self._snap_settings = self._recorded_settings()
         self._snap_shortlist = [e.candidate_id for e in s.shortlist]
         self._snap_notes = {e.candidate_id: e.note for e in s.shortlist}
 
@@ -193,7 +203,7 @@ class Case:
     def _on_settings(self) -> None:
         if self._muted:
             return
-        now = self._settings()
+        now = self._recorded_settings()
         if now != self._snap_settings:
             self.record("settings_changed", **now)
             self._snap_settings = now
@@ -238,7 +248,7 @@ class Case:
                                        "created_utc": self.set_times.get(cs.id), **cached[1]})
             for cid in cs.candidate_ids:
                 c = by_id[cid]
-                self.archived_records[cid] = {"recipe": portable(c.recipe), "l1": c.l1, "lr_psnr": c.lr_psnr}
+                self.archived_records[cid] = {"recipe": portable(c.recipe), **score_record(c)}
             self.archived_requests.append({**request_of(cs, by_id), "created_utc": self.set_times.get(cs.id)})
         if not self._muted:
             self.record("sets_dropped", sets=[cs.id for cs in sets], candidates=[c.id for c in freed],
@@ -421,13 +431,13 @@ class Case:
             "software": software(),
             "originals": [o.to_dict() for o in self.originals.values()],
             "session": {"evidence_sha256": s.evidence.sha256 if s.evidence else None,
-                        "region": s.region.to_dict() if s.region else None, **self._settings()},
+                        "region": s.region.to_dict() if s.region else None, **self._recorded_settings()},
             "models": self._models(),
             "requests": self.archived_requests + [{**request_of(cs, s.candidates),
                                                    "created_utc": self.set_times.get(cs.id)} for cs in s.sets],
             "sets": self.archived_sets + sets,
             "candidates": {**{cid: rec for cid, rec in self.archived_records.items() if cid not in s.candidates},
-                           **{cid: {"recipe": portable(c.recipe), "l1": c.l1, "lr_psnr": c.lr_psnr}
+                           **{cid: {"recipe": portable(c.recipe), **score_record(c)}
                               for cid, c in s.candidates.items()}},
             "shortlist": [{"candidate": e.candidate_id, "note": e.note} for e in s.shortlist],
             "retired": self.retired,

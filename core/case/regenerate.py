@@ -24,6 +24,7 @@ from core.images import sha256_file
 from core.model.varsr import VarSR
 from core.workbench import session as S
 from core.workbench.catalogue import ModelCache
+from core.workbench.cell_geometry import CellGeometry
 from core.workbench.enforce import enforce_consistency
 from core.workbench.evidence import region_from_dict
 from core.workbench.preprocess import prepare_lr
@@ -119,9 +120,7 @@ class Regenerator:
         region = region_from_dict(source.get("region")) or S.Region.from_box(0, 0, *image.size)
         crop = S.crop_region(image, region)
         cells_info = source.get("cells") or {}
-        cells = [crop]
-        if cells_info and int(cells_info.get("n", 1)) > 1:
-            cells = S.split_cells(crop, [float(b) for b in cells_info.get("bounds", [])])
+        cells = CellGeometry.from_info(cells_info).cut(crop) if cells_info else [crop]  # no bounds: equal cells
         lr, _ = prepare_lr(cells[int(source.get("cell", 0))], model.config)
         return lr
 
@@ -209,7 +208,7 @@ def _row(regen: Regenerator, model: VarSR, r: RowRecipe, cid: str | None) -> S.C
 
 
 def _consistent(regen: Regenerator, model: VarSR, r: ConsistentRecipe, cid: str | None) -> S.Candidate:
-    return enforce_consistency(regen.parent(r))
+    return enforce_consistency(regen.parent(r), r.operator)
 
 
 def _video_plate(regen: Regenerator, model: VarSR, r: VideoPlateRecipe, cid: str | None) -> S.Candidate:

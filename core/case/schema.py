@@ -208,10 +208,18 @@ def check_manifest(m: dict[str, Any], what: str) -> None:
     need(st.get("evidence_sha256") is None or isinstance(st["evidence_sha256"], str), "the evidence's hash is not text")
     need(st.get("domain") is None or isinstance(st["domain"], str), "the domain is not text")
     need(st.get("model_override") is None or isinstance(st["model_override"], str), "the model is not text")
+    need(st.get("consistency_operator") is None or isinstance(st["consistency_operator"], str),
+         "the consistency operator is not text")
     cells = st.get("cells", 1)
     need(is_int(cells) and 1 <= cells <= MAX_CELLS, f"the number of cells is not 1 to {MAX_CELLS}")
     bounds = st.get("cell_bounds", [])
     need(nums(bounds) and len(bounds) in (0, cells - 1), "the cell bounds are not one number per boundary")
+    edges = st.get("cell_edges")
+    need(edges is None or (nums(edges) and len(edges) == cells + 1
+                           and all(a < b for a, b in zip(edges[:-1], edges[1:], strict=True))),
+         "the cell edges are not n + 1 increasing numbers")
+    need(st.get("cell_inverted") is None or isinstance(st["cell_inverted"], bool),
+         "'cell_inverted' is not true or false")
     region_from_dict(st.get("region"))
     sets = m.get("sets", [])
     need(isinstance(sets, list), "'sets' is not a list")
@@ -227,7 +235,8 @@ def check_manifest(m: dict[str, Any], what: str) -> None:
     recs = m.get("candidates", {})
     need(isinstance(recs, dict), "'candidates' is not an object")
     for cid, rec in recs.items():
-        need(isinstance(rec, dict) and is_num(rec.get("l1")) and is_num(rec.get("lr_psnr")),
+        need(isinstance(rec, dict) and is_num(rec.get("l1")) and is_num(rec.get("lr_psnr"))
+             and (rec.get("scores_operator") is None or isinstance(rec["scores_operator"], str)),
              f"candidate {cid[:20]}'s record has no valid scores")
         check_recipe(rec.get("recipe"), f"candidate {cid[:20]}", prefix=f"{MANIFEST} is malformed: ")
     shortlist = m.get("shortlist", [])

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Protocol
 
 from core.errors import RecipeError
 from core.jsonchecks import ints, is_dict, is_int, is_num, is_str, num_dict, nums, strs
+from core.workbench.cell_geometry import check_info as check_cells_info
 from core.workbench.evidence import Point, region_from_dict
 
 
@@ -27,8 +28,7 @@ def _file_ref(v: Any) -> bool:
 
 
 def _cells_info(v: Any) -> bool:
-    return isinstance(v, dict) and (v.get("n") is None or is_int(v["n"])) and (v.get("bounds") is None
-                                                                              or nums(v["bounds"]))
+    return check_cells_info(v)
 
 
 #: What each recipe field this program reads must be (``None`` is always allowed; other fields are kept as
@@ -42,6 +42,7 @@ RECIPE_FIELDS: dict[str, Any] = {
     "source": is_dict, "reference_alignment": is_dict, "parent_scores": is_dict, "change_0_255": is_dict,
     "clip": is_dict, "frames": lambda v: isinstance(v, list) and all(isinstance(f, dict) for f in v),
     "track": is_dict, "combine": is_dict, "result": is_dict, "classifier": is_dict, "frame": is_dict,
+    "consistency_operator": is_str, "scores_operator": is_str,
 }
 #: The same for a recipe's ``source`` (where its input came from).
 SOURCE_FIELDS: dict[str, Any] = {"evidence": _file_ref, "reference": _file_ref, "cells": _cells_info,
@@ -276,7 +277,10 @@ class RowRecipe(Recipe):
 
 @dataclass
 class ConsistentRecipe(Recipe):
-    """The parent projected onto the candidates whose degradation equals its input (``method``)."""
+    """The parent projected onto the candidates whose degradation equals its input (``method``).
+
+    ``operator``: the degradation it was enforced under (:mod:`core.workbench.operators`); None, and not
+    written, for the box filter, as recipes have always been."""
 
     KIND: ClassVar[str] = "consistent"
     REQUIRED: ClassVar[tuple[str, ...]] = ("model", "parent")
@@ -284,15 +288,19 @@ class ConsistentRecipe(Recipe):
     method: str
     parent_scores: dict[str, float] = field(default_factory=dict)
     change_0_255: dict[str, float] = field(default_factory=dict)
+    operator: str | None = None
 
     def fields(self) -> dict[str, Any]:
+        # written over a parent enforced under another operator too (None: the box filter)
+        op = ({"consistency_operator": self.operator}
+              if self.operator is not None or "consistency_operator" in self.extends else {})
         return {"kind": self.KIND, "parent": self.parent, "method": self.method,
-                "parent_scores": self.parent_scores, "change_0_255": self.change_0_255}
+                "parent_scores": self.parent_scores, "change_0_255": self.change_0_255, **op}
 
     @classmethod
     def _parse(cls, d: dict[str, Any]) -> ConsistentRecipe:
         return cls(d["parent"], str(d.get("method") or ""), dict(d.get("parent_scores") or {}),
-                   dict(d.get("change_0_255") or {}), extends=dict(d))
+                   dict(d.get("change_0_255") or {}), d.get("consistency_operator"), extends=dict(d))
 
 
 @dataclass

@@ -53,6 +53,7 @@ from core.workbench.catalogue import (
     suggest,
     suggest_model,
 )
+from core.workbench.cell_geometry import CellGeometry
 from core.workbench.evidence import (
     Evidence,
     Point,
@@ -67,6 +68,9 @@ from core.workbench.evidence import (
     split_cells,
 )
 from core.workbench.export import CONTACT_SHEET, MARK, export_shortlist
+from core.workbench.operators import DEFAULT as DEFAULT_OPERATOR
+from core.workbench.operators import operator as consistency_op
+from core.workbench.operators import rescore
 from core.workbench.preprocess import prepare_lr
 
 #: The short form of the notice, shown permanently by the app.
@@ -107,6 +111,8 @@ class SessionEvents:
     current_changed: Event = field(default_factory=Event)
     #: ``(new, old)``: the steered or re-chosen candidate shown beside the current one, not yet kept.
     preview_changed: Event = field(default_factory=Event)
+    #: ``(candidates)``: candidates scored again under another consistency operator.
+    scores_changed: Event = field(default_factory=Event)
 
 
 @dataclass
@@ -139,10 +145,15 @@ class Session:
         self.model_overrides: dict[str, str] = {}
         self.n_cells = 1
         self.cell_bounds: list[float] = []
+        #: The outer cell edges and the row's polarity (see :class:`core.workbench.cell_geometry.CellGeometry`).
+        self.cell_outer: tuple[float, float] = (0.0, 1.0)
+        self.cell_inverted = False
         self.candidates: dict[str, Candidate] = {}
         self.sets: list[CandidateSet] = []
         self.shortlist: list[ShortlistEntry] = []
         self.max_candidates = max(1, int(max_candidates))
+        #: What consistency is scored and enforced under (:mod:`core.workbench.operators`; default the box filter).
+        self.consistency_operator = DEFAULT_OPERATOR
         self.dropped_sets: list[str] = []
         self._next_candidate = 1
         self._next_set = 1
@@ -188,7 +199,8 @@ class Session:
         crop = self.crop_or_none()
         size = crop.size if crop else (8, 8)
         if crop and self.domain != "face" and self.n_cells > 1:
-            size = (max(1, size[0] // self.n_cells), size[1])
+            span = self.cell_outer[1] - self.cell_outer[0]
+            size = (max(1, int(size[0] * span) // self.n_cells), size[1])
         return size
 
     def suggestion(self) -> Suggestion:
@@ -226,8 +238,26 @@ class Session:
         self.set_cells(1 if domain == "face" else (7 if domain == "plate" else max(1, self.n_cells)))
 
     def set_cells(self, n: int, bounds: list[float] | None = None) -> None:
+        """``n`` cells over the whole row at interior ``bounds`` (None: equal), not inverted."""
         self.n_cells = max(1, int(n))
         self.cell_bounds = list(bounds) if bounds is not None else equal_cells(self.n_cells)
+        self.cell_outer, self.cell_inverted = (0.0, 1.0), False
+        self.events.settings_changed.emit()
+
+    @property
+    def cell_edges(self) -> list[float]:
+        """All ``n + 1`` cell edges, fractions of the row's width."""
+        return list(self.cell_geometry().edges)
+
+    def cell_geometry(self) -> CellGeometry:
+        """How the row is cut: its edges and polarity."""
+        return CellGeometry.from_bounds(self.n_cells, self.cell_bounds, self.cell_outer, self.cell_inverted)
+
+    def set_cell_geometry(self, g: CellGeometry) -> None:
+        """Cut the row at ``g``'s edges, inverted when ``g`` says so (dragged edges, Fit cells, undo)."""
+        self.n_cells = g.n
+        self.cell_bounds = g.bounds
+        self.cell_outer, self.cell_inverted = g.outer, g.inverted
         self.events.settings_changed.emit()
 
     def set_model_override(self, name: str | None) -> None:
@@ -238,6 +268,18 @@ class Session:
         else:
             self.model_overrides.pop(self.domain, None)
         self.events.settings_changed.emit()
+
+    def set_consistency_operator(self, name: str | None) -> None:
+        """Score (and enforce) consistency under ``name`` (None: the box filter): every candidate held is
+        scored again (``events.scores_changed``), and the setting announced (the case logs it)."""
+        name = consistency_op(name).name
+        if name == self.consistency_operator:
+            return
+        self.consistency_operator = name
+        cells = [c for rows in self.row_cells.values() for cell in rows for c in cell]
+        changed = rescore([*self.candidates.values(), self.current, self.preview, *cells], name)
+        self.events.settings_changed.emit()
+        self.events.scores_changed.emit(changed)
 
     def crop(self) -> Image.Image:
         """The analyst's crop (the whole image without a region); cut once per evidence and region, since a
@@ -263,9 +305,9 @@ class Session:
     def cells(self) -> list[Image.Image]:
         """The crop as the model's inputs: one image for faces, a row of cells otherwise."""
         crop = self.crop()
-        if self.domain == "face" or self.n_cells <= 1:
+        if self.domain == "face":
             return [crop]
-        return split_cells(crop, self.cell_bounds)
+        return self.cell_geometry().cut(crop)
 
     def prepare(self, cfg: ModelConfig) -> tuple[list[torch.Tensor], list[str]]:
         """LR tensors exactly as the model sees them, and the analyst's notes."""
@@ -284,8 +326,7 @@ class Session:
         return {"evidence": self.evidence.to_dict() if self.evidence else None,
                 "region": self.region.to_dict() if self.region else {"kind": "whole image"},
                 "crop_size": list(crop.size) if crop else None,
-                "cells": {"n": self.n_cells, "bounds": [float(b) for b in self.cell_bounds]}  # exact: replayed
-                if self.domain != "face" else None}
+                "cells": self.cell_geometry().to_info() if self.domain != "face" else None}
 
     # candidates
     def add_candidate(self, c: Candidate) -> str:
@@ -293,6 +334,7 @@ class Session:
         if not c.id:
             c.id = f"C{self._next_candidate:04d}"
             self._next_candidate += 1
+        rescore([c], self.consistency_operator)  # nothing to do under the box filter
         self.candidates[c.id] = c
         return c.id
 
@@ -333,12 +375,14 @@ class Session:
 
     def set_preview(self, c: Candidate | None) -> None:
         """Show ``c`` beside the current candidate without keeping it (None: no preview)."""
+        rescore([c], self.consistency_operator)
         old, self.preview = self.preview, c
         if old is not c:
             self.events.preview_changed.emit(c, old)
 
     def set_row_cells(self, row_ids: list[str], cells: list[list[Candidate]]) -> None:
         """Remember the cells' candidates the rows ``row_ids`` were drawn from."""
+        rescore([c for cell in cells for c in cell], self.consistency_operator)
         for cid in row_ids:
             self.row_cells[cid] = cells
 
@@ -363,12 +407,15 @@ class Session:
         return entry
 
     def restore(self, *, evidence: Evidence | None, region: Region | None, domain: str | None, n_cells: int,
-                cell_bounds: list[float] | None, model_override: str | None,
+                cell_bounds: list[float] | None, model_override: str | None, consistency_operator: str | None = None,
                 sets: list[tuple[CandidateSet | None, list[Candidate]]], shortlist: list[ShortlistEntry],
-                next_candidate: int, next_set: int) -> None:
+                next_candidate: int, next_set: int, cell_edges: list[float] | None = None,
+                cell_inverted: bool = False) -> None:
         """Replace everything the session holds with saved work (a case), announcing each part.
 
-        ``sets``: each set with its candidates (None for candidates outside any set); ``next_candidate``
+        ``sets``: each set with its candidates (None for candidates outside any set); ``consistency_operator``:
+        what the candidates are scored under (None: the box filter; any recorded under another is scored again);
+        ``next_candidate``
         and ``next_set``: the numbers new ids continue from (the caller keeps them past every id in use).
         """
         self.set_current(None)
@@ -381,10 +428,15 @@ class Session:
             self.set_evidence(evidence)
         if domain in DOMAIN_MODELS:
             self.set_domain(domain)
+        self.consistency_operator = consistency_op(consistency_operator).name
         self.set_cells(n_cells, cell_bounds)
+        if cell_edges or cell_inverted:
+            self.set_cell_geometry(CellGeometry(tuple(cell_edges), cell_inverted) if cell_edges
+                                   else CellGeometry.from_bounds(n_cells, cell_bounds, inverted=cell_inverted))
         self.set_model_override(model_override)
         self.set_region(region)
         for cs, cands in sets:
+            rescore(cands, self.consistency_operator)  # before the views show them
             for c in cands:
                 self.candidates[c.id] = c
             if cs is not None:
