@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QDockWidget,
+    QDoubleSpinBox,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -74,6 +75,7 @@ class VideoDock(VideoCombining, QDockWidget):
         #: The frame the region was first marked on, its box and the region itself (moved to other frames).
         self._marked: tuple[int, Any, Any] | None = None
         self._opening: object = None  # the latest open request (an earlier one that ends later is closed)
+        self.first_time: float | None = None
         self._build()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -102,8 +104,16 @@ class VideoDock(VideoCombining, QDockWidget):
         row.addWidget(self.scrubber, 1)
         row.addWidget(self.next_button)
         lay.addLayout(row)
+        row = QHBoxLayout()
         self.frame_label = QLabel("")
-        lay.addWidget(self.frame_label)
+        self.time_box = QDoubleSpinBox()
+        self.time_box.setDecimals(3)
+        self.time_box.setSuffix(" s")
+        self.time_box.setToolTip("Go to the frame shown at this time (by timestamp: right for variable frame rate)")
+        self.time_box.setKeyboardTracking(False)
+        row.addWidget(self.frame_label, 1)
+        row.addWidget(self.time_box)
+        lay.addLayout(row)
         self.use_button = QPushButton("Use this frame as the evidence")
         self.use_button.setToolTip("The frame (decoded, never re-encoded) becomes the evidence; mark the face or "
                                    "plate on it, then Track")
@@ -151,6 +161,7 @@ class VideoDock(VideoCombining, QDockWidget):
         self.prev_button.clicked.connect(lambda: self.step(-1))
         self.next_button.clicked.connect(lambda: self.step(1))
         self.scrubber.valueChanged.connect(self.go_to)
+        self.time_box.valueChanged.connect(self.go_to_time)
         self.use_button.clicked.connect(self.use_frame)
         self.track_button.clicked.connect(self.track)
         self.cancel_button.clicked.connect(self.cancel)
@@ -161,7 +172,7 @@ class VideoDock(VideoCombining, QDockWidget):
 
     def _enable(self) -> None:
         have = self.clip is not None and self.indexed is not None
-        for w in (self.prev_button, self.next_button, self.scrubber, self.use_button):
+        for w in (self.prev_button, self.next_button, self.scrubber, self.use_button, self.time_box):
             w.setEnabled(have)
         self.track_button.setEnabled(have and self._task is None)
         self.combine_button.setEnabled(have and self.result is not None and self._task is None)
@@ -203,7 +214,7 @@ class VideoDock(VideoCombining, QDockWidget):
         if ticket is not None and ticket is not self._opening:  # another clip was opened meanwhile
             self.runner.submit("Closing clip", lambda ctx: o.clip.close(), lambda _r: None)
             return
-        self.clip, self.path = o.clip, path
+        self.clip, self.path, self.first_time = o.clip, path, o.first.time
         self._show(o.first)
         i = o.clip.info
         self.info.setText(f"{path.name}: {i.width}x{i.height}, {i.codec} in {i.container}, {i.fps:g} fps; "
@@ -224,9 +235,11 @@ class VideoDock(VideoCombining, QDockWidget):
                           f"{i['fps']:g} fps, {r.n_frames} frames, {i['duration']:.2f} s\n"
                           f"SHA-256 {r.sha256}{notes}")
         self.info.setToolTip(r.sha256)
-        self.scrubber.blockSignals(True)
-        self.scrubber.setRange(0, r.n_frames - 1)
-        self.scrubber.blockSignals(False)
+        for w, set_range in ((self.scrubber, lambda: self.scrubber.setRange(0, r.n_frames - 1)),
+                             (self.time_box, lambda: self.time_box.setRange(0.0, max(0.0, float(i["duration"]))))):
+            w.blockSignals(True)
+            set_range()
+            w.blockSignals(False)
         if self.frame is not None:
             self._show(self.frame)  # the label now knows the frame count
         if i.get("notes"):
@@ -251,6 +264,11 @@ class VideoDock(VideoCombining, QDockWidget):
         self._wanted = max(0, min(self.indexed.n_frames - 1, int(i)))
         if not self._decoding:
             self._decode_next()
+
+    def go_to_time(self, seconds: float) -> None:
+        """Show the frame shown at ``seconds`` from the clip's start (by timestamp)."""
+        if self.clip is not None and self.indexed is not None:
+            self.go_to(self.clip.index_at(float(seconds)))  # the index is built: no reading here
 
     def _decode_next(self) -> None:
         i, clip = self._wanted, self.clip
@@ -296,9 +314,10 @@ class VideoDock(VideoCombining, QDockWidget):
         of = f" of 0\u2013{n - 1}" if n else ""
         key = " \u00b7 keyframe" if frame.keyframe else ""
         self.frame_label.setText(f"Frame {frame.index}{of} \u00b7 {frame.time:.3f} s{key}")
-        self.scrubber.blockSignals(True)
-        self.scrubber.setValue(frame.index)
-        self.scrubber.blockSignals(False)
+        for w, value in ((self.scrubber, frame.index), (self.time_box, frame.time - self._start_time())):
+            w.blockSignals(True)
+            w.setValue(value)
+            w.blockSignals(False)
         self.frame_shown.emit(frame.index)
 
     def _fit(self) -> None:
@@ -316,6 +335,10 @@ class VideoDock(VideoCombining, QDockWidget):
         if obj is self.preview and event.type() == QEvent.Type.Resize:
             self._fit()
         return super().eventFilter(obj, event)
+
+    def _start_time(self) -> float:
+        """The first frame's timestamp (times in the dock count from it)."""
+        return self.first_time if self.first_time is not None else 0.0
 
     def use_frame(self) -> bool:
         """Make the shown frame the evidence (its PNG encoding and hash are made in the worker); on a tracked

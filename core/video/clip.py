@@ -363,10 +363,15 @@ class Clip:
         for i in range(start, stop, step):
             yield self.frame(i)
 
+    def index_at(self, seconds: float) -> int:
+        """The index of the frame shown at ``seconds`` from the clip's first timestamp (no decoding; once the
+        index is built, no reading either)."""
+        idx = self.index()
+        return idx.at_time(seconds + self._time(idx.pts[0]), self._tb)
+
     def frame_at(self, seconds: float) -> Frame:
         """The frame shown at ``seconds`` from the clip's first timestamp."""
-        idx = self.index()
-        return self.frame(idx.at_time(seconds + self._time(idx.pts[0]), self._tb))
+        return self.frame(self.index_at(seconds))
 
     def close(self) -> None:
         self._decoder = None

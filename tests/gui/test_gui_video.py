@@ -41,6 +41,9 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     qtbot.waitUntil(lambda: dock.frame.index == 2 and _idle(dock), timeout=WAIT_MS)
     w.menu_actions["previous_frame"].trigger()
     qtbot.waitUntil(lambda: dock.frame.index == 1 and _idle(dock), timeout=WAIT_MS)
+    dock.time_box.setValue(0.41)  # by timestamp: the frame shown at 0.41 s is frame 10 (25 fps)
+    qtbot.waitUntil(lambda: dock.frame.index == 10 and _idle(dock), timeout=WAIT_MS)
+    assert dock.time_box.value() == pytest.approx(0.4)
     dock.scrubber.setValue(25)  # the square is away from the frame's edge there
     qtbot.waitUntil(lambda: dock.frame.index == 25 and _idle(dock), timeout=WAIT_MS)
     with open_clip(path) as clip:
