@@ -29,11 +29,12 @@ from core.case.schema import (
     software,
     utc_time,
 )
-from core.errors import CaseError, ImageLoadError
+from core.errors import CaseError, ImageLoadError, VarSRError
 from core.images import sha256_file
 from core.jsonchecks import strs
 from core.workbench.candidates import Candidate, CandidateSet
 from core.workbench.evidence import Evidence, Region, load_evidence, region_from_dict
+from core.workbench.operators import DEFAULT, operator
 from core.workbench.session import Session, ShortlistEntry
 
 
@@ -118,7 +119,7 @@ def _candidate(cid: str, rec: dict[str, Any], t: dict[str, torch.Tensor]) -> Can
         raise CaseError(f"candidate {cid}'s pixels are malformed (image {tuple(image.shape)}, input "
                         f"{tuple(lr.shape)}): the candidate file was altered")
     return Candidate(image=image, lr=lr, z=z, recipe=rec["recipe"], l1=float(rec["l1"]),
-                       lr_psnr=float(rec["lr_psnr"]), id=cid)
+                       lr_psnr=float(rec["lr_psnr"]), id=cid, scored_under=str(rec.get("scores_operator") or DEFAULT))
 
 
 def _next_number(ids: list[str], prefix: str, recorded: int | None) -> int:
@@ -188,6 +189,15 @@ class CaseData:
             case._unsaved_from = len(case.log)  # opening alone is no change worth saving
         return case
 
+    def _operator(self, name: Any) -> str:
+        """The consistency operator the case recorded (none: the box filter, as in older cases)."""
+        try:
+            return operator(name).name
+        except VarSRError:
+            self.warnings.append(f"the case scores consistency under {str(name)[:30]!r}, which this version does "
+                                 "not know: the box filter is used")
+            return DEFAULT
+
     def _fill(self, session: Session) -> None:
         m = self.manifest
         st = m.get("session") or {}
@@ -198,7 +208,9 @@ class CaseData:
                         cell_bounds=[float(b) for b in st.get("cell_bounds", [])] or None,
                         cell_edges=[float(e) for e in st.get("cell_edges") or []] or None,
                         cell_inverted=bool(st.get("cell_inverted", False)),
-                        model_override=st.get("model_override"), sets=self.sets, shortlist=self.shortlist,
+                        model_override=st.get("model_override"),
+                        consistency_operator=self._operator(st.get("consistency_operator")),
+                        sets=self.sets, shortlist=self.shortlist,
                         next_candidate=_next_number(cids, "C", m.get("next_candidate")),
                         next_set=_next_number([e["id"] for e in m.get("sets", [])], "S", m.get("next_set")))
 

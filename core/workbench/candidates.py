@@ -47,6 +47,8 @@ class Candidate:
     lr_psnr: float
     id: str = ""
     parts: list[Candidate] = field(default_factory=list)
+    #: The consistency operator ``l1`` and ``lr_psnr`` were computed under (:mod:`core.workbench.operators`).
+    scored_under: str = "ideal"
 
     @property
     def kind(self) -> str:
@@ -59,7 +61,8 @@ class Candidate:
 
     @property
     def scores(self) -> str:
-        return f"L1 {self.l1:.2f} \u00b7 {self.lr_psnr:.1f} dB"
+        under = "" if self.scored_under == "ideal" else f" ({self.scored_under})"
+        return f"L1 {self.l1:.2f} \u00b7 {self.lr_psnr:.1f} dB{under}"
 
     def recipe_json(self) -> dict[str, Any]:
         """The recipe with z and the consistency scores, for the manifest."""
@@ -68,6 +71,8 @@ class Candidate:
         d["z"] = [round(float(v), 6) for v in self.z] if self.z is not None else None
         d["consistency_l1_0_255"] = round(self.l1, 4)
         d["lr_psnr_db"] = round(self.lr_psnr, 3)
+        if self.scored_under != "ideal":  # the box filter's scores say nothing, as they always did
+            d["scores_operator"] = self.scored_under
         return d
 
 
