@@ -91,6 +91,9 @@ ITEMS: tuple[Item, ...] = (
 
     Action("show_video", "video", "&Frame browser", "window.video_action", tip="Open a clip with File > Open",
            args=("show",)),
+    Action("open_case_clip", "video", "Open the case's &clip", "window.video_action",
+           tip="Open the clip the case keeps (read only), e.g. after reopening the case", args=("open_case_clip",),
+           enabled_when="case_open"),
     Action("previous_frame", "video", "&Previous frame", "window.video_action", ",", args=("step", -1)),
     Action("next_frame", "video", "&Next frame", "window.video_action", ".", args=("step", 1)),
     Action("use_frame", "video", "&Use this frame as the evidence", "window.video_action", "Ctrl+U",

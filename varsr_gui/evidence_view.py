@@ -17,6 +17,7 @@ CELL_COLOUR = QColor(255, 220, 80)
 FACE_COLOUR = QColor(120, 255, 120)
 FRAME_COLOUR = QColor(255, 120, 220)
 GRAB_PX = 5
+MIN_CELL = 0.01  # the narrowest a dragged cell becomes, a fraction of the row
 
 
 def _pen(colour: QColor, width: float = 1.5, dashed: bool = False) -> QPen:
@@ -35,13 +36,13 @@ def _lerp(a: QPointF, b: QPointF, t: float) -> QPointF:
 class EvidenceView(ZoomView):
     """The whole evidence image with the analyst's region drawn on it.
 
-    Modes: ``select`` (drag a box; drag a yellow cell boundary; click a proposed face box),
+    Modes: ``select`` (drag a box; drag a yellow cell edge, the outer ones too; click a proposed face box),
     ``pan``, ``eyes`` (click the two eye centres), ``quad`` (click a plate's four corners,
     clockwise from top-left). The middle button always pans.
     """
 
     region_picked = Signal(object)  # core.workbench.session.Region
-    cells_moved = Signal(list)  # interior cell boundaries, fractions of the crop width
+    cells_moved = Signal(list)  # all n + 1 cell edges after a drag, fractions of the crop width
     face_clicked = Signal(int)
     mode_changed = Signal(str)
 
@@ -55,7 +56,7 @@ class EvidenceView(ZoomView):
         self._temp: list[QGraphicsItem] = []
         self._faces: list[tuple[float, float, float, float]] = []
         self._corners: tuple[QPointF, QPointF, QPointF, QPointF] | None = None
-        self._bounds: list[float] = []
+        self._edges: list[float] = []  # the n + 1 cell edges (none for a face)
         self._drag_cell: int | None = None
         self._region: Region | None = None
         self._frame_eyes: tuple[tuple[float, float], tuple[float, float]] | None = None
@@ -110,10 +111,24 @@ class EvidenceView(ZoomView):
         self.mode_changed.emit(mode)
 
     def show_region(self, region: Region | None, bounds: list[float] | None = None) -> None:
-        """Draw the region (and the row of cells when ``bounds`` is given)."""
+        """Draw the region (and the row of cells at interior ``bounds`` when given; outer edges shown by
+        :meth:`show_cells` are kept while the interior ones are the same)."""
         self._region = region
-        self._bounds = list(bounds or [])
+        inner = list(bounds) if bounds is not None else None
+        if inner is None:
+            self._edges = []
+        elif len(self._edges) != len(inner) + 2 or self._edges[1:-1] != inner:
+            self._edges = [0.0, *inner, 1.0]
         self._redraw()
+
+    def show_cells(self, edges: list[float] | None) -> None:
+        """Draw the row's cells at all ``n + 1`` ``edges`` (None: no cells)."""
+        self._edges = list(edges or [])
+        self._redraw()
+
+    def cell_edges(self) -> list[float]:
+        """The cell edges drawn (during a drag, where it has moved them)."""
+        return list(self._edges)
 
     def show_frame(self, eyes: tuple[tuple[float, float], tuple[float, float]] | None) -> None:
         """Mark where the face model expects the eye centres in the region (None: no marks)."""
@@ -164,7 +179,10 @@ class EvidenceView(ZoomView):
         if self._corners:
             self._overlay.append(sc.addPolygon(QPolygonF(list(self._corners)), _pen(REGION_COLOUR, 2)))
             tl, tr, br, bl = self._corners
-            for b in self._bounds:
+            last = len(self._edges) - 1
+            for i, b in enumerate(self._edges):
+                if (i == 0 and b == 0.0) or (i == last and b == 1.0):
+                    continue  # an outer edge on the region's own side
                 top, bottom = _lerp(tl, tr, b), _lerp(bl, br, b)
                 line = sc.addLine(top.x(), top.y(), bottom.x(), bottom.y(), _pen(CELL_COLOUR, 2))
                 self._overlay.append(line)
@@ -193,15 +211,13 @@ class EvidenceView(ZoomView):
         return self.mapToScene(event.position().toPoint())
 
     def _cell_at(self, p: QPointF) -> int | None:
-        if not self._corners or not self._bounds:
+        if not self._corners or len(self._edges) < 2:
             return None
         tl, tr, br, bl = self._corners
         tol = GRAB_PX / max(self.zoom(), 0.01)
-        for i, b in enumerate(self._bounds):
-            a, c = _lerp(tl, tr, b), _lerp(bl, br, b)
-            if _dist_to_segment(p, a, c) <= tol:
-                return i
-        return None
+        near = [(_dist_to_segment(p, _lerp(tl, tr, b), _lerp(bl, br, b)), i) for i, b in enumerate(self._edges)]
+        d, i = min(near)
+        return i if d <= tol else None
 
     def _fraction_along(self, p: QPointF) -> float:
         tl, tr, br, bl = self._corners  # type: ignore[misc]
@@ -248,10 +264,11 @@ class EvidenceView(ZoomView):
         if self.mode == "select" and self._press is not None:
             p = self._scene_pos(event)
             if self._drag_cell is not None:
-                lo = self._bounds[self._drag_cell - 1] if self._drag_cell > 0 else 0.0
-                hi = self._bounds[self._drag_cell + 1] if self._drag_cell + 1 < len(self._bounds) else 1.0
-                self._bounds[self._drag_cell] = min(hi - 0.01, max(lo + 0.01, self._fraction_along(p)))
-                self._redraw()
+                i, e = self._drag_cell, self._edges
+                lo = e[i - 1] + MIN_CELL if i > 0 else 0.0
+                hi = e[i + 1] - MIN_CELL if i + 1 < len(e) else 1.0
+                e[i] = min(hi, max(lo, self._fraction_along(p)))
+                self._redraw()  # live, as it is dragged
                 return
             self._clear(self._temp)
             r = _snapped(self._press, p)
@@ -275,7 +292,7 @@ class EvidenceView(ZoomView):
         self._clear(self._temp)
         if self._drag_cell is not None:
             self._drag_cell = None
-            self.cells_moved.emit(list(self._bounds))
+            self.cells_moved.emit(list(self._edges))
             return
         r = _snapped(start, p)
         moved = abs(p.x() - start.x()) > 0.5 or abs(p.y() - start.y()) > 0.5

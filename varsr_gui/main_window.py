@@ -30,6 +30,7 @@ from varsr_gui import none_guard
 from varsr_gui.about_dialog import AboutDialog
 from varsr_gui.actions import build_menus
 from varsr_gui.candidate_grid import CandidateGrid
+from varsr_gui.cell_editing import CellEditing
 from varsr_gui.case_actions import CaseActions
 from varsr_gui.compare_view import CompareView, Panel
 from varsr_gui.dock_layout import DockLayout
@@ -58,7 +59,8 @@ INFO_STYLE = "background:#4a3b12; color:#ffd27a; padding:4px;"
 ERROR_STYLE = "background:#3a1414; color:#ff9b9b; padding:4px;"
 
 
-class MainWindow(EvidenceInput, Generation, Framing, ReferenceActions, ExportActions, RecentFiles, QMainWindow):
+class MainWindow(EvidenceInput, Generation, Framing, CellEditing, ReferenceActions, ExportActions, RecentFiles,
+                 QMainWindow):
     """VarSR Studio: evidence in, candidates out, shortlist exported; the GUI thread never runs torch."""
 
     face_check_done = Signal(object, object)  # (evidence, region) key, a face found there (None: unknown)
@@ -114,6 +116,7 @@ class MainWindow(EvidenceInput, Generation, Framing, ReferenceActions, ExportAct
         ev.current_changed.connect(self._on_current)
         ev.preview_changed.connect(self._on_preview)
         self.init_framing()  # the face frame's marks, the encoder check, the eye-shift test
+        self.init_cell_editing()  # dragged cell edges, Fit cells, the row's polarity (undoable)
         self._restore_settings()
         self.refresh_models()
         self.refresh()
@@ -201,7 +204,6 @@ class MainWindow(EvidenceInput, Generation, Framing, ReferenceActions, ExportAct
         self.statusBar().addPermanentWidget(QLabel(f"Runs on the {device} \u00b7 synthetic leads only"))
 
         self.view.region_picked.connect(self.session.set_region)
-        self.view.cells_moved.connect(lambda b: self.session.set_cells(self.session.n_cells, b))
         self.view.face_clicked.connect(self._use_face)
         self.input_panel.domain_changed.connect(self.session.set_domain)
         self.docks = DockLayout(self, self.settings, self.slider_dock, self.shortlist_dock)
