@@ -53,6 +53,8 @@ def test_weights_not_matching_the_config_are_refused(tiny_bundle: Path, tmp_path
         (lambda c: c.update(surprise=1), "unknown keys"),
         (lambda c: c.update(version=99), "newer"),
         (lambda c: c.pop("lr_size"), "lr_size"),
+        (lambda c: c.update(sample_temperature=0), "sample_temperature"),
+        (lambda c: c.update(sample_temperature="hot"), "sample_temperature"),
     ],
 )
 def test_config_is_validated_before_any_tensor(tiny_bundle: Path, edit, message: str) -> None:

@@ -36,6 +36,20 @@ def test_writes_candidates_and_manifest(tiny_bundle: Path, tmp_path: Path) -> No
         assert sha256_file(tmp_path / "o" / name) == sha256_file(tmp_path / "p" / name)
 
 
+def test_candidates_are_drawn_at_the_models_calibrated_temperature(tiny_bundle: Path, tmp_path: Path) -> None:
+    src = tmp_path / "crop.png"
+    Image.fromarray((np.random.default_rng(0).random((24, 24, 3)) * 255).astype(np.uint8)).save(src)
+    cfg = json.loads((tiny_bundle / "config.json").read_text())
+    cfg["sample_temperature"] = 3.0
+    (tiny_bundle / "config.json").write_text(json.dumps(cfg))
+    assert main(["--model", str(tiny_bundle), "-n", "2", "--out", str(tmp_path / "o"), str(src)]) == 0
+    assert json.loads((tmp_path / "o" / "manifest.json").read_text())["temperature"] == 3.0
+    # an explicit --temperature wins, and gives other candidates
+    assert main(["--model", str(tiny_bundle), "-n", "2", "--temperature", "1", "--out", str(tmp_path / "p"), str(src)]) == 0
+    assert json.loads((tmp_path / "p" / "manifest.json").read_text())["temperature"] == 1.0
+    assert sha256_file(tmp_path / "o" / "candidate_001.png") != sha256_file(tmp_path / "p" / "candidate_001.png")
+
+
 def test_det_output_is_written_beside_the_candidates(tiny_bundle: Path, tmp_path: Path) -> None:
     from core.model.bundle import save_bundle
     from core.model.varsr import VarSR

@@ -73,8 +73,12 @@ def test_split_keeps_one_probe_per_identity_with_two_photos() -> None:
 
 
 def test_pairs_and_markdown() -> None:
-    assert parse_pair("new=runs/a/bundle:runs/b/bundle") == ("new", "runs/a/bundle", "runs/b/bundle")
-    assert parse_pair("face-8:face-8-det") == ("face-8", "face-8", "face-8-det")
+    assert parse_pair("new=runs/a/bundle:runs/b/bundle") == ("new", "runs/a/bundle", "runs/b/bundle", None)
+    assert parse_pair("face-8:face-8-det") == ("face-8", "face-8", "face-8-det", None)
+    assert parse_pair("face-16 T1=face-16@1:face-16-det") == ("face-16 T1", "face-16", "face-16-det", 1.0)
+    for bad in ("x=face-16@hot:face-16-det", "x=face-16@11:face-16-det"):
+        with pytest.raises(VarSRError):
+            parse_pair(bad)
     with pytest.raises(VarSRError):
         parse_pair("face-8")
     m = {k: {**summarise(np.array([1, 30])), "p_vs_det_top10": 1.0}

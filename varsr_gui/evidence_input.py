@@ -183,6 +183,8 @@ class EvidenceInput:
         auto = s.suggestion()
         self.input_panel.set_models(names, set(s.installed), auto.name, s.model_override)
         self.input_panel.set_model_reason(self._model_reason(auto))
+        used = s.installed.get(name)
+        self.input_panel.set_default_temperature(name, used.sample_temperature if used is not None else 1.0)
         crop = s.crop_or_none()
         tile = crop.reduce(max(1, max(crop.size) // TILE_SOURCE)) if crop else None  # never a full frame
         self.input_panel.crop_tile.set_image(pil_to_qimage(tile) if tile else None,

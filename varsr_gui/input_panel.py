@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.workbench.session import N_RANGE
+from varsr_gui.consistency_choice import operator_combo
 from varsr_gui.qt_images import scaled_nearest
 
 PREVIEW = 132
@@ -92,6 +93,8 @@ class InputPanel(QWidget):
         self.model_reason.setStyleSheet("color:#9aa4b1; font-size:11px;")
         form.addRow(self.model_reason)
         form.addRow(self.cells_label, self.cells)
+        self.consistency = operator_combo()  # what the scores assume (varsr_gui.consistency_choice)
+        form.addRow("Assumed blur", self.consistency)
         tiles = QHBoxLayout()
         self.crop_tile = ImageTile("Your crop")
         self.lr_tile = ImageTile("What the model sees")
@@ -124,10 +127,13 @@ class InputPanel(QWidget):
         self.seed = QSpinBox()
         self.seed.setRange(0, 2**31 - 1)
         self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.0, 3.0)
+        self.temperature.setRange(0.0, 10.0)
         self.temperature.setSingleStep(0.1)
         self.temperature.setValue(1.0)
-        self.temperature.setToolTip("Scale on sigma of p(z | I_L): 0 gives the mean, larger is more varied")
+        self.temperature.setToolTip("Scale on sigma of p(z | I_L): 0 gives the mean, larger is more varied. Set to "
+                                    "the model's calibrated value when the model changes (face-16's prior came "
+                                    "out narrow in training: it needs about 5 to give different faces)")
+        self._temperature_model = ""
         self.generate = QPushButton("Generate")
         self.generate.setToolTip("Generate candidates (Ctrl+Return)")
         self.generate.setDefault(True)
@@ -190,6 +196,13 @@ class InputPanel(QWidget):
         idx = self.model.findData(override) if override else 0
         self.model.setCurrentIndex(max(0, idx))
         self.model.blockSignals(False)
+
+    def set_default_temperature(self, model: str, temperature: float) -> None:
+        """When the model in use changes, draw at its calibrated ``sample_temperature`` (the analyst may
+        change it afterwards; it stays until the model changes again)."""
+        if model != self._temperature_model:
+            self._temperature_model = model
+            self.temperature.setValue(temperature)
 
     def set_model_reason(self, text: str) -> None:
         """Why the model in use was chosen (shown under the model list)."""

@@ -23,6 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="evaluate the first N images only")
     p.add_argument("--n-samples", type=int, default=10, help="candidates per input (default 10)")
     p.add_argument("--seed", type=int, default=0, help="image i uses seed + i (default 0)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="scale on sigma of p(z|I_L) (default: the model's calibrated sample_temperature)")
     p.add_argument(
         "--det", default=None, help="deterministic bundle for the Det. column (default: <model>-det)"
     )
@@ -32,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="digit/char classifier (default: resources/classifiers/<domain>.safetensors)",
     )
-    p.add_argument("--degradation", default="ideal", choices=("ideal", "blur", "camera", "mixture"),
+    p.add_argument("--degradation", default="ideal", choices=("ideal", "blur", "camera", "mixture", "balanced"),
                    help="how the LR inputs are made (core.model.camera): the ideal box filter (default), Gaussian blur "
                         "0.6 LR px, camera-like (blur, sub-pixel shift, noise, JPEG in a larger frame), or the "
                         "training mixture; consistency is scored with the condition's deterministic operator")
@@ -142,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch,
         progress=not args.quiet,
         degradation=args.degradation,
+        temperature=args.temperature,
     )
     text = json.dumps(result, indent=2, allow_nan=False) + "\n"
     md = to_markdown(result)

@@ -20,7 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", help="bundled model name (face-8, ...) or bundle folder")
     p.add_argument("-n", type=int, default=16, help="number of candidates (1-1024, default 16)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--temperature", type=float, default=1.0, help="scale on sigma of p(z|I_L) (default 1)")
+    p.add_argument("--temperature", type=float, default=None,
+                   help="scale on sigma of p(z|I_L) (default: the model's calibrated sample_temperature)")
     p.add_argument("--out", type=Path, help="output folder")
     p.add_argument("--det", default="auto", metavar="auto|none|MODEL",
                    help="also write the deterministic baseline's output as det.png (auto: the model's -det bundle, "
@@ -63,11 +64,13 @@ def sample_to_folder(args: argparse.Namespace) -> int:
 
     if not 1 <= args.n <= 1024:
         raise VarSRError(f"-n must be between 1 and 1024, not {args.n}")
-    if not 0 <= args.temperature <= 10:
+    if args.temperature is not None and not 0 <= args.temperature <= 10:
         raise VarSRError(f"--temperature must be between 0 and 10, not {args.temperature}")
     tune_cpu()
     quiet_native_decoders()  # libtiff's own stderr lines: the reason is in the one error line
     model = core.load_model(args.model)
+    if args.temperature is None:
+        args.temperature = model.config.sample_temperature
     cfg = model.config
     loaded = open_image(args.input, "L" if cfg.channels == 1 else "RGB")
     image = loaded.image

@@ -22,22 +22,31 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "SEARCH.md"
 START, END = "<!-- search_eval:start -->", "<!-- search_eval:end -->"
 
 
-def parse_pair(text: str) -> tuple[str, str, str]:
-    """``LABEL=VARSR:DET`` (or ``VARSR:DET``, labelled by VARSR) -> (label, varsr, det)."""
+def parse_pair(text: str) -> tuple[str, str, str, float | None]:
+    """``LABEL=VARSR[@T]:DET`` (or ``VARSR:DET``, labelled by VARSR) -> (label, varsr, det, T or None).
+
+    ``@T`` draws the candidates at temperature T instead of the model's ``sample_temperature``."""
     label, _, rest = text.rpartition("=")
     varsr, sep, det = rest.partition(":")
-    if not sep or not varsr or not det:
-        raise VarSRError(f"--pair {text!r}: expected LABEL=VARSR:DET, e.g. face-16=face-16:face-16-det")
-    return (label or varsr), varsr, det
+    varsr, at, t = varsr.partition("@")
+    try:
+        temperature = float(t) if at else None
+    except ValueError:
+        temperature = -1.0
+    if not sep or not varsr or not det or (temperature is not None and not 0 <= temperature <= 10):
+        raise VarSRError(f"--pair {text!r}: expected LABEL=VARSR[@T]:DET, e.g. face-16=face-16:face-16-det "
+                         "or face-16 T1=face-16@1:face-16-det")
+    return (label or varsr), varsr, det, temperature
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="varsr-search-eval", description=__doc__.split("\n")[0])
     p.add_argument("--data-root", type=Path, default=None, help="data sets folder (default $VARSR_DATA or "
                    "../shared/data); needs celeba/")
-    p.add_argument("--pair", action="append", default=[], metavar="LABEL=VARSR:DET",
+    p.add_argument("--pair", action="append", default=[], metavar="LABEL=VARSR[@T]:DET",
                    help="model pair to measure (repeatable; default face-16=face-16:face-16-det)")
-    p.add_argument("--degradation", action="append", default=[], choices=("ideal", "blur", "camera", "mixture"),
+    p.add_argument("--degradation", action="append", default=[],
+                   choices=("ideal", "blur", "camera", "mixture", "balanced"),
                    help="input condition (repeatable; default ideal and camera)")
     p.add_argument("-n", type=int, default=16, help="candidates per probe (default 16)")
     p.add_argument("--seed", type=int, default=0, help="probe i uses seed + i for its camera and samples")

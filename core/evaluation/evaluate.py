@@ -266,7 +266,7 @@ def evaluate(
     lpips: LPIPS | None = None,
     embedder: Embedder | None = None,
     batch: int = 64,
-    temperature: float = 1.0,
+    temperature: float | None = None,
     progress: bool = False,
     degradation: str = "ideal",
 ) -> dict[str, Any]:
@@ -300,6 +300,8 @@ def evaluate(
     spent = [0.0]
     timed = _timed(embedder, spent) if embedder is not None else None
     batch = max(1, min(batch, MAX_CANDIDATES // n_samples))  # bounds memory; results do not change
+    if temperature is None:  # the model's calibrated default, as the app and varsr-sample draw
+        temperature = float(getattr(cfg, "sample_temperature", 1.0))
     methods = [varsr_method(model, n_samples, temperature)]
     if det is not None:
         methods.append(varsr_method(det, 1, name="det"))
@@ -352,6 +354,7 @@ def evaluate(
         "dataset": dataset or data.source,
         "n_images": len(data),
         "n_samples": n_samples,
+        "temperature": temperature,
         "seed": seed,
         "degradation": degradation,
         "consistency_operator": ("box filter" if cond.nominal_sigma <= 0

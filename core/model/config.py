@@ -38,6 +38,11 @@ class ModelConfig:
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     attribute_scale: float = 1.0
+    #: the default multiplier on sigma of p(z | I_L) when candidates are drawn (the app, varsr-sample,
+    #: the evaluations); a model whose prior spread came out too narrow in training (face-16: the same
+    #: face 16 times at 1.0) gets the smallest value that restores the spread, measured on held-out
+    #: faces by tools/calibrate_temperature.py. Recipes record the temperature actually used.
+    sample_temperature: float = 1.0
     version: int = CONFIG_VERSION
 
     @property
@@ -112,6 +117,8 @@ class ModelConfig:
             (self.degradation == "box", "only the 'box' degradation is known"),
             (0 < self.logvar_bound <= 20, "logvar_bound out of range"),
             (math.isfinite(self.attribute_scale) and 0 <= self.attribute_scale <= 1000, "attribute_scale out of range"),
+            (isinstance(self.sample_temperature, (int, float)) and 0 < self.sample_temperature <= 10,
+             "sample_temperature out of range (0, 10]"),
         ]
         for ok, msg in checks:
             if not ok:

@@ -163,10 +163,11 @@ def build_gallery(data_root: Path, ids: list[str], groups: list[str], rows: list
     return Gallery(index.embeddings, inverse.astype(np.int64), [str(n) for n in names])
 
 
-def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradations: list[str], *,
+def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | None]], degradations: list[str], *,
                     n: int = 16, seed: int = 0, limit: int | None = None, cache_dir: Path,
                     progress: bool = True) -> dict[str, Any]:
-    """Run every (label, varsr, det) pair under every degradation; returns the report dict."""
+    """Run every (label, varsr, det, temperature) pair under every degradation; returns the report dict.
+    A temperature of None draws at the model's calibrated ``sample_temperature``."""
     import core
     from core.data.celeba import load_celeba
     from core.model.camera import degrade_seeded
@@ -189,9 +190,10 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradat
     hr_ranks = [true_rank(record_distances(e_hr[j:j + 1], gallery)[0], t) for j, t in enumerate(truth)]
     seeds = [seed + j for j in range(len(probes))]
     blocks: list[dict[str, Any]] = []
-    for label, varsr_name, det_name in pairs:
+    for label, varsr_name, det_name, temperature in pairs:
         model, det = core.load_model(varsr_name), core.load_model(det_name)
         cfg = model.config
+        temp = cfg.sample_temperature if temperature is None else temperature
         for deg in degradations:
             t = time.perf_counter()
             lr = degrade_seeded(hr, (cfg.lr_size[1], cfg.lr_size[0]), deg, seeds)
@@ -203,7 +205,7 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradat
                 ranks[f] = []
             for j in range(len(probes)):
                 with torch.inference_mode():
-                    cands = model.sample(lr[j], n, seed=seeds[j]).float()
+                    cands = model.sample(lr[j], n, seed=seeds[j], temperature=temp).float()
                 e_c = embedder.embed_frames(cands)
                 r = method_ranks(e_det[j], e_c, gallery, truth[j])
                 for name, v in r.items():
@@ -216,6 +218,7 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str]], degradat
             methods = {k: {**summarise(v), "p_vs_det_top10": mcnemar_p(v <= 10, det_hit)} for k, v in arr.items()}
             blocks.append({"label": label, "varsr": cfg.name, "varsr_path": str(model.bundle_path or varsr_name),
                            "det": det.config.name, "lr_size": list(cfg.lr_size), "degradation": deg,
+                           "temperature": temp,
                            "methods": methods, "seconds": round(time.perf_counter() - t, 1)})
             if progress:
                 m = methods
