@@ -86,9 +86,6 @@ ITEMS: tuple[Item, ...] = (
     Action("fit_cells", "select", "Fit &cells to the characters", "window.fit_cells", "Ctrl+Shift+F",
            "The plate reader places the boxed row's cell edges and chooses its polarity (undoable); "
            "drag any yellow edge to correct it"),
-    Action("fit_cells", "select", "Fit &cells to the characters", "window.fit_cells", "Ctrl+Shift+F",
-           "The plate reader places the boxed row's cell edges and chooses its polarity (undoable); "
-           "drag any yellow edge to correct it"),
 
     Action("zoom_in", "view", "Zoom &in", "view.zoom_by", Std.ZoomIn, args=(1.25,)),
     Action("zoom_out", "view", "Zoom &out", "view.zoom_by", Std.ZoomOut, args=(0.8,)),
