@@ -26,6 +26,7 @@ class VideoCombining:
     path: Any
     result: W.Tracked | None
     readings: dict[str, tuple[Any, dict[str, Any]]]
+    name: str
     quality: Any
     _task: Any
 
@@ -41,7 +42,8 @@ class VideoCombining:
             return
         how = W.Combining(s.chosen_model(), s.n_cells, list(s.cell_bounds), w.input_panel.n.value(),
                           w.input_panel.seed.value(), w.input_panel.temperature.value(),
-                          str(self.quality.currentData()), w.plate_dock.registry, w.plate_dock.top.value())
+                          str(self.quality.currentData()), w.plate_dock.registry, w.plate_dock.top.value(),
+                          self.name)
         clip, path, tracked = self.clip, self.path, self.result
         ev, region = s.evidence, s.region
         on_track = isinstance(ev, FrameEvidence) and ev.frame_index in tracked.track.points and region is not None
@@ -65,7 +67,7 @@ class VideoCombining:
 
     def _faces_done(self, per_frame: list[tuple[int, list[Candidate]]]) -> None:
         self._idle()
-        name = self.path.name if self.path else "clip"
+        name = self.name
         first = None
         for i, cands in per_frame:
             cset = self.session.add_set(f"{name} frame {i}", cands)
@@ -83,7 +85,7 @@ class VideoCombining:
         out, result = res
         self._idle()
         frames = [f["index"] for f in out.frames]
-        name = self.path.name if self.path else "clip"
+        name = self.name
         cset = self.session.add_set(f"{name}: {len(frames)} frames combined ({frames[0]}\u2013{frames[-1]})",
                                     [out.candidate])
         cid = cset.candidate_ids[0]

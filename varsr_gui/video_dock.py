@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
 
 from core.video.clip import Clip, Frame
 from core.video.combine import QUALITIES
-from core.video.frames import FrameEvidence, box_region, frame_evidence, moved, region_box
+from core.video.frames import FrameEvidence, box_region, frame_evidence, is_video, moved, region_box
 from varsr_gui import video_work as W
 from varsr_gui.video_combine import VideoCombining
 
@@ -76,6 +76,7 @@ class VideoDock(VideoCombining, QDockWidget):
         self._marked: tuple[int, Any, Any] | None = None
         self._opening: object = None  # the latest open request (an earlier one that ends later is closed)
         self.first_time: float | None = None
+        self._name = ""
         self._build()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -181,12 +182,14 @@ class VideoDock(VideoCombining, QDockWidget):
         self.status.setText(text)
 
     # -- opening ---------------------------------------------------------------------------------
-    def open_clip(self, path: str | Path) -> None:
-        """Open a clip in the worker: its first frame at once, then its index and SHA-256."""
+    def open_clip(self, path: str | Path, name: str | None = None) -> None:
+        """Open a clip in the worker: its first frame at once, then its index and SHA-256 (``name``: the
+        clip's own name when ``path`` is a copy, e.g. a case's original)."""
         path = Path(path)
         self.show()
         self.raise_()
-        self.info.setText(f"Opening {path.name}\u2026")
+        self._name = name or path.name
+        self.info.setText(f"Opening {self._name}\u2026")
         old, self.clip, self.indexed, self.frame, self.result = self.clip, None, None, None, None
         self._marked = None
         self._wanted = None
@@ -201,6 +204,26 @@ class VideoDock(VideoCombining, QDockWidget):
         self._opening = ticket = object()
         self.runner.submit("Opening clip", work, lambda o: self._opened(path, o, ticket),
                            lambda e: self._failed_open(path, e))
+
+    @property
+    def name(self) -> str:
+        """The clip's name (its own, also when the file read is a case's copy)."""
+        return self._name or (self.path.name if self.path else "clip")
+
+    def open_case_clip(self) -> None:
+        """Open the open case's copy of a clip (the one the selected candidate was made from, else the last)."""
+        case = self.window_.case_actions.case
+        if case is None:
+            self.window_.show_message("Open a case first: this opens the clip the case keeps.")
+            return
+        clips = [o for o in case.originals.values() if is_video(o.name)]
+        cur = self.session.current
+        want = ((cur.recipe.get("clip") or {}).get("sha256") if cur is not None else None)
+        pick = next((o for o in clips if o.sha256 == want), clips[-1] if clips else None)
+        if pick is None:
+            self.window_.show_message(f"The case {case.name} holds no clip.")
+            return
+        self.open_clip(case.original_path(pick.sha256), pick.name)
 
     def _failed_open(self, path: Path, text: str) -> None:
         self.info.setText(f"{path.name}: could not be opened.")
@@ -231,7 +254,7 @@ class VideoDock(VideoCombining, QDockWidget):
         self.indexed = r
         i = r.info
         notes = "".join(f"\n\u26a0 {n}" for n in i.get("notes") or [])
-        self.info.setText(f"{self.path.name if self.path else ''}: {i['width']}x{i['height']}, {i['codec']}, "
+        self.info.setText(f"{self.name}: {i['width']}x{i['height']}, {i['codec']}, "
                           f"{i['fps']:g} fps, {r.n_frames} frames, {i['duration']:.2f} s\n"
                           f"SHA-256 {r.sha256}{notes}")
         self.info.setToolTip(r.sha256)
@@ -243,7 +266,7 @@ class VideoDock(VideoCombining, QDockWidget):
         if self.frame is not None:
             self._show(self.frame)  # the label now knows the frame count
         if i.get("notes"):
-            self.window_.show_message(f"{self.path.name if self.path else 'clip'}: " + "; ".join(i["notes"]),
+            self.window_.show_message(f"{self.name}: " + "; ".join(i["notes"]),
                                       error=False)
         self._enable()
 
@@ -346,8 +369,9 @@ class VideoDock(VideoCombining, QDockWidget):
         if self.frame is None or self.indexed is None or self.path is None:
             self._say("Open a clip and wait until it is indexed.")
             return False
-        path, indexed, frame = self.path, self.indexed, self.frame
-        self.runner.submit("Frame as evidence", lambda ctx: frame_evidence(path, indexed.sha256, indexed.info, frame),
+        path, indexed, frame, name = self.path, self.indexed, self.frame, self.name
+        self.runner.submit("Frame as evidence",
+                           lambda ctx: frame_evidence(path, indexed.sha256, indexed.info, frame, name),
                            self._use, self._failed)
         return True
 

@@ -104,6 +104,7 @@ class Combining:
     quality: str
     registry: PlateRegistry | None
     top: int
+    clip_name: str = ""
 
 
 _READER: dict[str, Any] = {}
@@ -122,7 +123,8 @@ def combine_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, h
     out = read_plate_frames(model, clf, clip.frame, plans_from_track(tracked.track, tracked.records, anchor),
                             n_cells=how.n_cells, bounds=how.bounds, n=how.n, seed=how.seed,
                             temperature=how.temperature, quality=how.quality,
-                            clip=clip_record(path, clip.sha256(), clip.info.record()), track=tracked.track,
+                            clip=clip_record(path, clip.sha256(), clip.info.record(), how.clip_name or None),
+                            track=tracked.track,
                             classifier_info=clf_info, progress=ctx.progress, cancelled=ctx.cancelled)
     return out, search_plate(out.reading, how.registry, top=how.top)
 
@@ -133,5 +135,6 @@ def face_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, anch
     model = session.model(how.model_name)
     return read_face_frames(model, clip.frame, plans_from_track(tracked.track, tracked.records), anchor, region,
                             n=how.n, seed=how.seed, temperature=how.temperature,
-                            clip=clip_record(path, clip.sha256(), clip.info.record()), track=tracked.track,
+                            clip=clip_record(path, clip.sha256(), clip.info.record(), how.clip_name or None),
+                            track=tracked.track,
                             progress=ctx.progress, cancelled=ctx.cancelled)

@@ -51,10 +51,12 @@ class FrameEvidence(Evidence):
         return str((self.video or {}).get("clip_sha256", ""))
 
 
-def frame_evidence(clip_path: str | Path, clip_sha256: str, clip_info: dict[str, Any], frame: Frame) -> FrameEvidence:
+def frame_evidence(clip_path: str | Path, clip_sha256: str, clip_info: dict[str, Any], frame: Frame,
+                   name: str | None = None) -> FrameEvidence:
     """The session's evidence for ``frame`` of the clip at ``clip_path`` (whose SHA-256 and
-    :meth:`core.video.clip.ClipInfo.record` are given)."""
-    name = Path(clip_path).name
+    :meth:`core.video.clip.ClipInfo.record` are given); ``name``: the clip's own name when the file is a
+    copy under another (a case's original)."""
+    name = name or Path(clip_path).name
     base = evidence_from_image(Image.fromarray(frame.image, "RGB"), "video frame")
     video = {"clip": name, "path": str(Path(clip_path).resolve()), "clip_sha256": clip_sha256,
              "frame": frame.record(), "clip_info": {k: clip_info.get(k) for k in (

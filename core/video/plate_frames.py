@@ -173,11 +173,12 @@ def _pil(image: np.ndarray) -> Any:
     return Image.fromarray(image, "RGB")
 
 
-def clip_record(path: str | Path, sha256: str, info: dict[str, Any]) -> dict[str, Any]:
-    """What a recipe keeps of the clip: its SHA-256, path (reduced to the name in a case) and header."""
+def clip_record(path: str | Path, sha256: str, info: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+    """What a recipe keeps of the clip: its SHA-256, path (reduced to the name in a case), name (``name``:
+    the clip's own when ``path`` is a copy) and header."""
     keep = ("container", "codec", "width", "height", "fps", "n_frames", "duration", "time_base", "rotation",
             "variable_frame_rate", "size_bytes", "notes")
-    return {"sha256": sha256, "path": str(Path(path).resolve()), "name": Path(path).name,
+    return {"sha256": sha256, "path": str(Path(path).resolve()), "name": name or Path(path).name,
             **{k: info.get(k) for k in keep}}
 
 

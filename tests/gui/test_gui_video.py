@@ -16,6 +16,7 @@ from core.video.synthetic import moving_square, square_position, write_clip  # n
 from tests.gui.helpers import WAIT_MS, drag  # noqa: E402
 
 SIZE, BOX = (96, 64), 24
+SLOW_MS = 4 * WAIT_MS  # combining loads the plate reader and draws candidates for every frame: slow on a busy CPU
 
 
 def _idle(dock) -> bool:
@@ -85,8 +86,12 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     assert sorted(pts) == list(range(22, 30)) and pts[25].source == "marked" and pts[23].dropped
 
     w.input_panel.n.setValue(4)
+    assert dock.combine_button.isEnabled()
     qtbot.mouseClick(dock.combine_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 1 and _idle(dock), timeout=WAIT_MS)
+    try:
+        qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 1 and _idle(dock), timeout=SLOW_MS)
+    except Exception as e:  # say what the dock and the window said
+        raise AssertionError(f"{dock.status.text()!r} / {w.message_label.text()!r} / {w.runner.busy}") from e
     cid = w.grid.candidate_ids()[0]
     c = w.session.candidates[cid]
     assert c.kind == "video-plate" and [f["index"] for f in c.recipe["frames"]] == [22, 24, 25, 26, 27, 28, 29]
@@ -117,7 +122,7 @@ def test_face_candidates_from_every_tracked_frame(qtbot, make_window, gui_models
     dock.set_dropped(23)
     w.input_panel.n.setValue(4)
     w.menu_actions["combine_frames"].trigger()
-    qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 16 and _idle(dock), timeout=WAIT_MS)
+    qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 16 and _idle(dock), timeout=SLOW_MS)
     frames = sorted({w.session.candidates[c].recipe["frame"]["index"] for c in w.grid.candidate_ids()})
     assert frames == [22, 24, 25, 26] and len(w.session.sets) == 4
     assert all(w.session.candidates[c].kind == "video-face" for c in w.grid.candidate_ids())
@@ -188,3 +193,45 @@ def test_a_truncated_mkv_opens_with_its_note(qtbot, make_window, gui_models: Pat
     assert 0 < dock.indexed.n_frames < 20 and "truncated" in dock.info.text()
     assert "truncated" in w.message_label.text()  # said in the window too, not only in the dock
 
+
+
+def test_a_saved_video_case_reopens_with_its_clip(qtbot, make_window, gui_models: Path, tmp_path: Path) -> None:
+    from core.case.regenerate import verify_case
+
+    (tmp_path / "incoming").mkdir()
+    path = write_clip(tmp_path / "incoming" / "street.mp4", moving_square(30, SIZE, BOX), fps=25, gop=4)
+    w = make_window(gui_models)
+    assert w.case_actions.new_case(tmp_path / "CASE-V", "Examiner V") is not None
+    w.open_path(path)
+    dock = w.video_dock
+    qtbot.waitUntil(lambda: dock.indexed is not None and _idle(dock), timeout=WAIT_MS)
+    dock.go_to(25)
+    qtbot.waitUntil(lambda: dock.frame.index == 25 and _idle(dock), timeout=WAIT_MS)
+    dock.use_frame()
+    qtbot.waitUntil(lambda: _evidence_frame(w) == 25 and _idle(dock), timeout=WAIT_MS)
+    w.input_panel.domain.setCurrentIndex(w.input_panel.domain.findData("plate"))
+    w.session.set_cells(2)
+    x, y = square_position(25, SIZE, BOX)
+    drag(w.view, (x, y), (x + BOX, y + BOX))
+    dock.reach.setValue(2)
+    dock.track()
+    qtbot.waitUntil(lambda: dock.result is not None and _idle(dock), timeout=WAIT_MS)
+    w.input_panel.n.setValue(4)
+    dock.combine()
+    qtbot.waitUntil(lambda: len(w.grid.candidate_ids()) == 1 and _idle(dock), timeout=SLOW_MS)
+    cid = w.grid.candidate_ids()[0]
+    w.session.star(cid)
+    assert w.case_actions.save_case()
+    path.unlink()  # only the case's copy of the clip is left
+
+    w2 = make_window(gui_models, tmp_path / "settings2.ini")
+    case = w2.case_actions.open_case(tmp_path / "CASE-V", recover=False)
+    assert case is not None and [r.status for r in verify_case(case, [cid])] == ["identical"]
+    w2.show_candidate(cid)
+    w2.plate_dock.search()  # the recorded combined reading, without the clip
+    qtbot.waitUntil(lambda: w2.plate_dock.result is not None and not w2.runner.busy, timeout=WAIT_MS)
+    w2.menu_actions["open_case_clip"].trigger()
+    d2 = w2.video_dock
+    qtbot.waitUntil(lambda: d2.indexed is not None and _idle(d2), timeout=WAIT_MS)
+    assert d2.name == "street.mp4" and d2.path.parent.name == "originals" and d2.indexed.n_frames == 30
+    assert d2.indexed.sha256 == case.session.candidates[cid].recipe["clip"]["sha256"]
