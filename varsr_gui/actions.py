@@ -125,8 +125,8 @@ ITEMS: tuple[Item, ...] = (
     Action("verify", "case", "&Verify regeneration", "case.verify_regeneration", "Ctrl+Shift+V",
            "Rebuild every shortlisted candidate from the originals; compare pixel by pixel", enabled_when="case_open"),
     Action("enforce", "case", "Enforce &consistency on the selected candidate", "case.enforce_consistency", "Ctrl+K",
-           "A new candidate, changed as little as possible so that degrade(candidate) equals the input (recorded "
-           "in the case)"),
+           "A new candidate, changed as little as possible so that degrade(candidate) equals the input, degrade being "
+           "the Assumed blur of the input panel (recorded in the case)"),
     Action("report", "case", "Export &report\u2026", "case.export_report_dialog", "Ctrl+Shift+R",
            "HTML and PDF: originals and hashes, steps, models, shortlist, the statement", enabled_when="case_open"),
     Action("check_originals", "case", "Check the &originals", "case.check_originals", args=(False,)),  # not quiet

@@ -35,6 +35,7 @@ from varsr_gui.qt_images import CandidateImages
 from varsr_gui.recent_cases import RecentCases
 from varsr_gui.recovery import WorkRecovery
 from varsr_gui.report_pdf import write_pdf
+from varsr_gui.wording import enforce_shortfall
 from varsr_gui.workers import TaskContext
 
 #: How often unsaved work is written to the case's recovery file.
@@ -389,17 +390,23 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         if c is None:
             self.shell.show_message("Select a candidate first.", error=False)
             return
-        self.shell.submit("Enforcing consistency", partial(self._enforce_work, c), partial(self._enforced, c))
+        op = self.session.consistency_operator  # the degradation the analyst assumes (Assumed blur)
+        self.shell.submit("Enforcing consistency", partial(self._enforce_work, c, op), partial(self._enforced, c))
 
-    def _enforce_work(self, c: S.Candidate, ctx: TaskContext) -> S.Candidate:
-        e = enforce_consistency(c)
+    def _enforce_work(self, c: S.Candidate, op: str, ctx: TaskContext) -> S.Candidate:
+        e = enforce_consistency(c, op)
         self.images.render([e])
         return e
 
     def _enforced(self, c: S.Candidate, e: S.Candidate) -> None:
-        self.session.add_set(f"{c.id} with consistency enforced", [e])
-        self.shell.status(f"{e.id}: {c.id} with consistency enforced (LR-PSNR {c.lr_psnr:.1f} "
-                          f"\u2192 {e.lr_psnr:.1f} dB)", 10000)
+        under = "" if e.scored_under == "ideal" else f" under {e.scored_under}"
+        title = f"{c.id} with consistency enforced{under}"
+        before = e.recipe.get("parent_scores", {}).get("lr_psnr_db", c.lr_psnr)
+        self.session.add_set(title, [e])
+        self.shell.status(f"{e.id}: {title} (LR-PSNR {before:.1f} \u2192 {e.lr_psnr:.1f} dB)", 10000)
+        shortfall = enforce_shortfall(e)
+        if shortfall:
+            self.shell.show_message(shortfall, error=False)
 
     def export_report_dialog(self) -> None:
         if not self._need_case():

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from core.workbench.session import N_RANGE
 from varsr_gui.consistency_choice import operator_combo
+from varsr_gui.consistency_choice import operator_combo
 from varsr_gui.qt_images import scaled_nearest
 
 PREVIEW = 132
@@ -93,6 +94,8 @@ class InputPanel(QWidget):
         self.model_reason.setStyleSheet("color:#9aa4b1; font-size:11px;")
         form.addRow(self.model_reason)
         form.addRow(self.cells_label, self.cells)
+        self.consistency = operator_combo()  # what the scores assume (varsr_gui.consistency_choice)
+        form.addRow("Assumed blur", self.consistency)
         self.consistency = operator_combo()  # what the scores assume (varsr_gui.consistency_choice)
         form.addRow("Assumed blur", self.consistency)
         tiles = QHBoxLayout()

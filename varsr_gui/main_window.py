@@ -33,6 +33,7 @@ from varsr_gui.candidate_grid import CandidateGrid
 from varsr_gui.cell_editing import CellEditing
 from varsr_gui.case_actions import CaseActions
 from varsr_gui.compare_view import CompareView, Panel
+from varsr_gui.consistency_choice import ConsistencyChoice
 from varsr_gui.dock_layout import DockLayout
 from varsr_gui.evidence_input import EvidenceInput
 from varsr_gui.evidence_view import EvidenceView
@@ -94,6 +95,7 @@ class MainWindow(EvidenceInput, Generation, Framing, CellEditing, ReferenceActio
         self.plate_dock.hits_found.connect(self.case_actions.record_plate_search)
         self.undo = UndoController(self.session, self.show_candidate, self.slider_dock, self)
         self.slider_dock.values_changed.connect(self.undo.sliders_changed)
+        self.consistency_choice = ConsistencyChoice(self)  # what consistency is scored under
         self.menu_actions = build_menus(self, {"window": self, "case": self.case_actions, "view": self.view,
                                                "session": self.session, "sliders": self.slider_dock,
                                                "undo": self.undo.stack},
