@@ -13,6 +13,7 @@ import torch
 import core
 from core import case as K
 from core.case.regenerate import verify_case
+from core.case.report import build_report
 from core.errors import VarSRError
 from core.model.camera import nominal_degrade
 from core.workbench import session as S
@@ -134,6 +135,9 @@ def test_the_session_rescores_and_the_case_records_the_operator(models_root: Pat
     assert reopened.scored_under == "blur" and reopened.lr_psnr == pytest.approx(c.lr_psnr)
     results = verify_case(again)
     assert all(r.identical for r in results), [(r.candidate, r.line()) for r in results]
+    html = build_report(again).html()
+    assert "in this case a Gaussian blur of 0.6 LR px, then the box filter" in html
+    assert html.count("dB, under blur") == 2
 
 
 def test_an_unknown_operator_in_a_case_falls_back_to_the_box_filter(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QListWidget, QListWi
 from core.workbench.export import MARK
 from core.workbench.session import Candidate, CandidateSet
 from varsr_gui.qt_images import THUMB, CandidateImages, marked_size
-from varsr_gui.wording import AGREEMENT_TIP, agreement
+from varsr_gui.wording import agreement, agreement_tip
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 
@@ -45,11 +45,22 @@ class CandidateGrid(QListWidget):
         self._headers[cset.id] = header
         for cid in cset.candidate_ids:
             c = candidates[cid]
-            it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), f"{cid}\nagrees {c.lr_psnr:.1f} dB")
+            it = QListWidgetItem(self.images.icon(c, THUMB, cid in starred), "")
             it.setData(ID_ROLE, cid)
-            it.setToolTip(f"{cid}: {MARK} ({c.kind})\n{agreement(c)}\n{AGREEMENT_TIP}")
+            self._show_scores(it, cid, c)
             self.addItem(it)
             self._items[cid] = it
+
+    @staticmethod
+    def _show_scores(it: QListWidgetItem, cid: str, c: Candidate) -> None:
+        it.setText(f"{cid}\nagrees {c.lr_psnr:.1f} dB")
+        it.setToolTip(f"{cid}: {MARK} ({c.kind})\n{agreement(c)}\n{agreement_tip(c)}")
+
+    def refresh_scores(self, candidates: dict[str, Candidate]) -> None:
+        """Show the scores the candidates have now (they were scored under another consistency operator)."""
+        for cid, it in self._items.items():
+            if cid in candidates:
+                self._show_scores(it, cid, candidates[cid])
 
     def remove_set(self, cset: CandidateSet) -> None:
         """Take a set's section (its header and thumbnails) out of the grid."""

@@ -31,6 +31,8 @@ from core.case.search import SEARCH_NOTICE, hits_of, query_line, short_sha, stri
 from core.fileio import atomic_write
 from core.images import open_image, tensor_to_pil
 from core.workbench.export import MARK, NOTICE, marked_image
+from core.workbench.operators import label as operator_label
+from core.workbench.operators import operator
 
 STATEMENT = (
     "The candidate images in this report are synthetic. A machine-learning model generated them from a very "
@@ -332,9 +334,12 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
 
     # shortlist
     P("<h2>4. Shortlist</h2>")
+    op = operator(s.consistency_operator)
     P(f"<p>{_e(NOTICE)} Scores: consistency with the input, mean |LR \u2212 degrade(candidate)| on the 0\u2013255 "
-      "scale (lower is closer) and LR-PSNR in dB (higher is closer), where degrade is the box filter (the mean of "
-      "each block: an ideal sensor, core.model.degrade), not the camera's real blur, noise or compression. Consistency "
+      f"scale (lower is closer) and LR-PSNR in dB (higher is closer), where degrade is the degradation the examiner "
+      f"assumed the camera applied: in this case {_e(op.describe())}, not the camera's real "
+      f"{'blur, noise or compression' if op.is_box else 'noise or compression'}. Each lead says which degradation "
+      "its scores are under. Consistency "
       "says nothing about the truth.</p>")
     regen = {r.candidate: r for r in regeneration or []}
     if not s.shortlist:
@@ -360,7 +365,8 @@ def build_report(case: Case, regeneration: list[RegenResult] | None = None,
         P(rep.img(k2, lr.width, lr.height))
         P(f"<br/><span class='small'>input as the model saw it</span></td></tr>"
           f"<tr><td><b>{rank}. {_e(c.id)}</b> \u2014 {_e(DOT.join(bits))}</td></tr>"
-          f"<tr><td>L1 {c.l1:.3f} / 255 \u00b7 LR-PSNR {c.lr_psnr:.2f} dB</td></tr>"
+          f"<tr><td>L1 {c.l1:.3f} / 255 \u00b7 LR-PSNR {c.lr_psnr:.2f} dB, under {_e(operator_label(c.scored_under))}"
+          "</td></tr>"
           f"<tr><td>consistency enforced: {enforced}</td></tr>"
           f"<tr><td>note: {_e(e.note) if e.note.strip() else '<i>none</i>'}</td></tr>"
           f"<tr><td>regeneration: {_e(rg.line()) if rg else 'not checked in this report'}</td></tr></table><br/>")

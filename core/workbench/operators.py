@@ -97,6 +97,14 @@ def operator(name: str | ConsistencyOperator | None) -> ConsistencyOperator:
     return ConsistencyOperator(name, sigma, _LABELS.get(name, name))
 
 
+def label(name: str) -> str:
+    """How a score's operator is named ("the box filter (ideal sensor)", "blur"...); an unknown name as it is."""
+    try:
+        return operator(name).label
+    except VarSRError:
+        return name
+
+
 def title(name: str) -> str:
     """How the app lists an operator (its choice box)."""
     op = operator(name)
