@@ -196,14 +196,19 @@ def test_face_candidates_of_every_frame_regenerate_from_the_case(models_root: Pa
     shift = track.points[7].box.x - track.points[6].box.x
     assert session.candidates[ids[8]].recipe["source"]["region"] == moved(region, shift,
                                                                           track.points[7].box.y - box.y).to_dict()
+    from tests.helpers.cases import generate
+
+    plain = generate(session, session.model("face-8"), 4, seed=1).candidate_ids  # Generate on the frame itself
+    assert session.candidates[plain[0]].recipe["source"]["evidence"]["load"]["video"]["frame"]["index"] == 6
+    ids += plain
     base = session.candidates[ids[9]]
     base_model = session.model("face-8")
     slid = session.add_set("sliders", [S.derive_with_sliders(base_model, base, {"mean/Male": 1.0})]).candidate_ids
-    for cid in [ids[0], ids[5], ids[11], *slid]:
+    for cid in [ids[0], ids[5], ids[11], plain[2], *slid]:
         session.star(cid)
     case.save()
     clip_path.unlink()
     opened = K.open_case(case.folder, models_root=models_root)
     results = verify_case(opened, list(opened.session.candidates))
     assert all(x.identical for x in results), [(x.candidate, x.line()) for x in results if not x.identical]
-    assert {x.kind for x in results} == {"video-face", "sliders"}
+    assert {x.kind for x in results} == {"video-face", "sliders", "sample"}
