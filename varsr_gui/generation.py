@@ -190,7 +190,7 @@ class Generation:
             self.session.set_preview(None)
             self._show_compare()
             return
-        model = self.models.get(c.recipe.get("model", ""))
+        model = self.models.get(c.model_name)
         if model is not None:
             self.runner.submit("Steering", partial(self._steer_work, model, c, values), partial(self._steered, c),
                                self.show_message)
@@ -210,8 +210,8 @@ class Generation:
         p = self.session.preview
         if p is None:
             return None
-        parent = p.recipe.get("parent") or "?"
-        vals = ", ".join(f"{k} {v:+.2f}" for k, v in p.recipe.get("sliders", {}).items())
+        parent = p.parent_id or "?"
+        vals = ", ".join(f"{k} {v:+.2f}" for k, v in p.slider_values.items())
         title = f"{parent} with {vals}" if vals else f"row choices {p.recipe.get('choices')}"
         cur = self.session.current
         cells = self.session.cells_of(cur.id if cur else None)
@@ -228,7 +228,7 @@ class Generation:
         if c is None or c.z is None or not any(values.values()):
             self.show_message("Select a candidate and move a slider first.", error=False)
             return
-        model = self.models.get(c.recipe.get("model", ""))
+        model = self.models.get(c.model_name)
         cset = next((s for s in self.session.sets if c.id in s.candidate_ids), None)
         if model is None or cset is None:
             return
@@ -253,9 +253,9 @@ class Generation:
         if c is None or c.z is None:
             self.show_message("Select a candidate with a latent code first.", error=False)
             return
-        model = self.models.get(c.recipe.get("model", ""))
+        model = self.models.get(c.model_name)
         if model is None:
-            self.with_model(c.recipe.get("model", ""), lambda _m: self.more_like_this())
+            self.with_model(c.model_name, lambda _m: self.more_like_this())
             return
         n, seed = self.input_panel.n.value(), self.input_panel.seed.value()
         t = round(max(0.05, 0.3 * self.input_panel.temperature.value()), 3)
@@ -300,7 +300,7 @@ class Generation:
     def _cells_chosen(self, base: S.Candidate, cells: list[list[S.Candidate]], spins: list[QSpinBox],
                       _value: int) -> None:
         """A cell's sample was re-chosen: the row it makes is previewed beside the selected one."""
-        model = self.models.get(base.recipe.get("model", ""))
+        model = self.models.get(base.model_name)
         if model is None or self.session.current is not base:
             return
         row = S.assemble_row(model, cells, [s.value() for s in spins])

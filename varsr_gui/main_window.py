@@ -30,8 +30,8 @@ from varsr_gui import none_guard
 from varsr_gui.about_dialog import AboutDialog
 from varsr_gui.actions import build_menus
 from varsr_gui.candidate_grid import CandidateGrid
-from varsr_gui.cell_editing import CellEditing
 from varsr_gui.case_actions import CaseActions
+from varsr_gui.cell_editing import CellEditing
 from varsr_gui.compare_view import CompareView, Panel
 from varsr_gui.consistency_choice import ConsistencyChoice
 from varsr_gui.dock_layout import DockLayout
@@ -385,7 +385,7 @@ class MainWindow(EvidenceInput, Generation, Framing, CellEditing, ReferenceActio
             return
         self.session.set_current(c)  # drops the preview
         self.slider_dock.reset(emit=False)
-        model = self.models.get(c.recipe.get("model", ""))
+        model = self.models.get(c.model_name)
         steerable = c.z is not None and model is not None and bool(model.attributes)
         self.slider_dock.target.setText(f"Steering {cid} ({c.kind}); values are recorded with each derived "
                                         "candidate" if steerable else f"{cid} ({c.kind})")
@@ -414,10 +414,10 @@ class MainWindow(EvidenceInput, Generation, Framing, CellEditing, ReferenceActio
         panels = [Panel(f"Input as the model sees it ({size})", r.lr), Panel(f"Bicubic x{scale}", r.bicubic)]
         pv = self.session.preview
         if pv is not None:
-            vals = ", ".join(f"{k} {v:+.2f}" for k, v in pv.recipe.get("sliders", {}).items())
+            vals = ", ".join(f"{k} {v:+.2f}" for k, v in pv.slider_values.items())
             panels.append(Panel(f"{c.id}<br>{agreement(c)}", r.image, True))
             label = "derived from " + c.id + (f" ({vals})" if vals else "")
-            flag = steer_flag(c, pv, self.steer_min_db) if pv.recipe.get("sliders") else ""
+            flag = steer_flag(c, pv, self.steer_min_db) if pv.slider_values else ""
             self.slider_dock.show_warning(flag)
             warn = "<br><b style='color:#ff6b6b'>\u26a0 agrees much less with the evidence</b>" if flag else ""
             panels.append(Panel(f"{label}<br>{agreement(pv)}{warn}", self.images.get(pv).image, True))

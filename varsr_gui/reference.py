@@ -69,7 +69,7 @@ class ReferenceActions:
                                    f"{e}\n\nChoose another file.")
             return
         c = self.session.current
-        name = c.recipe.get("model", "") if c is not None else self.session.chosen_model()
+        name = c.model_name if c is not None else self.session.chosen_model()
         self.with_model(name, partial(self._reference_with, ref, c))
 
     def _reference_with(self, ref: S.Evidence, c: S.Candidate | None, model: VarSR) -> None:

@@ -55,6 +55,22 @@ class Candidate:
         return str(self.recipe.get("kind", "sample"))
 
     @property
+    def model_name(self) -> str:
+        """The bundle the candidate was drawn with ("" when unrecorded)."""
+        return str(self.recipe.get("model", ""))
+
+    @property
+    def slider_values(self) -> dict[str, float]:
+        """Attribute slider values applied to it (empty for an unsteered candidate)."""
+        return {str(k): float(v) for k, v in (self.recipe.get("sliders") or {}).items()}
+
+    @property
+    def parent_id(self) -> str | None:
+        """The candidate it was derived from, if any."""
+        p = self.recipe.get("parent")
+        return str(p) if p else None
+
+    @property
     def spec(self) -> Recipe:
         """The recipe, typed and checked (:func:`core.workbench.recipes.parse_recipe`)."""
         return parse_recipe(self.recipe)
