@@ -52,6 +52,10 @@ class VideoCombining:
                 self._say("Faces: the evidence must be a tracked frame of this clip with the face marked on it.")
                 return
             anchor = (ev.frame_index, tracked.track.points[ev.frame_index].box)
+            if how.n * len(used) > s.max_candidates:  # the session would drop the first frames' sets again
+                self._say(f"{how.n} candidates from each of {len(used)} frames is more than the session keeps "
+                          f"({s.max_candidates}): lower the count or untick frames.")
+                return
             self._busy(f"Drawing {how.n} candidates from each of {len(used)} frames\u2026")
             self._task = self.runner.submit(
                 "Face candidates from frames", lambda ctx: W.face_frames(s, clip, path, tracked, anchor, region,
