@@ -17,6 +17,7 @@ as the box filter). No Qt here.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from core.errors import VarSRError
-from core.model.camera import condition, nominal_degrade, project_nominal
+from core.model.camera import condition, nominal_degrade, nominal_matrix, project_nominal
 from core.model.degrade import project_consistent
 from core.workbench.preprocess import consistency
 
@@ -66,7 +67,9 @@ class ConsistencyOperator:
         """Per image of ``images (n, C, H, W)``: mean |LR - D(image)| (0-255) and LR-PSNR (dB, capped at 100)."""
         if self.is_box:  # exactly as candidates have always been scored
             return consistency(images, lr, scale)
-        d = self.degrade(images.float(), scale) - lr.float()[None]
+        # D is separable: A_y x A_x^T with the exact matrices of nominal_degrade (BLAS, not a 29-tap conv)
+        ay, ax = (_matrix(n, scale, self.sigma) for n in images.shape[-2:])
+        d = ay @ images.float() @ ax.T - lr.float()[None]
         l1 = d.abs().mean(dim=(1, 2, 3)) * 255.0
         mse = (d**2).mean(dim=(1, 2, 3)).clamp_min(1e-10)
         return l1, (10 * torch.log10(1.0 / mse)).clamp(max=100.0)
@@ -80,6 +83,12 @@ class ConsistencyOperator:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "sigma_lr_px": self.sigma, "description": self.describe()}
+
+
+@functools.lru_cache(maxsize=32)
+def _matrix(n_hr: int, scale: int, sigma: float) -> torch.Tensor:
+    """:func:`core.model.camera.nominal_matrix` in float32 (one per size, kept)."""
+    return nominal_matrix(n_hr, scale, sigma).float()
 
 
 _LABELS = {"ideal": "the box filter (ideal sensor)", "blur": "blur", "camera": "camera"}
@@ -121,9 +130,14 @@ def scale_of(c: Candidate) -> int | None:
     return h // lh
 
 
-def rescore(cands: Iterable[Candidate | None], name: str | ConsistencyOperator | None) -> list[Candidate]:
-    """Score every candidate not yet scored under the operator ``name`` again, under it (in place; batched by
-    size). Returns the candidates that were rescored; a candidate already under it is left exactly as it is."""
+Scored = list[tuple["Candidate", float, float]]
+#: Candidates scored in one batch (bounded memory for a large session).
+BATCH = 64
+
+
+def scores_under(cands: Iterable[Candidate | None], name: str | ConsistencyOperator | None) -> Scored:
+    """``(candidate, l1, lr_psnr)`` under the operator ``name`` for each candidate not yet scored under it,
+    changing nothing; batched by input and size (a thousand 128x128 candidates take about 0.3 s on one core)."""
     op = operator(name)
     groups: dict[tuple, list[Candidate]] = {}
     seen: set[int] = set()
@@ -136,15 +150,24 @@ def rescore(cands: Iterable[Candidate | None], name: str | ConsistencyOperator |
             lr = c.lr.detach().float().cpu().contiguous()
             key = (tuple(c.image.shape), scale, hashlib.sha256(lr.numpy().tobytes()).hexdigest())
             groups.setdefault(key, []).append(c)
-    done: list[Candidate] = []
+    out: Scored = []
     for (_, scale, _), group in groups.items():
-        for start in range(0, len(group), 256):  # bounded memory for a large session
-            part = group[start:start + 256]
+        for start in range(0, len(group), BATCH):
+            part = group[start:start + BATCH]
             images = torch.stack([c.image.detach().float().cpu() for c in part])
             l1, psnr = op.score(images, part[0].lr.detach().float().cpu(), scale)
-            for c, a, b in zip(part, l1.tolist(), psnr.tolist(), strict=True):
-                c.l1, c.lr_psnr, c.scored_under = float(a), float(b), op.name
-            done += part
+            out += [(c, float(a), float(b)) for c, a, b in zip(part, l1.tolist(), psnr.tolist(), strict=True)]
+    return out
+
+
+def rescore(cands: Iterable[Candidate | None], name: str | ConsistencyOperator | None) -> list[Candidate]:
+    """Score every candidate not yet scored under the operator ``name`` again, under it (in place). Returns the
+    candidates rescored; a candidate already under it is left exactly as it is."""
+    op = operator(name)
+    done: list[Candidate] = []
+    for c, l1, psnr in scores_under(cands, op):
+        c.l1, c.lr_psnr, c.scored_under = l1, psnr, op.name
+        done.append(c)
     return done
 
 
