@@ -45,7 +45,8 @@ def test_candidates_are_drawn_at_the_models_calibrated_temperature(tiny_bundle: 
     assert main(["--model", str(tiny_bundle), "-n", "2", "--out", str(tmp_path / "o"), str(src)]) == 0
     assert json.loads((tmp_path / "o" / "manifest.json").read_text())["temperature"] == 3.0
     # an explicit --temperature wins, and gives other candidates
-    assert main(["--model", str(tiny_bundle), "-n", "2", "--temperature", "1", "--out", str(tmp_path / "p"), str(src)]) == 0
+    args = ["--model", str(tiny_bundle), "-n", "2", "--temperature", "1", "--out", str(tmp_path / "p"), str(src)]
+    assert main(args) == 0
     assert json.loads((tmp_path / "p" / "manifest.json").read_text())["temperature"] == 1.0
     assert sha256_file(tmp_path / "o" / "candidate_001.png") != sha256_file(tmp_path / "p" / "candidate_001.png")
 
