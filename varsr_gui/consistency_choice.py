@@ -32,6 +32,8 @@ def operator_combo() -> QComboBox:
     for name in CHOICES:
         combo.addItem(title(name), name)
     combo.setToolTip(TIP)
+    combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+    combo.setMinimumContentsLength(14)  # narrow beside the tiles; the list shows each in full
     return combo
 
 

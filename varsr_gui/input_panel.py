@@ -21,7 +21,6 @@ from PySide6.QtWidgets import (
 
 from core.workbench.session import N_RANGE
 from varsr_gui.consistency_choice import operator_combo
-from varsr_gui.consistency_choice import operator_combo
 from varsr_gui.qt_images import scaled_nearest
 
 PREVIEW = 132
@@ -94,10 +93,6 @@ class InputPanel(QWidget):
         self.model_reason.setStyleSheet("color:#9aa4b1; font-size:11px;")
         form.addRow(self.model_reason)
         form.addRow(self.cells_label, self.cells)
-        self.consistency = operator_combo()  # what the scores assume (varsr_gui.consistency_choice)
-        form.addRow("Assumed blur", self.consistency)
-        self.consistency = operator_combo()  # what the scores assume (varsr_gui.consistency_choice)
-        form.addRow("Assumed blur", self.consistency)
         tiles = QHBoxLayout()
         self.crop_tile = ImageTile("Your crop")
         self.lr_tile = ImageTile("What the model sees")
@@ -180,6 +175,10 @@ class InputPanel(QWidget):
                        (self.shift_button, self.shift_test_clicked)):
             b.clicked.connect(sig.emit)
             col.addWidget(b)
+        # beside "What the model sees": how the camera is assumed to have blurred it (varsr_gui.consistency_choice)
+        self.consistency = operator_combo()
+        col.addWidget(QLabel("Assumed blur"))
+        col.addWidget(self.consistency)
         return col
 
     def show_check(self, text: str, warn: bool) -> None:

@@ -17,7 +17,7 @@ AGREEMENT_TIP = ("How closely the candidate, reduced to the evidence's size with
 
 
 def under(name: str) -> str:
-    """The operator a score is under, as the app names it ("the box filter (ideal sensor)", "blur", ...)."""
+    """The operator a score is under, as the app names it ("box filter", "blur", ...)."""
     return label(name)
 
 

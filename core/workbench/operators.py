@@ -91,7 +91,7 @@ def _matrix(n_hr: int, scale: int, sigma: float) -> torch.Tensor:
     return nominal_matrix(n_hr, scale, sigma).float()
 
 
-_LABELS = {"ideal": "the box filter (ideal sensor)", "blur": "blur", "camera": "camera"}
+_LABELS = {"ideal": "box filter", "blur": "blur", "camera": "camera"}
 
 
 def operator(name: str | ConsistencyOperator | None) -> ConsistencyOperator:
@@ -107,7 +107,7 @@ def operator(name: str | ConsistencyOperator | None) -> ConsistencyOperator:
 
 
 def label(name: str) -> str:
-    """How a score's operator is named ("the box filter (ideal sensor)", "blur"...); an unknown name as it is."""
+    """How a score's operator is named ("box filter", "blur"...); an unknown name as it is."""
     try:
         return operator(name).label
     except VarSRError:
@@ -119,7 +119,7 @@ def title(name: str) -> str:
     op = operator(name)
     if op.is_box:
         return "Box filter (ideal sensor)"
-    return f"{op.name.capitalize()}: Gaussian blur {op.sigma:g} LR px, then the box filter"
+    return f"{op.name.capitalize()}: Gaussian {op.sigma:g} LR px, then the box filter"
 
 
 def scale_of(c: Candidate) -> int | None:

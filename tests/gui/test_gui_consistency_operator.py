@@ -31,7 +31,7 @@ def test_assumed_blur_rescores_names_the_operator_and_is_undoable(make_window, q
     w.grid.select(ids[0])
     c = w.session.candidates[ids[0]]
     box = (c.l1, c.lr_psnr)
-    assert "under the box filter (ideal sensor)" in w.compare.captions[2].text()
+    assert "agrees with the evidence under box filter:" in w.compare.captions[2].text()
 
     _pick(w, "blur")
     assert w.session.consistency_operator == "blur" and c.scored_under == "blur" and (c.l1, c.lr_psnr) != box
