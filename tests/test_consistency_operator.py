@@ -138,6 +138,7 @@ def test_the_session_rescores_and_the_case_records_the_operator(models_root: Pat
     html = build_report(again).html()
     assert "in this case a Gaussian blur of 0.6 LR px, then the box filter" in html
     assert html.count("dB, under blur") == 2
+    assert "model chosen by crop size, consistency under blur" in html  # the audit step, as the report words it
 
 
 def test_an_unknown_operator_in_a_case_falls_back_to_the_box_filter(tmp_path: Path) -> None:

@@ -160,8 +160,10 @@ def _describe(entry: dict[str, Any]) -> str:
         r = d.get("region") or {}
         return f"region of interest: {r.get('kind')} {_geo(r)}".strip()
     if a == "settings_changed":
+        op = d.get("consistency_operator")
+        under = f", consistency under {operator_label(str(op))}" if op else ""
         return (f"settings: domain {d.get('domain')}, {d.get('cells')} cell(s), model "
-                f"{d.get('model_override') or 'chosen by crop size'}")
+                f"{d.get('model_override') or 'chosen by crop size'}{under}")
     if a == "candidates_generated":
         ids = d.get("candidates") or []
         span = f"{ids[0]}\u2013{ids[-1]}" if len(ids) > 1 else (ids[0] if ids else "")
