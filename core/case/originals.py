@@ -24,7 +24,8 @@ def recipe_images(recipe: Any) -> set[str]:
     if not isinstance(recipe, dict):
         return set()
     out: set[str] = set()
-    src = recipe.get("source") if isinstance(recipe.get("source"), dict) else {}
+    got = recipe.get("source")
+    src: dict[str, Any] = got if isinstance(got, dict) else {}
     for part in ("evidence", "reference"):
         info = src.get(part)
         if isinstance(info, dict) and isinstance(info.get("sha256"), str):

@@ -25,7 +25,7 @@ def region_outline(region: dict[str, Any] | None) -> list[tuple[float, float]] |
         x0, y0, x1, y1 = r.box
         return [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
     if r.kind == "quad" and r.quad:
-        return [tuple(p) for p in r.quad]
+        return [(float(p[0]), float(p[1])) for p in r.quad]
     faces = faces_module()
     if r.kind != "eyes" or not r.eyes or faces is None:
         return None
@@ -77,7 +77,7 @@ def describe_regions(regions: list[dict[str, Any]]) -> str:
     def fmt(v: Any) -> Any:
         return [fmt(x) for x in v] if isinstance(v, list) else round(float(v), 1)
 
-    parts = [f"{r.get('kind')} {json.dumps(fmt(r.get(r.get('kind'))))}" for r in regions]
+    parts = [f"{r.get('kind')} {json.dumps(fmt(r.get(str(r.get('kind')))))}" for r in regions]
     return "Region of interest outlined in yellow: " + "; ".join(parts)
 
 
@@ -107,8 +107,8 @@ def region_inset(original: Image.Image, regions: list[dict[str, Any]], box: int 
 
 
 def _shift(region: dict[str, Any], dx: float, dy: float) -> dict[str, Any]:
-    kind = region.get("kind")
-    v = region.get(kind)
+    kind = str(region.get("kind"))
+    v = region.get(kind) or []
     if kind == "box":
         return {"box": [v[0] + dx, v[1] + dy, v[2] + dx, v[3] + dy]}
     return {kind: [[p[0] + dx, p[1] + dy] for p in v]}

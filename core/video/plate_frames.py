@@ -134,7 +134,7 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
         if progress is not None:
             progress(j + 1, len(plans))
     comb = combine(probs, [f"frame {r['index']}" for r in records], quality, rows=greys,
-                   scores=[r["score"] for r in records])
+                   scores=[round(plan.score, 6) for plan in plans])
     for r, f in zip(records, comb.frames, strict=True):
         r["quality"], r["weight"] = f["quality"], f["weight"]
     reading = PlateReading(comb.probs, list(classes), [n * len(plans)] * comb.probs.shape[0])
