@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QPushButton
+from PySide6.QtWidgets import QCheckBox, QFormLayout, QHBoxLayout, QPushButton, QWidget
 
 from core.workbench.cell_geometry import CellFit, CellGeometry, fit_cells
 from varsr_gui.undo import _Applied
@@ -51,16 +51,18 @@ class CellEditing:
         self.light_on_dark = QCheckBox("Light on dark")
         self.light_on_dark.setToolTip("The characters are lighter than the plate: the row is inverted before the "
                                       "model (recorded with every candidate)")
+        self._cells_row: QWidget | None = None  # a widget, not a layout: hidden, its form row takes no room
         form = ip.cells.parentWidget().layout()
         if isinstance(form, QFormLayout):
             row, role = form.getWidgetPosition(ip.cells)
             form.removeWidget(ip.cells)
-            box = QHBoxLayout()
+            self._cells_row = QWidget()
+            box = QHBoxLayout(self._cells_row)
             box.setContentsMargins(0, 0, 0, 0)
             for wdg in (ip.cells, self.fit_cells_button, self.light_on_dark):
                 box.addWidget(wdg)
             box.addStretch(1)
-            form.setLayout(row, role, box)
+            form.setWidget(row, role, self._cells_row)
         self.fit_cells_button.clicked.connect(self.fit_cells)
         self.light_on_dark.toggled.connect(self.set_light_on_dark)
         self.view.cells_moved.connect(self.move_cell_edges)
@@ -134,8 +136,9 @@ class CellEditing:
         s = self.session
         rows = s.domain != "face"
         self._show_cells()
-        self.fit_cells_button.setVisible(rows)
-        self.light_on_dark.setVisible(rows)
+        for wdg in (self._cells_row, self.fit_cells_button, self.light_on_dark):
+            if wdg is not None:
+                wdg.setVisible(rows)
         self.light_on_dark.blockSignals(True)
         self.light_on_dark.setChecked(s.cell_inverted)
         self.light_on_dark.blockSignals(False)
