@@ -15,7 +15,6 @@ from typing import Any
 
 from PIL import Image
 
-from core.errors import VarSRError
 from core.video.clip import Frame
 from core.video.track import Box
 from core.workbench.evidence import Evidence, Region, evidence_from_image
@@ -94,13 +93,5 @@ def box_region(box: Box) -> Region:
 
 
 def moved(region: Region, dx: float, dy: float) -> Region:
-    """``region`` translated by ``(dx, dy)`` pixels."""
-    if region.kind == "box" and region.box:
-        x0, y0, x1, y1 = region.box
-        return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
-    if region.kind == "eyes" and region.eyes:
-        (lx, ly), (rx, ry) = region.eyes
-        return Region("eyes", eyes=((lx + dx, ly + dy), (rx + dx, ry + dy)))
-    if region.kind == "quad" and region.quad:
-        return Region("quad", quad=tuple((x + dx, y + dy) for x, y in region.quad))  # type: ignore[arg-type]
-    raise VarSRError(f"incomplete region: {region.kind}")
+    """``region`` translated by ``(dx, dy)`` pixels (:meth:`Region.moved`)."""
+    return region.moved(dx, dy)

@@ -85,6 +85,19 @@ class Region:
     def from_box(x0: float, y0: float, x1: float, y1: float) -> Region:
         return Region("box", box=(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
 
+    def moved(self, dx: float, dy: float) -> Region:
+        """The region translated by ``(dx, dy)`` pixels: its box, eye centres or corners."""
+        if self.kind == "box" and self.box:
+            x0, y0, x1, y1 = self.box
+            return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+        if self.kind == "eyes" and self.eyes:
+            (lx, ly), (rx, ry) = self.eyes
+            return Region("eyes", eyes=((lx + dx, ly + dy), (rx + dx, ry + dy)))
+        if self.kind == "quad" and self.quad:
+            a, b, c, d = ((x + dx, y + dy) for x, y in self.quad)
+            return Region("quad", quad=(a, b, c, d))
+        raise VarSRError(f"incomplete region: {self.kind}")
+
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"kind": self.kind}
         for key in ("box", "eyes", "quad"):

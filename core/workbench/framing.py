@@ -51,15 +51,7 @@ def expected_eyes(region: Region | None, image_size: tuple[int, int]) -> tuple[P
 def shifted(region: Region | None, image_size: tuple[int, int], dx: float, dy: float) -> Region:
     """``region`` (None: the whole image) moved by (dx, dy) pixels: the eyes of an eye region, the box of a box
     region, the corners of a quad (so the model's eyes move by the same amount within its frame)."""
-    if region is None:
-        region = Region.from_box(0, 0, *image_size)
-    if region.kind == "eyes" and region.eyes:
-        (lx, ly), (rx, ry) = region.eyes
-        return Region("eyes", eyes=((lx + dx, ly + dy), (rx + dx, ry + dy)))
-    if region.kind == "quad" and region.quad:
-        return Region("quad", quad=tuple((x + dx, y + dy) for x, y in region.quad))  # type: ignore[arg-type]
-    x0, y0, x1, y1 = region.box  # type: ignore[misc]
-    return Region("box", box=(x0 + dx, y0 + dy, x1 + dx, y1 + dy))
+    return (region or Region.from_box(0, 0, *image_size)).moved(dx, dy)
 
 
 @dataclass(frozen=True)
