@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from PIL import Image
 
 pytest.importorskip("av")
 
@@ -29,6 +31,9 @@ from core.video.plate_frames import (  # noqa: E402
 from core.video.synthetic import moving_square, square_position, write_clip  # noqa: E402
 from core.video.track import track_region  # noqa: E402
 from core.workbench import session as S  # noqa: E402
+from core.workbench.cell_geometry import CellGeometry  # noqa: E402
+from core.workbench.evidence import crop_region, region_from_dict  # noqa: E402
+from core.workbench.preprocess import prepare_lr  # noqa: E402
 from core.workbench.recipes import VideoPlateRecipe, parse_recipe  # noqa: E402
 
 SIZE, BOX = (96, 64), 24
@@ -40,7 +45,8 @@ def clip_path(tmp_path: Path) -> Path:
     return write_clip(tmp_path / "incoming" / "street.mp4", moving_square(12, SIZE, BOX), fps=25, gop=4)
 
 
-def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3):
+def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3,
+             geometry: CellGeometry | None = None):
     with open_clip(path) as clip:
         sha = clip.sha256()
         clip.index()
@@ -48,6 +54,8 @@ def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3):
         session.set_evidence(ev)
         session.set_domain("plate")
         session.set_cells(2)
+        if geometry is not None:  # dragged edges, Light on dark
+            session.set_cell_geometry(geometry)
         x, y = square_position(anchor, SIZE, BOX)  # a slightly tilted plate: four corners
         session.set_region(S.Region("quad", quad=((x, y + 1.0), (x + BOX, y), (x + BOX, y + BOX - 1.0),
                                                   (x, y + BOX))))
@@ -64,7 +72,7 @@ def _combine(session: S.Session, path: Path, anchor: int = 5, dropped: int = 3):
         model = session.model("plate-char")
         plans = plans_from_track(track, records, (box, session.region))  # the quad moved with the track
         out = read_plate_frames(model, load_plate_classifier(), clip.frame, plans,
-                                n_cells=2, bounds=session.cell_bounds, n=4, seed=3, temperature=1.0,
+                                cells=session.cell_geometry(), n=4, seed=3, temperature=1.0,
                                 quality="confidence", clip=clip_record(path, sha, clip.info.record()), track=track,
                                 classifier_info=classifier_id())
     return ev, track, out
@@ -155,6 +163,39 @@ def test_replay_refuses_a_changed_result_or_frame(models_root: Path, clip_path: 
     broken = {**out.candidate.recipe, "frames": [{"index": 1}]}
     with pytest.raises(RecipeError):
         parse_recipe(broken)
+
+
+def test_uneven_inverted_cells_are_cut_as_in_a_still_and_regenerate(models_root: Path, clip_path: Path,
+                                                                    tmp_path: Path) -> None:
+    """A frame's row is cut at the analyst's edges, outer ones included, and inverted (light on dark), as
+    a still row is; the recipe records the geometry and the case regenerates it bit-identically."""
+    session = S.Session(models_root)
+    case = K.Case.create(tmp_path / "cases" / "VIDEO-3", session, "Examiner V")
+    g = CellGeometry((0.08, 0.37, 0.93), inverted=True)
+    _, _, out = _combine(session, clip_path, geometry=g)
+    r = out.candidate.recipe
+    assert r["source"]["cells"] == {"n": 2, "bounds": [0.37], "edges": [0.08, 0.37, 0.93], "inverted": True}
+    model = session.model("plate-char")
+    f0 = r["frames"][0]
+    with open_clip(clip_path) as clip:
+        crop = crop_region(Image.fromarray(clip.frame(f0["index"]).image, "RGB"), region_from_dict(f0["region"]))
+    want = [prepare_lr(c, model.config)[0] for c in g.cut(crop)]
+    rows = out.candidate.lr.shape[1] // len(r["frames"])
+    assert (out.candidate.lr[:, :rows] == torch.cat(want, dim=2)).all()  # the first frame's row, as cut
+    plain = [prepare_lr(c, model.config)[0] for c in CellGeometry.equal(2).cut(crop)]
+    assert not (out.candidate.lr[:, :rows] == torch.cat(plain, dim=2)).all()
+
+    spec = parse_recipe(r)
+    assert isinstance(spec, VideoPlateRecipe)
+    again = replay(model, spec, lambda sha: Path("/nonexistent"))
+    assert (again.image == out.candidate.image).all() and again.recipe == r
+    cid = session.add_set("street.mp4 uneven cells", [out.candidate]).candidate_ids[0]
+    session.star(cid)
+    case.save()
+    clip_path.unlink()
+    opened = K.open_case(case.folder, models_root=models_root)
+    results = verify_case(opened, [cid])
+    assert results[0].identical, results[0].line()
 
 
 def test_face_candidates_of_every_frame_regenerate_from_the_case(models_root: Path, clip_path: Path,

@@ -40,7 +40,7 @@ class VideoCombining:
         if not used:
             self._say("Every frame is unticked: tick at least one.")
             return
-        how = W.Combining(s.chosen_model(), s.n_cells, list(s.cell_bounds), w.input_panel.n.value(),
+        how = W.Combining(s.chosen_model(), s.cell_geometry(), w.input_panel.n.value(),
                           w.input_panel.seed.value(), w.input_panel.temperature.value(),
                           str(self.quality.currentData()), w.plate_dock.registry, w.plate_dock.top.value(),
                           self.name)

@@ -19,6 +19,7 @@ from core.video.face_frames import read_face_frames
 from core.video.plate_frames import PlateFrames, classifier_id, clip_record, plans_from_track, read_plate_frames
 from core.video.track import Box, Track, track_region
 from core.workbench.candidates import Candidate
+from core.workbench.cell_geometry import CellGeometry
 from core.workbench.evidence import Region
 from core.workbench.session import Session
 from varsr_gui.workers import TaskContext
@@ -96,8 +97,8 @@ class Combining:
     """What the window gives a combination: the session's model and row, the generation settings."""
 
     model_name: str
-    n_cells: int
-    bounds: list[float]
+    #: How each frame's row is cut (the session's edges and polarity, as for a still row).
+    cells: CellGeometry
     n: int
     seed: int
     temperature: float
@@ -121,7 +122,7 @@ def combine_frames(session: Session, clip: Clip, path: Path, tracked: Tracked, h
         _READER[str(clf_path)] = (load_plate_classifier(clf_path), classifier_id(clf_path))
     clf, clf_info = _READER[str(clf_path)]
     out = read_plate_frames(model, clf, clip.frame, plans_from_track(tracked.track, tracked.records, anchor),
-                            n_cells=how.n_cells, bounds=how.bounds, n=how.n, seed=how.seed,
+                            cells=how.cells, n=how.n, seed=how.seed,
                             temperature=how.temperature, quality=how.quality,
                             clip=clip_record(path, clip.sha256(), clip.info.record(), how.clip_name or None),
                             track=tracked.track,

@@ -4,8 +4,10 @@ For each used (not dropped) frame of a track, in frame order:
 
 1. the frame is decoded again and its pixels must hash to the SHA-256 recorded when it was tracked;
 2. the analyst's region moved with the track (a tilted plate's quad straightened as in the app), or
-   else the track's box, is cut from it (:func:`core.workbench.evidence.crop_region`) and split into
-   the row's cells at the analyst's boundaries; each cell is prepared for the model as in the app;
+   else the track's box, is cut from it (:func:`core.workbench.evidence.crop_region`) and cut into
+   the row's cells as a still row is (:meth:`core.workbench.cell_geometry.CellGeometry.cut`: the
+   analyst's edges, outer ones included, inverted for light characters on a dark plate); each cell
+   is prepared for the model as in the app;
 3. ``n`` candidates per cell are drawn (:func:`core.workbench.candidates.generate_cells`, seed
    ``seed + 1000 * j`` for the ``j``-th used frame, cell ``i`` adding ``i``);
 4. the plate reader gives the frame's per-position distribution (mean softmax over each cell's
@@ -15,9 +17,11 @@ The frames' distributions are combined by the weighted product of :mod:`core.vid
 (weights: a per-frame quality relative to the best frame). The result is one candidate of kind
 ``video-plate``: its image stacks each frame's row (sample 0 of each cell) top to bottom, its input
 the frames' rows as the model saw them, and its recipe (:class:`core.workbench.recipes.VideoPlateRecipe`)
-names the clip, every used frame (index, time, pixel hash, box, seed, quality, weight), the track
-and the combined reading with the SHA-256 of its probabilities. :func:`replay` makes it again from
-the clip; the probabilities must hash the same, else :class:`core.errors.CaseError`.
+names the clip, every used frame (index, time, pixel hash, box, seed, quality, weight), the track,
+the row's cell geometry (``source.cells``, as a still row's recipe writes it; none or bounds only:
+equal cells, not inverted) and the combined reading with the SHA-256 of its probabilities.
+:func:`replay` makes it again from the clip; the probabilities must hash the same, else
+:class:`core.errors.CaseError`.
 """
 
 from __future__ import annotations
@@ -40,7 +44,8 @@ from core.video.combine import FLOOR, QUALITIES, combine
 from core.video.frames import box_region, moved
 from core.video.track import Box, Track
 from core.workbench.candidates import CancelCheck, Candidate, Progress, generate_cells
-from core.workbench.evidence import Region, crop_region, equal_cells, region_from_dict, split_cells
+from core.workbench.cell_geometry import CellGeometry
+from core.workbench.evidence import Region, crop_region, region_from_dict
 from core.workbench.preprocess import consistency, prepare_lr
 from core.workbench.recipes import ModelRef, VideoPlateRecipe
 
@@ -93,16 +98,16 @@ def classifier_id(path: Path | None = None) -> dict[str, str]:
 
 
 def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], Frame], plans: Sequence[FramePlan],
-                      *, n_cells: int, bounds: Sequence[float] | None, n: int, seed: int, temperature: float,
+                      *, cells: CellGeometry, n: int, seed: int, temperature: float,
                       quality: str = "confidence", clip: dict[str, Any], track: Track | None = None,
                       classifier_info: dict[str, Any] | None = None, progress: Progress | None = None,
                       cancelled: CancelCheck | None = None) -> PlateFrames:
-    """Read and combine the planned frames (see the module docstring); ``clip``: its SHA-256, file and header."""
+    """Read and combine the planned frames (see the module docstring); ``cells``: how each frame's row is cut;
+    ``clip``: the clip's SHA-256, file and header."""
     if not plans:
         raise VarSRError("no frame to combine: every frame of the track is dropped")
     if quality not in QUALITIES:
         raise VarSRError(f"unknown frame quality {quality!r}; known: {', '.join(QUALITIES)}")
-    bounds = [float(b) for b in bounds] if bounds is not None else equal_cells(n_cells)
     rows, lrs, probs, greys, cells_all, records = [], [], [], [], [], []
     classes: list[str] = []
     for j, plan in enumerate(plans):
@@ -115,8 +120,7 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
         image = _pil(frame.image)
         region = plan.region or box_region(plan.box)
         crop = crop_region(image, region)
-        cells = split_cells(crop, bounds) if n_cells > 1 else [crop]
-        cell_lrs = [prepare_lr(c, model.config)[0] for c in cells]
+        cell_lrs = [prepare_lr(c, model.config)[0] for c in cells.cut(crop)]
         fseed = int(seed) + FRAME_SEED_STRIDE * j
         src = {"video_frame": plan.index}
         cands = generate_cells(model, cell_lrs, n, fseed, temperature, source=src, cancelled=cancelled)
@@ -143,7 +147,7 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
               "probs": comb.probs.tolist()}  # exact: JSON keeps every float64 as it is
     combine_rec = {"rule": "weighted product", "floor": FLOOR, "quality": quality, "frames": len(records)}
     source = {"evidence": {"sha256": clip.get("sha256"), "path": clip.get("path"), "source": "video"},
-              "cells": {"n": int(n_cells), "bounds": bounds}}
+              "cells": cells.to_info()}
     recipe = VideoPlateRecipe(ModelRef.of(model), dict(clip), records, int(seed), int(n), float(temperature),
                               track.to_json() if track is not None else {}, combine_rec,
                               dict(classifier_info or {}), result, source).to_json()
@@ -194,10 +198,10 @@ def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]
     classifier = load_plate_classifier(clf_path)
     plans = [FramePlan(int(f["index"]), Box(*[float(v) for v in f["box"]]), float(f.get("score", 1.0)),
                        str(f["sha256"]), region_from_dict(f.get("region"))) for f in recipe.frames]
-    cells = recipe.source.get("cells") or {}
+    cells = CellGeometry.from_info(recipe.source.get("cells"))  # none recorded: one cell, as before
     with open_clip(path) as clip:
-        out = read_plate_frames(model, classifier, clip.frame, plans, n_cells=int(cells.get("n") or 1),
-                                bounds=cells.get("bounds"), n=int(recipe.n), seed=int(recipe.seed),
+        out = read_plate_frames(model, classifier, clip.frame, plans, cells=cells, n=int(recipe.n),
+                                seed=int(recipe.seed),
                                 temperature=float(recipe.temperature),
                                 quality=str(recipe.combine.get("quality", "confidence")), clip=recipe.clip,
                                 track=Track.from_json(recipe.track) if recipe.track else None,

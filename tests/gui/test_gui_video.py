@@ -79,7 +79,9 @@ def test_open_step_track_and_combine(qtbot, make_window, gui_models: Path, tmp_p
     qtbot.waitUntil(lambda: _evidence_frame(w) == 26 and _idle(dock), timeout=WAIT_MS)
     assert w.session.region is not None and w.session.region.box[0] == pytest.approx(pts[26].box.x)
     x, y = square_position(26, SIZE, BOX)
+    w.menu_actions["whole_image"].trigger()  # W first: a drag on the old box's side would move a cell edge
     drag(w.view, (x, y), (x + BOX, y + BOX))
+    assert w.session.region.kind == "box" and w.session.cell_edges == [0.0, 0.5, 1.0]  # the row still equal
     qtbot.mouseClick(dock.track_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: dock.result.track.points[26].source == "corrected" and _idle(dock), timeout=WAIT_MS)
     pts = dock.result.track.points
