@@ -32,7 +32,11 @@ def attribute_label(key: str) -> str:
 
 
 class SliderDock(QDockWidget):
-    """One slider per attribute direction, k in [-2, 2]; changes are reported after a short pause."""
+    """One slider per attribute direction, k in [-2, 2]; changes are reported after a short pause.
+
+    The slider the analyst moved last is the active one (its name in bold): it is scrolled back into
+    view whenever the sliders are rebuilt or re-filtered (another candidate, Advanced, a reset).
+    """
 
     values_changed = Signal(dict)
     keep_clicked = Signal()
@@ -94,6 +98,8 @@ class SliderDock(QDockWidget):
         self.sliders: dict[str, QSlider] = {}
         self.value_labels: dict[str, QLabel] = {}
         self.names: dict[str, QLabel] = {}
+        #: The key of the slider moved last (kept while other models' sliders are shown).
+        self.active: str | None = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -112,6 +118,7 @@ class SliderDock(QDockWidget):
         self.empty.setVisible(not keys)
         self.scroll.setVisible(bool(keys))
         if list(self.sliders) == list(keys):
+            self.keep_active_in_view()
             return
         while self.grid.count():
             w = self.grid.takeAt(0).widget()
@@ -131,7 +138,7 @@ class SliderDock(QDockWidget):
             s.setToolTip(f"{tip}\n{notes[key]}" if key in notes else f"{tip}\nnot measured for this model")
             val = QLabel("+0.00")
             val.setMinimumWidth(40)
-            s.valueChanged.connect(lambda v, lab=val: self._moved(lab, v))
+            s.valueChanged.connect(lambda v, lab=val, k=key: self._moved(lab, v, k))
             name = QLabel(attribute_label(key))
             name.setWordWrap(True)
             name.setToolTip(s.toolTip())
@@ -141,6 +148,7 @@ class SliderDock(QDockWidget):
             self.sliders[key] = s
             self.value_labels[key] = val
             self.names[key] = name
+        self._mark_active()
         self._show_rows()
         self.empty.setVisible(not keys)
         for b in (self.reset_button, self.keep_button, self.all_button):
@@ -165,14 +173,18 @@ class SliderDock(QDockWidget):
                 changed = True
         if changed:
             self.flush()
+        self.keep_active_in_view()
 
     def show_warning(self, text: str) -> None:
         """A flag on the steered candidate (empty: none)."""
         self.warning.setText(text)
         self.warning.setVisible(bool(text))
 
-    def _moved(self, label: QLabel, v: int) -> None:
+    def _moved(self, label: QLabel, v: int, key: str) -> None:
         label.setText(f"{v / STEPS:+.2f}")
+        if key != self.active and not self.sliders[key].isHidden():  # not one Advanced off puts back to 0
+            self.active = key
+            self._mark_active()
         if self.live.isChecked():
             self._timer.start()
 
@@ -191,6 +203,7 @@ class SliderDock(QDockWidget):
             self.value_labels[key].setText(f"{s.value() / STEPS:+.2f}")
         self._timer.stop()
         self.values_changed.emit(self.values())
+        self.keep_active_in_view()
 
     def reset(self, emit: bool = True) -> None:
         """All sliders to 0; ``emit=False`` when the target candidate changes."""
@@ -204,6 +217,25 @@ class SliderDock(QDockWidget):
         self._timer.stop()
         if changed and emit:
             self._timer.start()
+        self.keep_active_in_view()
+
+    def _mark_active(self) -> None:
+        for key, name in self.names.items():
+            font = name.font()
+            font.setBold(key == self.active)
+            name.setFont(font)
+
+    def keep_active_in_view(self) -> None:
+        """Scroll the active slider into view once the rows are laid out (after this event)."""
+        QTimer.singleShot(0, self, self._scroll_to_active)
+
+    def _scroll_to_active(self) -> None:
+        s = self.sliders.get(self.active or "")
+        if s is None or s.isHidden():
+            return
+        self.grid.activate()  # the rows' places, before the scroll area measures them
+        self.scroll.ensureWidgetVisible(self.names[self.active or ""], 0, 4)
+        self.scroll.ensureWidgetVisible(s, 0, 4)
 
     def flush(self) -> None:
         """Emit now instead of after the pause (tests, keyboard)."""

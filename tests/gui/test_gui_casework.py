@@ -223,6 +223,40 @@ def test_sliders_advanced_switch_and_a_flagged_steer(make_window, qtbot, gui_mod
     assert "agrees much less" in w.compare.captions[3].text()
 
 
+def test_the_active_slider_stays_in_view_when_the_sliders_are_rebuilt(qtbot):
+    """The slider moved last (its name in bold) is scrolled back into view after Advanced, a rebuild, a reset."""
+    from PySide6.QtCore import QPoint, QRect
+
+    from varsr_gui.slider_dock import SliderDock
+
+    dock = SliderDock()
+    qtbot.addWidget(dock)
+    dock.resize(320, 260)
+    dock.show()
+    qtbot.waitExposed(dock)
+    dock.set_attributes([f"{kind}/A{i:02d}" for i in range(12) for kind in ("mean", "diff")])  # means hidden
+    bar, key = dock.scroll.verticalScrollBar(), "diff/A08"
+
+    def in_view() -> bool:
+        vp, s = dock.scroll.viewport(), dock.sliders[key]
+        return vp.rect().contains(QRect(s.mapTo(vp, QPoint(0, 0)), s.size()))
+
+    qtbot.waitUntil(lambda: bar.maximum() > 0)
+    dock.scroll.ensureWidgetVisible(dock.sliders[key])  # the analyst scrolls down to it and moves it
+    dock.set_value(key, 1.0)
+    assert in_view() and dock.active == key
+    assert dock.names[key].font().bold() and not dock.names["diff/A00"].font().bold()
+    dock.advanced.setChecked(True)  # nine mean rows more above it
+    qtbot.waitUntil(in_view, timeout=2000)
+    bar.setValue(0)
+    dock.set_attributes([*(f"diff/B{i:02d}" for i in range(10)), key])  # another model's sliders: rebuilt
+    qtbot.waitUntil(in_view, timeout=2000)
+    assert dock.names[key].font().bold()
+    bar.setValue(0)
+    dock.reset()  # R
+    qtbot.waitUntil(in_view, timeout=2000)
+
+
 def test_compare_view_fills_its_room_and_thumbnails_carry_a_slim_band(make_window, qtbot, gui_models: Path,
                                                                      evidence_png: Path):
     from tests.gui.helpers import generate
