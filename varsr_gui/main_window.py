@@ -107,7 +107,7 @@ class MainWindow(EvidenceInput, Generation, Framing, CellEditing, ReferenceActio
         self._show_select_mode()
         ev = self.session.events
         for event in (ev.candidates_added, ev.shortlist_changed, ev.sets_dropped, ev.region_changed,
-                      ev.evidence_changed):  # after the case has logged the step
+                      ev.evidence_changed, ev.note_changed):  # after the case has logged the step
             event.connect(lambda *_a: QTimer.singleShot(0, self.update_modified))
         ev.evidence_changed.connect(self._on_evidence)
         ev.region_changed.connect(lambda _r: self._on_input_changed())

@@ -61,7 +61,7 @@ class WorkRecovery(QObject):
         self.timer.start()
         ev = session.events
         for event in (ev.evidence_changed, ev.region_changed, ev.settings_changed, ev.candidates_added,
-                      ev.shortlist_changed, ev.sets_dropped):
+                      ev.shortlist_changed, ev.sets_dropped, ev.note_changed):
             event.connect(lambda *_a: self.soon.start())
         QTimer.singleShot(0, self.offer)
 

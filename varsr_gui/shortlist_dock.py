@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtGui import QFocusEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QApplication,
     QDockWidget,
     QHBoxLayout,
     QLabel,
@@ -24,8 +26,37 @@ ID_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 56
 
 
+class NoteEdit(QPlainTextEdit):
+    """A note editor that says when the analyst has finished an edit: focus leaves it, a click lands
+    elsewhere (a toolbar button takes no focus) or a window shortcut (Ctrl+S...) is about to run."""
+
+    editing_finished = Signal()
+
+    def focusInEvent(self, e: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        super().focusInEvent(e)
+        QApplication.instance().installEventFilter(self)
+
+    def focusOutEvent(self, e: QFocusEvent) -> None:  # noqa: N802 - Qt override
+        QApplication.instance().removeEventFilter(self)
+        super().focusOutEvent(e)
+        self.editing_finished.emit()
+
+    def event(self, e: QEvent) -> bool:
+        done = super().event(e)
+        if e.type() == QEvent.Type.ShortcutOverride and not e.isAccepted():  # not the editor's own key
+            self.editing_finished.emit()
+        return done
+
+    def eventFilter(self, obj: QObject, e: QEvent) -> bool:  # noqa: N802 - Qt override
+        if e.type() == QEvent.Type.MouseButtonPress and isinstance(obj, QWidget) \
+                and obj is not self and not self.isAncestorOf(obj):
+            self.editing_finished.emit()
+        return False
+
+
 class ShortlistDock(QDockWidget):
-    """Drag (or Up/Down) to reorder; the note edits the selected lead."""
+    """Drag (or Up/Down) to reorder; the note edits the selected lead, committed to the session (one
+    undoable step) when the analyst finishes editing it, or at once when set from code."""
 
     candidate_selected = Signal(str)
     compare_clicked = Signal(str, str)
@@ -54,7 +85,8 @@ class ShortlistDock(QDockWidget):
             row.addWidget(b)
         lay.addLayout(row)
         lay.addWidget(QLabel("Note on the selected lead"))
-        self.note = QPlainTextEdit()
+        self.note = NoteEdit()
+        self._note_cid: str | None = None  # the lead whose note the editor holds
         self.note.setPlaceholderText("Why this lead? (exported with it)")
         self.note.setMaximumHeight(70)
         lay.addWidget(self.note)
@@ -66,18 +98,21 @@ class ShortlistDock(QDockWidget):
         self.list.currentItemChanged.connect(self._on_current)
         self.list.model().rowsMoved.connect(lambda *_: self._sync_order())
         self.note.textChanged.connect(self._on_note)
+        self.note.editing_finished.connect(self.commit_note)
         self.up.clicked.connect(lambda: self._step(-1))
         self.down.clicked.connect(lambda: self._step(1))
         self.remove.clicked.connect(self._remove)
         self.compare.clicked.connect(self._compare)
         self.export.clicked.connect(self.export_clicked.emit)
         session.events.shortlist_changed.connect(self.refresh)
+        session.events.note_changed.connect(self._on_note_changed)
         self.refresh()
 
     def ids(self) -> list[str]:
         return [self.list.item(i).data(ID_ROLE) for i in range(self.list.count())]
 
     def refresh(self) -> None:
+        self.commit_note()  # an edit in progress is kept, not overwritten
         current = self.current_id()
         self.list.blockSignals(True)
         self.list.clear()
@@ -102,21 +137,31 @@ class ShortlistDock(QDockWidget):
         return it.data(ID_ROLE) if it is not None else None
 
     def _on_current(self, cur: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        self.commit_note()  # the previous lead's
         self._load_note()
         if cur is not None:
             self.candidate_selected.emit(cur.data(ID_ROLE))
 
     def _load_note(self) -> None:
-        cid = self.current_id()
+        cid = self._note_cid = self.current_id()
         self.note.blockSignals(True)
         self.note.setPlainText(self.session.note(cid) if cid else "")
         self.note.setEnabled(cid is not None)
         self.note.blockSignals(False)
 
     def _on_note(self) -> None:
-        cid = self.current_id()
-        if cid:
+        if not self.note.hasFocus():  # set from code (not typed): at once
+            self.commit_note()
+
+    def commit_note(self) -> None:
+        """Give the session the editor's note (announced, so undoable; nothing when unchanged)."""
+        cid = self._note_cid
+        if cid and self.session.is_starred(cid):
             self.session.set_note(cid, self.note.toPlainText())
+
+    def _on_note_changed(self, cid: str, note: str, _old: str) -> None:
+        if cid == self._note_cid and note != self.note.toPlainText():  # undo, redo
+            self._load_note()
 
     def _sync_order(self) -> None:
         self.session.reorder(self.ids())

@@ -1,5 +1,5 @@
 """Edit > Undo / Redo: the region (box, eyes, a proposed face, W whole image), the slider values (R reset
-included) and the shortlist (stars and order) on one :class:`QUndoStack`.
+included) and the shortlist (stars, order and each lead's note) on one :class:`QUndoStack`.
 
 The controller watches the session's events and pushes a command for each change, whichever widget
 or shortcut made it; undoing applies the old state back through the session, so the case logs it like
@@ -51,6 +51,13 @@ class ShortlistCommand(_Applied):
         super().__init__(text, lambda forward: ctl.apply_shortlist(new if forward else old))
 
 
+class NoteCommand(_Applied):
+    """One finished edit of a shortlisted lead's note."""
+
+    def __init__(self, ctl: UndoController, cid: str, old: str, new: str) -> None:
+        super().__init__(f"Edit the note of {cid}", lambda forward: ctl.apply_note(cid, new if forward else old))
+
+
 class SliderCommand(_Applied):
     """Slider values of one candidate; consecutive moves of the same candidate merge into one step."""
 
@@ -71,7 +78,7 @@ class SliderCommand(_Applied):
 
 
 class UndoController(QObject):
-    """Records region, slider and shortlist changes on :attr:`stack`; see the module docstring."""
+    """Records region, slider, shortlist and note changes on :attr:`stack`; see the module docstring."""
 
     def __init__(self, session: S.Session, show_candidate: Callable[[str], None],
                  sliders: object, parent: QObject | None = None) -> None:
@@ -89,6 +96,7 @@ class UndoController(QObject):
         ev.evidence_changed.connect(lambda _ev: self.rebase())
         ev.region_changed.connect(self._on_region)
         ev.shortlist_changed.connect(self._on_shortlist)
+        ev.note_changed.connect(self._on_note)
         ev.current_changed.connect(self._on_current)
 
     def rebase(self) -> None:
@@ -114,6 +122,10 @@ class UndoController(QObject):
         self._shortlist = new
         if not self._applying and [e.candidate_id for e in old] != [e.candidate_id for e in new]:
             self.stack.push(ShortlistCommand(self, old, new))
+
+    def _on_note(self, cid: str, note: str, old: str) -> None:
+        if not self._applying:
+            self.stack.push(NoteCommand(self, cid, old, note))
 
     def _on_current(self, c: S.Candidate | None) -> None:
         if self._applying:
@@ -152,6 +164,13 @@ class UndoController(QObject):
                     s.star(e.candidate_id)
                     s.set_note(e.candidate_id, e.note)
             s.reorder(ids)
+        finally:
+            self._applying = False
+
+    def apply_note(self, cid: str, note: str) -> None:
+        self._applying = True
+        try:
+            self.session.set_note(cid, note)
         finally:
             self._applying = False
 

@@ -113,6 +113,8 @@ class SessionEvents:
     preview_changed: Event = field(default_factory=Event)
     #: ``(candidates)``: candidates scored again under another consistency operator.
     scores_changed: Event = field(default_factory=Event)
+    #: ``(candidate id, note, old note)``: the note on a shortlisted candidate changed.
+    note_changed: Event = field(default_factory=Event)
 
 
 @dataclass
@@ -485,9 +487,11 @@ class Session:
         self.events.shortlist_changed.emit()
 
     def set_note(self, cid: str, note: str) -> None:
+        """The note on shortlisted ``cid`` (``events.note_changed`` when it changes)."""
         for e in self.shortlist:
-            if e.candidate_id == cid:
-                e.note = note
+            if e.candidate_id == cid and e.note != note:
+                old, e.note = e.note, note
+                self.events.note_changed.emit(cid, note, old)
 
     def note(self, cid: str) -> str:
         return next((e.note for e in self.shortlist if e.candidate_id == cid), "")

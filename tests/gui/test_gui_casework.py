@@ -126,6 +126,55 @@ def test_undo_redo_region_whole_image_sliders_and_stars(make_window, qtbot, gui_
     assert [e.candidate_id for e in w.session.shortlist] == starred
 
 
+def test_undo_redo_a_note_edit(make_window, qtbot, gui_models: Path, evidence_png: Path, tmp_path: Path):
+    """A typed note reaches the session (and the case) when the analyst leaves the editor, as one undoable
+    step; undo and redo put the text back in the dock, the session and the case."""
+    import json
+
+    from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QToolBar
+
+    from tests.gui.helpers import generate
+
+    w = make_window(gui_models)
+    assert w.open_path(evidence_png)
+    case = w.case_actions.new_case(tmp_path / "case", "Examiner A")
+    assert case is not None
+    ids = generate(qtbot, w, 4)
+    w.grid.select(ids[1])
+    w.menu_actions["star"].trigger()
+    dock, cid = w.shortlist_dock, ids[1]
+    dock.list.setCurrentRow(0)
+    note = dock.note
+    w.activateWindow()
+    note.setFocus()
+    qtbot.waitUntil(note.hasFocus)
+    qtbot.keyClicks(note, "short hair")
+    assert note.toPlainText() == "short hair" and w.session.note(cid) == ""  # not per keystroke
+    dock.list.setFocus()  # editing finished
+    assert w.session.note(cid) == "short hair" and w.undo.stack.undoText() == f"Edit the note of {cid}"
+
+    note.setFocus()
+    qtbot.waitUntil(note.hasFocus)
+    qtbot.keyClicks(note, ", smiling")
+    save = w.findChild(QToolBar, "main_toolbar").widgetForAction(w.menu_actions["save_case"])
+    qtbot.mouseClick(save, Qt.MouseButton.LeftButton)  # a toolbar button takes no focus: the edit ends anyway
+    m = json.loads((tmp_path / "case" / "case.json").read_text())
+    assert m["shortlist"] == [{"candidate": cid, "note": "short hair, smiling"}]
+
+    w.menu_actions["undo"].trigger()
+    assert w.session.note(cid) == "short hair" and note.toPlainText() == "short hair"
+    w.menu_actions["undo"].trigger()
+    assert w.session.note(cid) == "" and note.toPlainText() == ""
+    assert w.undo.stack.redoText() == f"Edit the note of {cid}"
+    w.menu_actions["redo"].trigger()
+    assert w.session.note(cid) == "short hair" and note.toPlainText() == "short hair"
+    assert [e.candidate_id for e in w.session.shortlist] == [cid]  # the star untouched
+    qtbot.waitUntil(lambda: w.isWindowModified())  # the case has a step to save
+    notes = [e["details"]["note"] for e in case.log.entries() if e["action"] == "note_set"]
+    assert "short hair, smiling" in notes and notes[-1] == "short hair"
+
+
 def test_too_large_image_is_refused_for_its_size(make_window, gui_models: Path, tmp_path: Path, dialogs):
     import struct
     import zlib
