@@ -28,7 +28,8 @@ WORKFLOW = (
      "steered candidate that agrees less with the evidence is flagged. Keep adds it to the grid."),
     ("Shortlist and export", "S stars a candidate into the shortlist; order it and add notes. Ctrl+E exports "
      "the shortlist, each image marked as a synthetic candidate, never evidence."),
-    ("Undo", "Ctrl+Z undoes a region, eye clicks, slider moves (R reset included), stars and shortlist order."),
+    ("Undo", "Ctrl+Z undoes a region, eye clicks, slider moves (R reset included), stars, shortlist order and "
+     "note edits."),
     ("Report", "With a case open: verify regeneration (Ctrl+Shift+V) and export the report (Ctrl+Shift+R)."),
 )
 
