@@ -10,7 +10,7 @@ from typing import Any
 
 from core.cli.common import run_cli
 
-DATASETS = ("celeba", "utkface", "mnist", "plate-chars", "folder")
+DATASETS = ("celeba", "utkface", "mnist", "plate-chars", "plate-real-chars", "folder")
 CLASSIFIED_DOMAINS = ("digit", "plate-char")
 
 

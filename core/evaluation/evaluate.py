@@ -294,7 +294,7 @@ def evaluate(
             raise VarSRError(f"det model '{c.name}' has another input/output size than '{cfg.name}'")
     if classifier is not None:
         cw, ch = classifier.info.size
-        if (classifier.info.channels, ch, cw) != (cfg.channels, h, w):
+        if classifier.info.channels != cfg.channels or w < cw or h < ch:
             raise VarSRError(f"the classifier takes {cw}x{ch} images, the model makes {w}x{h}")
     lp = lpips or load_lpips()
     spent = [0.0]

@@ -77,10 +77,14 @@ class CharClassifier(nn.Module):
 
     @torch.inference_mode()
     def probs(self, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
-        """Softmax probabilities ``(N, K)`` (eval mode, batched)."""
+        """Softmax probabilities ``(N, K)`` (eval mode, batched); images of another size are first
+        resized to the classifier's with the area filter (a 12x24 plate candidate read at 8x16)."""
         self.eval()
         if len(x) == 0:
             return x.new_zeros(0, len(self.classes))
+        w, h = self.info.size
+        if tuple(x.shape[-2:]) != (h, w):
+            x = F.interpolate(x.float(), size=(h, w), mode="area")
         return torch.cat([F.softmax(self(x[i : i + batch]), 1) for i in range(0, len(x), batch)])
 
     def accuracy(self, images: torch.Tensor, labels: torch.Tensor) -> float:
