@@ -54,7 +54,7 @@ PLATE = "浙D9594H.jpg"
 #: characters, the dot, 5 characters) as fractions of its width, measured on the crop.
 PLATE_ROW = (3.0, 3.5, 91.0, 20.5)
 PLATE_BOUNDS = [0.136, 0.307, 0.483, 0.625, 0.75, 0.875]
-PLATE_SCALE = 0.29  # characters about 3 px wide, 5 px tall
+PLATE_SCALE = 0.52  # characters about 6 px wide, 9 px tall: the plate-4x8 model
 #: The plate search reads the plate's six Latin characters (the reader knows 0-9 and A-Z, not the province
 #: character): the registry holds the true plate, near neighbours (a character or two off) and others.
 REGISTRY = [("D9594H", "Silver hatchback"), ("D9594N", "Black SUV"), ("D9S94H", "White van"),
@@ -121,9 +121,9 @@ def plate_scene(tmp: Path) -> tuple[Path, tuple[float, float, float, float]]:
         plate = im.convert("RGB")
     k = PLATE_SCALE
     small = plate.resize((round(plate.width * k), round(plate.height * k)), Image.Resampling.LANCZOS)
-    scene = Image.new("RGB", (64, 40), (48, 52, 58))
-    scene.paste((28, 30, 34), (0, 26, 64, 40))  # bumper
-    x0, y0 = 18, 22
+    scene = Image.new("RGB", (80, 48), (48, 52, 58))
+    scene.paste((28, 30, 34), (0, 30, 80, 48))  # bumper
+    x0, y0 = 18, 25
     scene.paste(small, (x0, y0))
     out = tmp / "evidence_plate.png"
     scene.save(out)
