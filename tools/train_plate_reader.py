@@ -14,7 +14,6 @@ Argentine plates (characters found by :func:`core.plates.real.segment_chars`), a
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 import time
 from pathlib import Path
@@ -34,29 +33,17 @@ from core.nets.classifier import (  # noqa: E402
     train_classifier,
 )
 from core.plates.heldout import accuracy, read_chars, se  # noqa: E402
-from core.plates.prep import prepare_char  # noqa: E402
 from core.plates.reading import cross_fitted_ece  # noqa: E402
 from core.plates.real import exclude_compatible, load_argentina, load_endtoend, load_uc3m  # noqa: E402
-from core.plates.render import render_chars  # noqa: E402
+from core.plates.training_chars import rendered, row_chars  # noqa: E402
 
 SIZE = (8, 16)
 
 
 def uc3m_train_chars(rows, rng: np.random.Generator, copies: int) -> tuple[np.ndarray, np.ndarray]:
     """Each known character cut exactly once and ``copies`` more times with random margins."""
-    images, labels = [], []
-    for row in rows:
-        h, w = row.image.shape
-        for i in row.known:
-            x0, y0, x1, y1 = row.boxes[i]
-            bh = y1 - y0
-            for k in range(copies + 1):
-                m = np.zeros(4) if k == 0 else rng.uniform(-0.04, 0.12, 4) * bh
-                xa, ya = max(0, math.floor(x0 - m[0])), max(0, math.floor(y0 - m[1]))
-                xb, yb = min(w, math.ceil(x1 + m[2])), min(h, math.ceil(y1 + m[3]))
-                images.append(prepare_char(row.image[ya:yb, xa:xb], SIZE, invert=False))
-                labels.append(CLASSES.index(row.text[i]))
-    return np.stack(images), np.array(labels)
+    x, y, _ = row_chars(rows, SIZE, rng, copies)
+    return x, y
 
 
 def low_res(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray:
@@ -81,15 +68,9 @@ def low_res(x: np.ndarray, rng: np.random.Generator, share: float) -> np.ndarray
 
 
 def cached_render(n: int, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarray]:
-    path = cache / f"rendered-{n}-{seed}-{SIZE[0]}x{SIZE[1]}.npz"
-    if path.is_file():
-        d = np.load(path, allow_pickle=False)
-        return d["x"], d["y"]
     t0 = time.perf_counter()
-    x, y = render_chars(n, SIZE, seed)
-    cache.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(path, x=x, y=y)
-    print(f"rendered {n} characters in {time.perf_counter() - t0:.0f} s")
+    x, y = rendered(n, SIZE, seed, cache)
+    print(f"{n} rendered characters in {time.perf_counter() - t0:.0f} s (cached under {cache})")
     return x, y
 
 

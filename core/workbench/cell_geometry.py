@@ -20,6 +20,7 @@ from PIL import Image, ImageOps
 
 from core.errors import RecipeError, VarSRError
 from core.jsonchecks import is_int, nums
+from core.workbench.evidence import cut_at_edges
 
 #: The narrowest a cell may be dragged to (a fraction of the row's width).
 MIN_CELL = 0.01
@@ -110,14 +111,7 @@ class CellGeometry:
         if self.n == 1 and self.outer == (0.0, 1.0):
             cells = [crop]
         else:
-            e = [min(1.0, max(0.0, x)) for x in self.edges]
-            edges = [e[0], *sorted(e[1:-1]), e[-1]]
-            cells = []
-            for a, b in zip(edges[:-1], edges[1:], strict=True):
-                x0, x1 = round(a * crop.width), round(b * crop.width)
-                if x1 - x0 < 1:
-                    raise VarSRError("a character cell is narrower than one pixel: move its boundaries apart")
-                cells.append(crop.crop((x0, 0, x1, crop.height)))
+            cells = cut_at_edges(crop, self.edges)
         if self.inverted:
             cells = [ImageOps.invert(c if c.mode in ("L", "RGB") else c.convert("RGB")) for c in cells]
         return cells

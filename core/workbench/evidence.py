@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -224,7 +225,14 @@ def equal_cells(n: int) -> list[float]:
 
 def split_cells(crop: Image.Image, bounds: list[float]) -> list[Image.Image]:
     """Cut a crop into a row of cells at the interior boundaries ``bounds`` (fractions of its width)."""
-    edges = [0.0, *sorted(min(1.0, max(0.0, b)) for b in bounds), 1.0]
+    return cut_at_edges(crop, [0.0, *bounds, 1.0])
+
+
+def cut_at_edges(crop: Image.Image, edges: Sequence[float]) -> list[Image.Image]:
+    """Cut a crop at ``edges`` (n + 1 fractions of its width, outer ones included; clamped to [0, 1], the
+    interior ones sorted) into n cells of whole pixels."""
+    e = [min(1.0, max(0.0, float(x))) for x in edges]
+    edges = [e[0], *sorted(e[1:-1]), e[-1]]
     cells = []
     for a, b in zip(edges[:-1], edges[1:], strict=True):
         x0, x1 = round(a * crop.width), round(b * crop.width)
