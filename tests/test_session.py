@@ -93,7 +93,8 @@ def test_suggest_model_by_crop_size():
     assert S.suggest_model("face", (9, 10), {}) == "face-8"
     assert S.suggest_model("face", (30, 30), {}) == "face-16"
     assert S.suggest_model("plate", (5, 9), {}) == "plate-4x8"  # a cell of 4x8 px or more: never reduced to 2x4
-    assert S.suggest_model("plate", (3, 6), {}) == "plate-char"
+    assert S.suggest_model("plate", (3, 6), {}) == "plate-3x6"
+    assert S.suggest_model("plate", (2, 5), {}) == "plate-char"
 
 
 def test_generate_is_reproducible_scored_and_recorded(model):
