@@ -320,7 +320,8 @@ def test_compare_view_fills_its_room_and_thumbnails_carry_a_slim_band(make_windo
     size = view.image_rect().width()
     assert size == 64
     fit = min((first.viewport().width() - 8) / size, (first.viewport().height() - 8) / size)
-    assert abs(view.zoom() - fit) < 0.05 * fit and view.zoom() * size > 140  # fractional fit, shown large
+    # a fractional fit (not rounded down to 1x as before) and at least twice the candidate's own size
+    assert abs(view.zoom() - fit) < 0.05 * fit and view.zoom() >= 2.0
     assert not view.smooth
     w.compare.smooth.setChecked(True)
     assert all(v.smooth for v in w.compare.views)
