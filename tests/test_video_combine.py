@@ -21,12 +21,17 @@ def test_weighted_product() -> None:
     a = _p([[0.6, 0.3, 0.1], [0.2, 0.2, 0.6]])
     b = _p([[0.5, 0.4, 0.1], [0.1, 0.7, 0.2]])
     assert np.array_equal(combine_probs([a]), a)  # one frame is unchanged
+    # the product tempered by the total weight: the confidence of one frame, the product's ranking
     both = combine_probs([a, b])
-    want = a * b / (a * b).sum(-1, keepdims=True)
+    want = (a * b) ** 0.5 / ((a * b) ** 0.5).sum(-1, keepdims=True)
     assert np.allclose(both, want)
+    assert (np.argsort(both, -1) == np.argsort(a * b, -1)).all()
     assert np.allclose(combine_probs([a, b], [1.0, 0.0]), a)  # weight 0 = dropped
     half = combine_probs([a, b], [1.0, 0.5])
-    assert np.allclose(half, a * b**0.5 / (a * b**0.5).sum(-1, keepdims=True))
+    assert np.allclose(half, (a * b**0.5) ** (1 / 1.5) / ((a * b**0.5) ** (1 / 1.5)).sum(-1, keepdims=True))
+    # many identical frames do not make a position certain
+    many = combine_probs([a] * 17)
+    assert np.allclose(many, a)
     zero = _p([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])  # a slip never rules a class out
     assert (combine_probs([zero, b]) > 0).all()
     with pytest.raises(ValueError):

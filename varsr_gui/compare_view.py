@@ -41,9 +41,13 @@ class CompareView(QWidget):
         outer.addLayout(bar)
         self.views: list[ZoomView] = []
         self.captions: list[QLabel] = []
+        #: one widget per panel, hidden when unused so that an empty slot takes no width
+        self.columns: list[QWidget] = []
         self._syncing = False
         for _ in range(MAX_PANELS):
-            col = QVBoxLayout()
+            column = QWidget()
+            col = QVBoxLayout(column)
+            col.setContentsMargins(0, 0, 0, 0)
             cap = QLabel()
             cap.setWordWrap(True)
             cap.setAlignment(Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignTop)
@@ -55,7 +59,8 @@ class CompareView(QWidget):
             view.verticalScrollBar().valueChanged.connect(lambda _v, v=view: self._sync_scroll(v))
             col.addWidget(cap)
             col.addWidget(view, 1)
-            row.addLayout(col, 1)
+            row.addWidget(column, 1)
+            self.columns.append(column)
             self.views.append(view)
             self.captions.append(cap)
         self.set_panels([])
@@ -67,6 +72,7 @@ class CompareView(QWidget):
         first = not any(v.isVisible() for v in self.views[: len(panels)])
         for i, (view, cap) in enumerate(zip(self.views, self.captions, strict=True)):
             visible = i < len(panels)
+            self.columns[i].setVisible(visible)
             view.setVisible(visible)
             cap.setVisible(visible)
             if not visible:

@@ -256,7 +256,7 @@ class VideoDock(VideoCombining, QDockWidget):
         notes = "".join(f"\n\u26a0 {n}" for n in i.get("notes") or [])
         self.info.setText(f"{self.name}: {i['width']}x{i['height']}, {i['codec']}, "
                           f"{i['fps']:g} fps, {r.n_frames} frames, {i['duration']:.2f} s\n"
-                          f"SHA-256 {r.sha256}{notes}")
+                          f"SHA-256 {r.sha256[:16]}… (whole hash in the tooltip and the case){notes}")
         self.info.setToolTip(r.sha256)
         for w, set_range in ((self.scrubber, lambda: self.scrubber.setRange(0, r.n_frames - 1)),
                              (self.time_box, lambda: self.time_box.setRange(0.0, max(0.0, float(i["duration"]))))):
@@ -458,10 +458,11 @@ class VideoDock(VideoCombining, QDockWidget):
             self._task.cancel()
 
     def _tracked(self, result: W.Tracked, clip: Clip | None = None) -> None:
-        self._idle()
         if clip is not None and clip is not self.clip:  # another clip was opened meanwhile
+            self._idle()
             return
         self.result = result
+        self._idle()  # after the result is set: Combine frames is enabled by the first track
         pts = result.track.points
         low = [i for i, p in pts.items() if p.doubtful]
         self._say(f"Tracked {len(pts)} frames" + (f"; doubtful (score < 0.6, check or untick): {low}" if low else "")

@@ -64,7 +64,13 @@ def combine_probs(probs: Sequence[np.ndarray], weights: Sequence[float] | None =
 
     ``debias``: each frame's distribution is divided by the row's prior (:func:`row_prior`) before
     the product and the prior is multiplied back once, ``P ∝ prior · prod_f (P_f / prior)^w_f``, so
-    a class the reader favours on every cell of every frame is not counted once per frame."""
+    a class the reader favours on every cell of every frame is not counted once per frame.
+
+    The log of the product is then divided by the total weight (a tempered product): frames of one
+    clip are far from independent (17 near-identical frames multiplied as independent evidence read
+    every position at P = 1, wrong ones included), so the combined distribution keeps the confidence
+    of one frame. Dividing every position by the same constant leaves every ranking of strings and
+    registry plates exactly as the plain product gives it."""
     if not probs:
         raise ValueError("no frame to combine")
     w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
@@ -80,6 +86,7 @@ def combine_probs(probs: Sequence[np.ndarray], weights: Sequence[float] | None =
     if debias:
         lpr = np.log(row_prior(probs, w))
         lp = lp - (w.sum() - 1.0) * lpr[None, :]
+    lp = lp / w.sum()
     lp -= lp.max(-1, keepdims=True)
     q = np.exp(lp)
     return q / q.sum(-1, keepdims=True)
