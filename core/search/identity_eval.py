@@ -163,18 +163,13 @@ def build_gallery(data_root: Path, ids: list[str], groups: list[str], rows: list
     return Gallery(index.embeddings, inverse.astype(np.int64), [str(n) for n in names])
 
 
-def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | None]], degradations: list[str], *,
-                    n: int = 16, seed: int = 0, limit: int | None = None, cache_dir: Path,
-                    progress: bool = True) -> dict[str, Any]:
-    """Run every (label, varsr, det, temperature) pair under every degradation; returns the report dict.
-    A temperature of None draws at the model's calibrated ``sample_temperature``."""
-    import core
+def probe_setup(data_root: Path, cache_dir: Path, limit: int | None = None) -> tuple[Any, list[int], Gallery, Any]:
+    """The CelebA test split, its identity-disjoint probes (the first ``limit``), the gallery of the
+    other photos (its index cached under ``cache_dir``) and the embedder: what every identity
+    evaluation (stills, clips) searches with."""
     from core.data.celeba import load_celeba
-    from core.model.camera import degrade_seeded
-    from core.model.degrade import upsample_bicubic
     from core.search.embedders import DlibFaceEmbedder
 
-    t0 = time.perf_counter()
     data = load_celeba(data_root / "celeba", "test", 64, attributes=False)
     probes, gallery_rows = split_probes(data.groups, data.ids)
     if limit:
@@ -183,6 +178,20 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
     key = hashlib.sha256("\n".join(data.ids[i] for i in gallery_rows).encode()).hexdigest()[:12]
     gallery = build_gallery(data_root, data.ids, data.groups, gallery_rows, cache_dir / f"celeba-test-{key}",
                             embedder)
+    return data, probes, gallery, embedder
+
+
+def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | None]], degradations: list[str], *,
+                    n: int = 16, seed: int = 0, limit: int | None = None, cache_dir: Path,
+                    progress: bool = True) -> dict[str, Any]:
+    """Run every (label, varsr, det, temperature) pair under every degradation; returns the report dict.
+    A temperature of None draws at the model's calibrated ``sample_temperature``."""
+    import core
+    from core.model.camera import degrade_seeded
+    from core.model.degrade import upsample_bicubic
+
+    t0 = time.perf_counter()
+    data, probes, gallery, embedder = probe_setup(data_root, cache_dir, limit)
     rec_index = {r: i for i, r in enumerate(gallery.records)}
     truth = [rec_index[data.groups[i]] for i in probes]
     hr = data.float_images(torch.tensor(probes))

@@ -21,7 +21,6 @@ of top-10 and McNemar's exact p of 8 frames against 1 frame (the first) on the s
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import random
 import sys
@@ -130,20 +129,11 @@ def evaluate(data_root: Path, varsr: str = "face-16", det_name: str = "face-16-d
              partial: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Run the clip evaluation (see the module docstring); ``partial`` gets the report after every probe."""
     import core
-    from core.data.celeba import load_celeba
-    from core.search.embedders import DlibFaceEmbedder
-    from core.search.identity_eval import build_gallery, split_probes
+    from core.search.identity_eval import probe_setup
 
     t0 = time.perf_counter()
     data_root = data_root.resolve()  # the gallery CSV is read from the cache folder
-    data = load_celeba(data_root / "celeba", "test", 64, attributes=False)
-    probes, gallery_rows = split_probes(data.groups, data.ids)
-    if limit:
-        probes = probes[:limit]
-    embedder = DlibFaceEmbedder()
-    key = hashlib.sha256("\n".join(data.ids[i] for i in gallery_rows).encode()).hexdigest()[:12]
-    gallery = build_gallery(data_root, data.ids, data.groups, gallery_rows, cache_dir / f"celeba-test-{key}",
-                            embedder)
+    data, probes, gallery, embedder = probe_setup(data_root, cache_dir, limit)
     rec_index = {r: i for i, r in enumerate(gallery.records)}
     model, det = core.load_model(varsr), core.load_model(det_name)
     cfg = model.config
