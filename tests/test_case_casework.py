@@ -196,3 +196,14 @@ def test_the_reports_picture_of_the_original_outlines_the_region(saved_case) -> 
     assert region_outline({"kind": "quad", "quad": [[1, 2], [9, 2], [9, 6], [1, 6]]}) == [(1, 2), (9, 2), (9, 6),
                                                                                             (1, 6)]
     assert region_outline(None) is None
+
+
+def test_the_audit_line_of_a_settings_change_says_how_the_cells_were_set():
+    d = {"domain": "plate", "cells": 3, "cell_bounds": [1 / 3, 2 / 3], "model_override": None}
+    assert describe({"action": "settings_changed", "details": d}) == (
+        "settings: domain plate, 3 cell(s), model chosen by crop size")  # equal cells: as before
+    moved = describe({"action": "settings_changed", "details": {**d, "cell_bounds": [0.3, 0.7]}})
+    assert "3 cell(s) at 0.00|0.30|0.70|1.00" in moved
+    flipped = describe({"action": "settings_changed", "details": {**d, "cell_inverted": True,
+                                                                  "cell_edges": [0.05, 0.3, 0.7, 0.95]}})
+    assert "at 0.05|0.30|0.70|0.95, light on dark (inverted)" in flipped

@@ -130,6 +130,11 @@ def _geo(region: dict[str, Any]) -> str:
     return json.dumps(fmt(geo)) if geo else ""
 
 
+def _fmt_edges(edges: list[Any]) -> str:
+    """Cell edges as fractions of the row width, e.g. ``0.05|0.21|…|0.97``."""
+    return "|".join(f"{float(e):.2f}" for e in edges if isinstance(e, (int, float)))
+
+
 def describe(entry: dict[str, Any]) -> str:
     """One readable line for an audit entry (its raw JSON when its details are not what this program writes:
     a log from a newer version, or edited)."""
@@ -162,7 +167,15 @@ def _describe(entry: dict[str, Any]) -> str:
     if a == "settings_changed":
         op = d.get("consistency_operator")
         under = f", consistency under {operator_label(str(op))}" if op else ""
-        return (f"settings: domain {d.get('domain')}, {d.get('cells')} cell(s), model "
+        n = d.get("cells")
+        bounds = d.get("cell_bounds") or []
+        equal = isinstance(n, int) and n > 0 and len(bounds) == n - 1 and all(
+            isinstance(b, (int, float)) and abs(b - (i + 1) / n) < 1e-6 for i, b in enumerate(bounds))
+        edges = d.get("cell_edges") or [0.0, *bounds, 1.0]
+        moved = not equal or bool(d.get("cell_edges"))
+        cells = f"{n} cell(s)" + (f" at {_fmt_edges(edges)}" if moved and isinstance(n, int) and n > 1 else "")
+        cells += ", light on dark (inverted)" if d.get("cell_inverted") else ""
+        return (f"settings: domain {d.get('domain')}, {cells}, model "
                 f"{d.get('model_override') or 'chosen by crop size'}{under}")
     if a == "candidates_generated":
         ids = d.get("candidates") or []
