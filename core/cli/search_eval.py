@@ -31,9 +31,10 @@ def parse_pair(text: str) -> tuple[str, str, str, float | None]:
     varsr, at, t = varsr.partition("@")
     try:
         temperature = float(t) if at else None
-    except ValueError:
-        temperature = -1.0
-    if not sep or not varsr or not det or (temperature is not None and not 0 <= temperature <= 10):
+        ok = bool(sep and varsr and det) and (temperature is None or 0 <= temperature <= 10)
+    except ValueError:  # "@hot"
+        temperature, ok = None, False
+    if not ok:
         raise VarSRError(f"--pair {text!r}: expected LABEL=VARSR[@T]:DET, e.g. face-16=face-16:face-16-det "
                          "or face-16 T1=face-16@1:face-16-det")
     return (label or varsr), varsr, det, temperature

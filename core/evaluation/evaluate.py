@@ -301,7 +301,7 @@ def evaluate(
     timed = _timed(embedder, spent) if embedder is not None else None
     batch = max(1, min(batch, MAX_CANDIDATES // n_samples))  # bounds memory; results do not change
     if temperature is None:  # the model's calibrated default, as the app and varsr-sample draw
-        temperature = float(getattr(cfg, "sample_temperature", 1.0))
+        temperature = float(cfg.sample_temperature)
     methods = [varsr_method(model, n_samples, temperature)]
     if det is not None:
         methods.append(varsr_method(det, 1, name="det"))

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 from core.data.plates import CLASSES
+from core.errors import VarSRError
 from core.plates.reading import BICUBIC, cross_fitted_ece, load_reader, read_row, reduce_row
 from core.plates.real import MASK, PlateRow, load_argentina, load_endtoend, load_uc3m
 
@@ -49,7 +50,9 @@ def models_for(px: tuple[int, int], readers: Sequence[str]) -> dict[str, str]:
     from core.plates.batch import auto_model
 
     name = auto_model((float(px[0]), float(px[1])))
-    out = {"varsr": name, "det": f"{name}-det" if f"{name}-det" in list_models() else "plate-char-det"}
+    if "det" in readers and f"{name}-det" not in list_models():
+        raise VarSRError(f"{name}-det is not installed: det is measured with the picked model's own twin")
+    out = {"varsr": name, "det": f"{name}-det"}
     return {r: out[r] for r in readers if r in out}
 
 
