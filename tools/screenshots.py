@@ -110,8 +110,8 @@ def face_scene(tmp: Path) -> tuple[Path, tuple[tuple[float, float], tuple[float,
     return out, eyes
 
 
-def plate_scene(tmp: Path) -> tuple[Path, tuple[float, float, float, float]]:
-    """The plate shrunk until each character is a few pixels wide, on a car-grey background."""
+def small_plate(k: float):
+    """The demo plate photo (or the first crop there) reduced by ``k``, and the photo's size."""
     from PIL import Image
 
     path = PLATES / PLATE
@@ -119,15 +119,21 @@ def plate_scene(tmp: Path) -> tuple[Path, tuple[float, float, float, float]]:
         path = sorted(PLATES.glob("*.jpg"))[0]
     with Image.open(path) as im:
         plate = im.convert("RGB")
-    k = PLATE_SCALE
-    small = plate.resize((round(plate.width * k), round(plate.height * k)), Image.Resampling.LANCZOS)
+    return plate.resize((round(plate.width * k), round(plate.height * k)), Image.Resampling.LANCZOS), plate.size
+
+
+def plate_scene(tmp: Path) -> tuple[Path, tuple[float, float, float, float]]:
+    """The plate shrunk until each character is a few pixels wide, on a car-grey background."""
+    from PIL import Image
+
+    small, (pw, ph) = small_plate(PLATE_SCALE)
     scene = Image.new("RGB", (80, 48), (48, 52, 58))
     scene.paste((28, 30, 34), (0, 30, 80, 48))  # bumper
     x0, y0 = 18, 25
     scene.paste(small, (x0, y0))
     out = tmp / "evidence_plate.png"
     scene.save(out)
-    sx, sy = small.width / plate.width, small.height / plate.height
+    sx, sy = small.width / pw, small.height / ph
     a, b, c, d = PLATE_ROW
     return out, (x0 + a * sx, y0 + b * sy, x0 + c * sx, y0 + d * sy)
 
@@ -191,13 +197,8 @@ def plate_clip(tmp: Path) -> tuple[Path, list[tuple[float, float, float, float]]
 
     from core.video.synthetic import write_clip
 
-    path = PLATES / PLATE
-    if not path.exists():
-        path = sorted(PLATES.glob("*.jpg"))[0]
-    with Image.open(path) as im:
-        plate = im.convert("RGB")
     k = CLIP_SCALE
-    small = plate.resize((round(plate.width * k), round(plate.height * k)), Image.Resampling.LANCZOS)
+    small, _ = small_plate(k)
     w, h = CLIP_SIZE
     rng = np.random.default_rng(3)
     base = Image.new("RGB", (w, h), (70, 74, 80))
