@@ -8,9 +8,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from core.data.imageset import ImageSet
+from core.errors import BundleError
 from core.model.bundle import load_model
 from core.training.run_config import load_run_config
 from core.training.train import train
@@ -113,3 +115,23 @@ def test_init_starts_from_a_bundle(tmp_path: Path) -> None:
     d_init = sum((p - q).abs().sum() for p, q in zip(first.parameters(), moved.parameters(), strict=True))
     d_fresh = sum((p - q).abs().sum() for p, q in zip(fresh.parameters(), moved.parameters(), strict=True))
     assert d_init < d_fresh  # one step away from where it started, not from a fresh initialisation
+
+
+def test_init_from_another_input_size_copies_all_but_the_size_dependent_heads(tmp_path: Path) -> None:
+    from core.model.varsr import VarSR
+    from core.training.train import init_weights
+
+    small = load_run_config("face-16", TINY).model
+    src = VarSR(small)
+    twelve = load_run_config("face-12", TINY).model
+    dst = VarSR(twelve)
+    fresh = init_weights(dst, src, twelve)
+    assert fresh == ["enc_hr.head.weight", "enc_lr.head.weight"]
+    ours, theirs = dst.state_dict(), src.state_dict()
+    assert all(torch.equal(ours[k], theirs[k]) for k in ours if k not in fresh)
+    assert not torch.equal(ours["enc_lr.head.weight"][:, :10], theirs["enc_lr.head.weight"][:, :10])
+    # the generator now answers a 12x12 face with a 48x48 one
+    assert dst.sample(torch.rand(1, 3, 12, 12), n=2, seed=0).shape == (1, 2, 3, 48, 48)
+    other = load_run_config("face-8", TINY).model  # another scale: refused
+    with pytest.raises(BundleError):
+        init_weights(VarSR(other), src, other)

@@ -27,6 +27,7 @@ from core.data.imageset import ImageSet
 from core.errors import BundleError, DataError
 from core.images import tensor_to_pil
 from core.model.bundle import save_bundle
+from core.model.config import ModelConfig
 from core.model.degrade import RandomDegradation, degrade, upsample_nearest
 from core.model.varsr import VarSR, cpu_has_bf16
 from core.nets import Critic
@@ -57,6 +58,31 @@ def load_training_data(data: DataConfig, model_size: tuple[int, int], channels: 
     if not sets:
         raise DataError("the run config names no data sources")
     return concat(sets) if len(sets) > 1 else sets[0]
+
+
+def init_weights(model: VarSR, start: VarSR, cfg: ModelConfig) -> list[str]:
+    """Copy ``start``'s weights into ``model``; returns the tensors left freshly initialised.
+
+    Same architecture and sizes: every tensor is copied. Another input size at the same scale,
+    latent and widths (e.g. face-12 from face-16): the fully convolutional generator and the
+    encoders' convolutions are copied, and only the size-dependent linear heads (E_L, E_H) start
+    fresh. Anything else is refused.
+    """
+    same_arch = (start.config.scale, start.config.latent_dim, start.config.width, start.config.n_res_blocks,
+                 tuple(start.config.up_widths), start.config.channels) == (
+                 cfg.scale, cfg.latent_dim, cfg.width, cfg.n_res_blocks, tuple(cfg.up_widths), cfg.channels)
+    if not same_arch:
+        raise BundleError("the init bundle's architecture does not match the run config")
+    if start.config.hr_size == cfg.hr_size:
+        model.load_state_dict(start.state_dict())
+        return []
+    own = model.state_dict()
+    theirs = start.state_dict()
+    fresh = sorted(k for k in own if k not in theirs or theirs[k].shape != own[k].shape)
+    if any(not k.endswith(("head.weight", "head.bias")) for k in fresh):
+        raise BundleError(f"the init bundle differs beyond the size-dependent heads: {fresh}")
+    model.load_state_dict({k: (own[k] if k in fresh else theirs[k]) for k in own})
+    return fresh
 
 
 def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
@@ -99,10 +125,11 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         from core.model.bundle import load_model
 
         start = load_model(init)
-        if start.config.hr_size != cfg.hr_size or start.config.latent_dim != cfg.latent_dim:
-            raise BundleError(f"{init}: its architecture does not match the run config")
-        model.load_state_dict(start.state_dict())
-        run.model.training = {"init_from": str(init), "init_training": start.config.training}
+        fresh = init_weights(model, start, cfg)
+        if fresh:
+            print(f"{init}: another input size; re-initialised {', '.join(fresh)}", flush=True)
+        run.model.training = {"init_from": str(init), "init_training": start.config.training,
+                              **({"init_reinitialised": fresh} if fresh else {})}
     critic = Critic(cfg.channels, cfg.hr_size, cfg.critic_width).to(dev).to(memory_format=channels_last)
     opt_g = torch.optim.Adam(model.parameters(), lr=tc.lr, betas=tc.betas)
     opt_d = torch.optim.Adam(critic.parameters(), lr=tc.lr, betas=tc.betas)
