@@ -48,3 +48,31 @@ def test_training_pool_never_holds_a_held_out_plate():
     assert uc3m_train and not (uc3m_train & set(test.groups))
     assert sum(i.startswith("rendered:") for i in train.ids) == 50
     assert train.source.startswith("plate-real-chars:train:")
+
+
+def test_row_cells_cut_rows_as_the_app_cuts_them():
+    from core.plates.prep import stretch
+    from core.plates.reading import cut_cells, equal_bounds
+    from core.plates.training_chars import cells_of_row, row_cells
+
+    row = _row("AB*1")
+    x, y, groups = row_cells([row, _row("7Z")], (8, 16), np.random.default_rng(0), copies=3)
+    assert x.shape == (3 * 5, 16, 8) and x.dtype == np.uint8  # 5 known positions, 3 boxings each
+    assert [CLASSES[i] for i in y[:3]] == ["A", "B", "1"]  # the masked position gives no cell
+    assert groups[:9] == ["plate:AB*1"] * 9
+    # a boxing with no margin and no jitter is exactly the app's equal cut of that box
+    class Fixed:
+        def uniform(self, lo, hi, size=None):
+            return np.zeros(size) if size is not None else 0.0
+
+        def random(self):
+            return 1.0  # never jitter the cuts
+
+    boxes = [(2.0, 2.0, 10.0, 18.0), (14.0, 2.0, 22.0, 18.0), (26.0, 2.0, 34.0, 18.0), (38.0, 2.0, 46.0, 18.0)]
+    cells, labels = cells_of_row(row.image, row.text, boxes, False, (8, 16), Fixed())
+    ref = cut_cells(stretch(row.image[2:18, 2:46]), equal_bounds(4), (8, 16))[:, 0].numpy() * 255
+    expect = [stretch(ref[i]).round().astype(np.uint8) for i in (0, 1, 3)]
+    assert labels == [CLASSES.index(c) for c in "AB1"]
+    assert all((a == b).all() for a, b in zip(cells, expect, strict=True))
+    # glyphs stay dark on light
+    assert all(c[4:12, 2:6].mean() < c[:, 0].mean() for c in cells)

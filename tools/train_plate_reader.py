@@ -35,7 +35,7 @@ from core.nets.classifier import (  # noqa: E402
 from core.plates.heldout import accuracy, read_chars, se  # noqa: E402
 from core.plates.reading import cross_fitted_ece  # noqa: E402
 from core.plates.real import exclude_compatible, load_argentina, load_endtoend, load_uc3m  # noqa: E402
-from core.plates.training_chars import rendered, row_chars  # noqa: E402
+from core.plates.training_chars import rendered, rendered_row_cells, row_cells, row_chars  # noqa: E402
 
 SIZE = (8, 16)
 
@@ -74,6 +74,34 @@ def cached_render(n: int, seed: int, cache: Path) -> tuple[np.ndarray, np.ndarra
     return x, y
 
 
+def equal_cells(model, rows) -> dict:
+    """Per character and per plate on whole held-out rows boxed as the evaluation boxes them
+    (:func:`core.plates.evaluate.boxed_row`) and cut into equal cells at full resolution, each row in
+    the polarity the reader prefers: the ceiling of every low-resolution reading of the app."""
+    from core.plates.evaluate import boxed_row
+    from core.plates.prep import stretch, to_grey
+    from core.plates.reading import choose_polarity, classify, cut_cells, equal_bounds, reader_temperature
+
+    t = reader_temperature(model)
+    ok_chars, ok_plates = [], []
+    for row in rows:
+        n = len(row.text)
+        try:
+            g = stretch(to_grey(boxed_row(row)))
+        except ValueError:
+            continue
+        size = model.info.size
+        inv, _ = choose_polarity(model, g, equal_bounds(n), size, t)
+        p = classify(model, cut_cells(255.0 - g if inv else g, equal_bounds(n), size), t).numpy()
+        known = [i for i, c in enumerate(row.text) if c != "*"]
+        ok = [int(p[i].argmax()) == CLASSES.index(row.text[i]) for i in known]
+        ok_chars += ok
+        ok_plates.append(all(ok))
+    c, pl = float(np.mean(ok_chars)), float(np.mean(ok_plates))
+    return {"char": round(c, 4), "char_se": round(se(c, len(ok_chars)), 4), "n_chars": len(ok_chars),
+            "plate": round(pl, 4), "plate_se": round(se(pl, len(ok_plates)), 4), "n_plates": len(ok_plates)}
+
+
 def measure(model, alpr_test, val, end2end, arg, log=print) -> dict:
     """Held-out figures: OpenALPR test characters, and per character / per plate on the real plates,
     cut at their boxes exactly and with 10 % margins, with counts, standard errors and calibration."""
@@ -95,6 +123,9 @@ def measure(model, alpr_test, val, end2end, arg, log=print) -> dict:
                             "ece_tempered": round(ece_t, 4), "temperature": round(temp, 3),
                             "char_O0_I1_merged": round(eq.char, 4), "plate_O0_I1_merged": round(eq.plate, 4)}
             log(f"{key}: {acc}; O=0, I=1: {eq}; ECE {ece1:.3f} (T fitted on the other half: {ece_t:.3f})")
+        one_row = [r for r in rows if r.meta.get("type") not in ("B", "C")]  # UC3M's two-row plates are not one row
+        figures[f"{name}-equal-cells"] = eq_cells = equal_cells(model, one_row)
+        log(f"{name}-equal-cells: {eq_cells}")
     return figures
 
 
@@ -106,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--low-res-share", type=float, default=0.0,
                    help="share of UC3M copies and rendered characters seen at 2x4-4x8 and enlarged again")
+    p.add_argument("--row-cells", type=int, default=0,
+                   help="rendered row cells to add (rows cut into equal cells as the app cuts them)")
+    p.add_argument("--row-copies", type=int, default=0, help="boxings of each UC3M train row cut into cells")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache", type=Path, default=Path(".cache/plates"))
     p.add_argument("--out", type=Path, default=default_path("plate-reader"))
@@ -148,6 +182,13 @@ def main(argv: list[str] | None = None) -> int:
         "uc3m-train": (ux, uy),
         "rendered": (rx, ry),
     }
+    if args.row_copies > 0:
+        one_row = [r for r in train_rows if r.meta.get("type") not in ("B", "C")]
+        cx, cy, _ = row_cells(one_row, SIZE, rng, args.row_copies)
+        parts["uc3m-train-row-cells"] = (low_res(cx, rng, args.low_res_share) if args.low_res_share else cx, cy)
+    if args.row_cells > 0:
+        cx, cy = rendered_row_cells(args.row_cells, SIZE, args.seed, args.cache)
+        parts["rendered-row-cells"] = (low_res(cx, rng, args.low_res_share) if args.low_res_share else cx, cy)
     for k, (x, _) in parts.items():
         print(f"{k}: {len(x)} characters")
     x = torch.from_numpy(np.concatenate([v[0] for v in parts.values()]))[:, None]
@@ -167,8 +208,11 @@ def main(argv: list[str] | None = None) -> int:
     info.extra["heldout"] = figures
     info.heldout_accuracy = figures["uc3m-val"]["char"]
     info.n_heldout = figures["uc3m-val"]["n_chars"]
+    info.extra["args"] = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}
     info.data = ("OpenALPR train-ocr train split (chars + sheets), UC3M-LP train split (char boxes, "
-                 "2 jittered copies, plates compatible with a held-out text removed), rendered plates "
+                 "2 jittered copies, plates compatible with a held-out text removed"
+                 + (", and its rows cut into equal cells" if args.row_copies else "") + "), rendered plates "
+                 + ("(characters and rows cut into equal cells) " if args.row_cells else "") +
                  "(core.plates.render, resources/fonts); held out: UC3M-LP val, OpenALPR end-to-end, "
                  "fast-plate-ocr Argentine plates, OpenALPR test split. heldout_accuracy: UC3M-LP val "
                  "characters, exact boxes")

@@ -7,7 +7,11 @@ The pool behind the plate reader (``tools/train_plate_reader.py``) and the ``pla
 - UC3M-LP ``train`` split cut at its character boxes, once exactly and ``uc3m_copies`` more times
   with random margins (-4 % to +12 % of the height per side); a train plate whose text could be a
   held-out plate (UC3M-LP ``val``, OpenALPR end-to-end, the Argentine plates) is left out;
-- characters cut from plates drawn by :mod:`core.plates.render` (cached per size and seed).
+- characters cut from plates drawn by :mod:`core.plates.render` (cached per size and seed);
+- optionally *row cells* (:func:`row_cells`, :func:`rendered_row_cells`): the same train rows and
+  rendered plates boxed as an analyst boxes a row and cut into equal cells the way the app and the
+  batch cut them (:func:`core.plates.reading.cut_cells`), so a cell holds what a real reading sees:
+  a glyph off centre, slices of its neighbours, a group gap, the plate's edge.
 
 The ``test`` split is the held-out UC3M-LP ``val`` characters, cut exactly. Every character is
 grey, stretched, dark on light and padded to ``size`` by :func:`core.plates.prep.prepare_char`.
@@ -24,9 +28,9 @@ import torch
 
 from core.data.imageset import ImageSet
 from core.data.plates import CLASSES, load_plate_chars
-from core.plates.prep import prepare_char
-from core.plates.real import PlateRow, exclude_compatible, load_argentina, load_endtoend, load_uc3m
-from core.plates.render import render_chars
+from core.plates.prep import is_light_on_dark, prepare_char, stretch, to_grey
+from core.plates.real import MASK, Box, PlateRow, exclude_compatible, load_argentina, load_endtoend, load_uc3m
+from core.plates.render import random_style, random_text, render_chars, render_plate
 
 
 def row_chars(rows: Sequence[PlateRow], size: tuple[int, int], rng: np.random.Generator,
@@ -49,6 +53,94 @@ def row_chars(rows: Sequence[PlateRow], size: tuple[int, int], rng: np.random.Ge
     if not images:
         return np.zeros((0, size[1], size[0]), np.uint8), np.zeros(0, np.int64), []
     return np.stack(images), np.array(labels, dtype=np.int64), groups
+
+
+def cells_of_row(grey: np.ndarray, text: str, boxes: Sequence[Box], inverted: bool, size: tuple[int, int],
+                 rng: np.random.Generator, jitter_share: float = 0.3) -> tuple[list[np.ndarray], list[int]]:
+    """One boxed row of ``grey`` cut into ``len(text)`` cells as the app cuts it.
+
+    The row box is the union of ``boxes`` widened on each side by a random -2 % to 12 % of the
+    character height (an analyst's box); the crop is stretched as a whole and made dark on light;
+    the cells are equal, or (``jitter_share`` of rows) their cuts moved by up to 15 % of a cell (an
+    imperfect or hand-dragged split). Each cell is stretched to its own percentiles, as the reader
+    sees it. Returns the cells (uint8 ``(h, w)``) and class indices of the known positions.
+    """
+    from core.plates.reading import cut_cells, equal_bounds
+
+    n = len(text)
+    h, w = grey.shape
+    ch = float(np.median([b[3] - b[1] for b in boxes]))
+    m = rng.uniform(-0.02, 0.12, 4) * ch
+    x0 = max(0, math.floor(min(b[0] for b in boxes) - m[0]))
+    y0 = max(0, math.floor(min(b[1] for b in boxes) - m[1]))
+    x1 = min(w, math.ceil(max(b[2] for b in boxes) + m[2]))
+    y1 = min(h, math.ceil(max(b[3] for b in boxes) + m[3]))
+    if x1 - x0 < n or y1 - y0 < 2:
+        return [], []
+    g = stretch(grey[y0:y1, x0:x1])
+    if inverted:
+        g = 255.0 - g
+    bounds = equal_bounds(n)
+    if rng.random() < jitter_share:
+        bounds = sorted(min(1.0, max(0.0, b + rng.uniform(-0.15, 0.15) / n)) for b in bounds)
+    cells = cut_cells(g, bounds, size)[:, 0].numpy() * 255.0
+    images, labels = [], []
+    for i, c in enumerate(text):
+        if c != MASK:
+            images.append(stretch(cells[i]).round().astype(np.uint8))
+            labels.append(CLASSES.index(c))
+    return images, labels
+
+
+def row_cells(rows: Sequence[PlateRow], size: tuple[int, int], rng: np.random.Generator,
+              copies: int = 2) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """``copies`` boxings of each row of ``rows`` cut into cells (:func:`cells_of_row`): uint8
+    ``(N, h, w)``, class indices and the plate each came from. Unknown boxes are filled in by the
+    row's character pitch; a row with no box is skipped."""
+    from core.plates.evaluate import fill_boxes
+    from core.plates.heldout import row_inverted
+
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    groups: list[str] = []
+    for row in rows:
+        try:
+            boxes = fill_boxes(row)
+        except ValueError:
+            continue
+        inv = row_inverted(row)
+        for _ in range(copies):
+            x, y = cells_of_row(row.image, row.text, boxes, inv, size, rng)
+            images += x
+            labels += y
+            groups += [row.group] * len(x)
+    if not images:
+        return np.zeros((0, size[1], size[0]), np.uint8), np.zeros(0, np.int64), []
+    return np.stack(images), np.array(labels, dtype=np.int64), groups
+
+
+def rendered_row_cells(n: int, size: tuple[int, int], seed: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """About ``n`` row cells of plates drawn by :mod:`core.plates.render` (cached like :func:`rendered`)."""
+    path = cache / f"rendered-rowcells-{n}-{seed}-{size[0]}x{size[1]}.npz" if cache else None
+    if path is not None and path.is_file():
+        with np.load(path, allow_pickle=False) as d:
+            return d["x"], d["y"]
+    rng = np.random.default_rng(seed + 7919)
+    images: list[np.ndarray] = []
+    labels: list[int] = []
+    while len(images) < n:
+        plate = render_plate(random_text(rng), random_style(rng), rng)
+        grey = to_grey(plate.image)
+        x0, y0, x1, y1 = (int(round(v)) for v in plate.row_box())
+        inv = is_light_on_dark(stretch(grey[max(0, y0) : y1, max(0, x0) : x1]))
+        x, y = cells_of_row(grey, plate.text, plate.boxes, inv, size, rng)
+        images += x
+        labels += y
+    x_arr, y_arr = np.stack(images[:n]), np.array(labels[:n], dtype=np.int64)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(path, x=x_arr, y=y_arr)
+    return x_arr, y_arr
 
 
 def rendered(n: int, size: tuple[int, int], seed: int, cache: Path | None) -> tuple[np.ndarray, np.ndarray]:
