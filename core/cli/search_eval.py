@@ -52,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-n", type=int, default=16, help="candidates per probe (default 16)")
     p.add_argument("--seed", type=int, default=0, help="probe i uses seed + i for its camera and samples")
     p.add_argument("--limit", type=int, default=None, help="first N probes only")
+    p.add_argument("--probe-size", type=int, default=None, metavar="PX",
+                   help="probe faces of PX x PX for every pair, reduced to a smaller model input as the app does "
+                        "(default: each model's own input size)")
     p.add_argument("--cache-dir", type=Path, default=Path(".cache/search-eval"), help="where the gallery index is kept")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: all cores)")
     p.add_argument("--json", type=Path, default=None)
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
         raise VarSRError("-n must be at least 1")
     pairs = [parse_pair(t) for t in (args.pair or ["face-16=face-16:face-16-det"])]
     res = evaluate_search(root, pairs, args.degradation or ["ideal", "camera"], n=args.n, seed=args.seed,
-                          limit=args.limit, cache_dir=args.cache_dir, progress=not args.quiet)
+                          limit=args.limit, cache_dir=args.cache_dir, progress=not args.quiet,
+                          probe_size=args.probe_size)
     md = to_markdown(res)
     print(md)
     for path, content in ((args.json, json.dumps(res, indent=1) + "\n"), (args.markdown, md + "\n")):

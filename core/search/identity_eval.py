@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 TOPS = (1, 10, 20, 50)
 RRF_K = 60.0
@@ -183,9 +184,14 @@ def probe_setup(data_root: Path, cache_dir: Path, limit: int | None = None) -> t
 
 def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | None]], degradations: list[str], *,
                     n: int = 16, seed: int = 0, limit: int | None = None, cache_dir: Path,
-                    progress: bool = True) -> dict[str, Any]:
+                    progress: bool = True, probe_size: int | None = None) -> dict[str, Any]:
     """Run every (label, varsr, det, temperature) pair under every degradation; returns the report dict.
-    A temperature of None draws at the model's calibrated ``sample_temperature``."""
+    A temperature of None draws at the model's calibrated ``sample_temperature``.
+
+    ``probe_size``: the probes' LR size in pixels (square). By default each pair is measured at its
+    model's own input size; with a size, every pair sees the same ``probe_size`` px faces, reduced
+    with the area filter to a smaller model input as the app reduces a crop (a model whose input is
+    larger than the probe is refused: the app never enlarges a face). Bicubic is the probe enlarged."""
     import core
     from core.model.camera import degrade_seeded
     from core.model.degrade import upsample_bicubic
@@ -205,8 +211,18 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
         temp = cfg.sample_temperature if temperature is None else temperature
         for deg in degradations:
             t = time.perf_counter()
-            lr = degrade_seeded(hr, (cfg.lr_size[1], cfg.lr_size[0]), deg, seeds)
-            e_bic = embedder.embed_frames(upsample_bicubic(lr, cfg.scale))
+            if probe_size is None:
+                lr = degrade_seeded(hr, (cfg.lr_size[1], cfg.lr_size[0]), deg, seeds)
+                e_bic = embedder.embed_frames(upsample_bicubic(lr, cfg.scale))
+            else:
+                if max(cfg.lr_size) > probe_size:
+                    raise ValueError(f"{cfg.name} takes {cfg.lr_size[0]}x{cfg.lr_size[1]} faces: larger than the "
+                                     f"{probe_size} px probes (the app never enlarges a face)")
+                probe = degrade_seeded(hr, (probe_size, probe_size), deg, seeds)
+                e_bic = embedder.embed_frames(F.interpolate(probe, size=tuple(hr.shape[-2:]), mode="bicubic",
+                                                            align_corners=False).clamp(0, 1))
+                lr = probe if tuple(probe.shape[-2:]) == (cfg.lr_size[1], cfg.lr_size[0]) else \
+                    F.interpolate(probe, size=(cfg.lr_size[1], cfg.lr_size[0]), mode="area")
             with torch.inference_mode():
                 e_det = embedder.embed_frames(det.generate(lr, None).float())
             ranks: dict[str, list[int]] = {"bicubic": [], "det": [], "one": []}
@@ -227,6 +243,7 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
             methods = {k: {**summarise(v), "p_vs_det_top10": mcnemar_p(v <= 10, det_hit)} for k, v in arr.items()}
             blocks.append({"label": label, "varsr": cfg.name, "varsr_path": str(model.bundle_path or varsr_name),
                            "det": det.config.name, "lr_size": list(cfg.lr_size), "degradation": deg,
+                           "probe_size": probe_size,
                            "temperature": temp,
                            "methods": methods, "seconds": round(time.perf_counter() - t, 1)})
             if progress:
@@ -254,7 +271,10 @@ def to_markdown(res: dict[str, Any]) -> str:
              f"{h['top10']:.1f} %, top-50 {h['top50']:.1f} %.", ""]
     for b in res["blocks"]:
         w, hh = b["lr_size"]
-        lines += [f"**{b['label']}** ({b['varsr']} vs {b['det']}), {w}x{hh} input, degradation `{b['degradation']}`",
+        probe = b.get("probe_size")
+        size = f"{w}x{hh} input" if not probe else f"{probe}x{probe} faces" + (
+            f" reduced to its {w}x{hh} input" if (w, hh) != (probe, probe) else "")
+        lines += [f"**{b['label']}** ({b['varsr']} vs {b['det']}), {size}, degradation `{b['degradation']}`",
                   "", "| searched with | top-1 | top-10 | top-20 | top-50 | median rank | top-10 vs det (p) |",
                   "|---|---|---|---|---|---|---|"]
         for key, r in b["methods"].items():
