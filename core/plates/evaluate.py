@@ -9,7 +9,8 @@ widened by 5 % of their height), each size (2x4, 3x6, 4x8 px per character) and 
 the row is reduced to ``n`` x size, read (:func:`core.plates.reading.read_row`, equal cells,
 polarity chosen by the reader) by each reader — ``varsr`` (``k`` candidates per cell from the
 plate model the app and the batch pick for that size: the largest input not above it,
-:func:`models_for`), ``det`` (that model's ``-det`` twin) and ``bicubic`` — and scored: the true
+:func:`models_for`), ``det`` (that model's ``-det`` twin) and ``bicubic``, plus ``varsr+bicubic`` (the mean of those two
+readings' per-position distributions) — and scored: the true
 string in the top 1 / top 10 ranked strings, and the true plate's rank in a registry of at least
 20,000 plates that holds every true plate, 20 one-character neighbours of each, and random plates
 of the same lengths (ties count against it). Positions whose character is unknown (UC3M-LP's
@@ -40,6 +41,8 @@ from core.plates.real import MASK, PlateRow, load_argentina, load_endtoend, load
 SIZES = ((2, 4), (3, 6), (4, 8))
 CONDITIONS = ("ideal", "camera")
 READERS = ("varsr", "det", BICUBIC)
+#: Measured whenever varsr and bicubic are: the mean of their per-position distributions.
+FUSED = "varsr+bicubic"
 
 
 
@@ -223,13 +226,13 @@ def summarise(ranks: Sequence[dict], n_registry: int) -> dict:
 def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZES,
              conditions: Sequence[str] = CONDITIONS, readers: Sequence[str] = READERS, k: int = 16,
              seed: int = 0, registry_total: int = 20000, search_cells: bool = False, log=print,
-             partial: Path | None = None) -> dict:
+             partial: Path | None = None, reader: Path | None = None) -> dict:
     """All figures (see the module docstring) as a JSON-able dict (also written to ``partial``
     after every size and condition, so a long run that is stopped keeps what it measured)."""
     from core.model.bundle import load_model
     from core.model.camera import degrade_condition
 
-    clf = load_reader()
+    clf = load_reader(reader)
     loaded: dict[str, object] = {}
     keys = [p.key for p in plates]
     reg_plates = build_registry(sorted(set(keys)), registry_total, seed=seed)
@@ -247,7 +250,9 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
         models = {r: loaded[b] for r, b in names.items()}
         results.setdefault("models", {})[f"{px[0]}x{px[1]}"] = names
         for cond in conditions:
-            recs: dict[str, list[dict]] = {r: [] for r in readers}
+            fused = "varsr" in readers and BICUBIC in readers
+            shown = [*readers, *([FUSED] if fused else [])]
+            recs: dict[str, list[dict]] = {r: [] for r in shown}
             t0 = time.perf_counter()
             for i, p in enumerate(plates):
                 n = len(p.text)
@@ -267,16 +272,21 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                     found = search_bounds(clf, lr, n)
                     lr, bounds = found.apply(lr)
                     invert = found.inverted
-                for r in readers:
-                    rd = read_row(clf, lr, n, method=r if r == BICUBIC else "varsr", model=models.get(r), k=k,
-                                  seed=seed + i, cell=px, invert=invert, bounds=bounds)
-                    invert = rd.inverted  # every reader reads the row in the polarity chosen once
-                    lp = np.log(np.clip(rd.probs[known], 1e-6, 1))
+                probs: dict[str, np.ndarray] = {}
+                for r in shown:
+                    if r == FUSED:  # the candidates' and the bicubic reading's distributions, averaged
+                        probs[r] = (probs["varsr"] + probs[BICUBIC]) / 2
+                    else:
+                        rd = read_row(clf, lr, n, method=r if r == BICUBIC else "varsr", model=models.get(r), k=k,
+                                      seed=seed + i, cell=px, invert=invert, bounds=bounds)
+                        invert = rd.inverted  # every reader reads the row in the polarity chosen once
+                        probs[r] = rd.probs
+                    lp = np.log(np.clip(probs[r][known], 1e-6, 1))
                     labels = np.array([CLASSES.index(p.text[j]) for j in known])
                     recs[r].append({"string_rank": string_rank(lp, p.key), "registry_rank": registry.rank(lp, p.key),
-                                    "chars_ok": (rd.probs[known].argmax(1) == labels).tolist()})
-                    calib.setdefault((r, px, cond), []).append((rd.probs[known], labels, i))
-            for r in readers:
+                                    "chars_ok": (probs[r][known].argmax(1) == labels).tolist()})
+                    calib.setdefault((r, px, cond), []).append((probs[r][known], labels, i))
+            for r in shown:
                 row = {"reader": r, "px": f"{px[0]}x{px[1]}", "condition": cond,
                        **summarise(recs[r], registry.size)}
                 probs = np.concatenate([c[0] for c in calib[(r, px, cond)]])
@@ -346,6 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--search-cells", action="store_true", help="search cell boundaries instead of equal cells")
     p.add_argument("--out", type=Path, help="write the JSON here")
+    p.add_argument("--reader", type=Path, help="a plate reader's .safetensors (default: the shipped plate-reader)")
     p.add_argument("--save-temperatures", action="store_true",
                    help="write the fitted per-position temperatures (camera condition) into the reader's JSON")
     args = p.parse_args(argv)
@@ -364,11 +375,11 @@ def main(argv: list[str] | None = None) -> int:
         w, _, h = text.partition("x")
         sizes.append((int(w), int(h)))
     res = evaluate(plates, sizes, args.conditions.split(","), args.readers.split(","), args.k, args.seed,
-                   search_cells=args.search_cells, partial=args.out)
+                   search_cells=args.search_cells, partial=args.out, reader=args.reader)
     text = markdown_table(res)
     print(text)
     if args.save_temperatures:
-        print(json.dumps(save_temperatures(res, "camera" if "camera" in args.conditions else "ideal")))
+        print(json.dumps(save_temperatures(res, "camera" if "camera" in args.conditions else "ideal", args.reader)))
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
