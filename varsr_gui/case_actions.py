@@ -3,7 +3,8 @@
 face and plate searches, whose queries and hits go into the open case.
 
 Thin over :mod:`core.case`: the session is bound to a :class:`core.case.Case`, which logs every step;
-torch work (regeneration, the consistency projection) runs in the workers. It knows the window only as
+torch work (regeneration, the consistency projection) runs in the workers, and so do the hashing and copying
+of large originals (a clip) into the case before a save (:meth:`CaseActions.save_case`). It knows the window only as
 a :class:`Shell` (messages, dialogs, a worker with progress, refresh), so neither module imports the
 other; its menu items are declared in :mod:`varsr_gui.actions`.
 """
@@ -12,18 +13,20 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
 from PySide6.QtCore import QFileSystemWatcher, QObject, QSettings, QTimer
-from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QWidget
+from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QProgressDialog, QWidget
 
 from core import case as K
+from core.case.copying import CopyCancelled, CopyResult, PendingCopy, check_files, run_copies, undo_copies
 from core.case.regenerate import RegenResult, summary, verify_case
 from core.case.report import build_report
 from core.case.search import face_entry, plate_entry
-from core.errors import VarSRError
+from core.errors import CaseError, VarSRError
 from core.fileio import atomic_write
 from core.images import sha256_file
 from core.workbench import session as S
@@ -36,10 +39,61 @@ from varsr_gui.recent_cases import RecentCases
 from varsr_gui.recovery import WorkRecovery
 from varsr_gui.report_pdf import write_pdf
 from varsr_gui.wording import enforce_shortfall
-from varsr_gui.workers import TaskContext
+from varsr_gui.workers import Task, TaskContext, TaskRunner
 
 #: How often unsaved work is written to the case's recovery file.
 AUTOSAVE_MS = 60_000
+#: Originals still to be copied into a case (a clip of gigabytes) of more bytes than this in all are hashed
+#: and copied in a worker, with progress and Cancel, before the save; fewer are copied by the save itself.
+BACKGROUND_COPY_BYTES = 64 << 20
+
+
+@dataclass
+class Copying:
+    """The originals' copy before a save of ``case``, in the worker; ``then`` after the save."""
+
+    case: K.Case
+    pending: list[PendingCopy]
+    then: Callable[[], object] | None
+    dialog: QProgressDialog
+    task: Task | None = None
+    #: What the worker did, set when its copy ended (also when a cancel came too late to stop it).
+    result: CopyResult | None = None
+
+
+def _copy_work(job: Copying, ctx: TaskContext) -> CopyResult | None:
+    """The originals' copies, in the worker: progress in thousandths (a clip's bytes overflow Qt's int)."""
+    shown = -1
+
+    def progress(done: int, total: int) -> None:
+        nonlocal shown
+        k = done * 1000 // max(1, total)
+        if k != shown:
+            shown = k
+            ctx.progress(k, 1000)
+
+    try:
+        job.result = run_copies(job.case.folder, job.pending, progress=progress, cancelled=ctx.cancelled)
+        return job.result
+    except CopyCancelled:
+        return None  # the cancel flag is set: the task reports a cancel
+    except OSError as e:  # a full disk, a folder made read-only: the copies made were removed
+        raise CaseError(f"the originals could not be copied into the case: {e}") from e
+
+
+def _check_work(folder: Path, originals: list[K.Original], evidence: tuple[Path, str] | None,
+                ctx: TaskContext) -> list[str] | None:
+    """The originals' hashes checked in the worker (a clip's copy is gigabytes); None when cancelled."""
+    try:
+        return check_files(folder, originals, evidence, ctx.cancelled)
+    except CopyCancelled:
+        return None
+    except OSError as e:
+        raise CaseError(f"the originals could not be read: {e}") from e
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 def _verify_work(case: K.Case, ids: list[str], ctx: TaskContext) -> list[RegenResult]:
@@ -95,6 +149,11 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self.audit_dialog: AuditDialog | None = None
         self.result_box: QMessageBox | None = None
         self._warned: set[str] = set()
+        #: The originals' copy before a save (its own thread: file I/O, never queued behind torch work).
+        self.copier = TaskRunner(self)
+        self.copying: Copying | None = None
+        self.check_task: Task | None = None  # the originals' hashes checked in the worker (large ones)
+        self._checks = 0
         self.timer = QTimer(self)
         self.timer.setInterval(AUTOSAVE_MS)
         self.timer.timeout.connect(self.autosave_now)
@@ -188,10 +247,36 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
                                   "Recover it? (No opens the case as last saved; the recovery file is kept until "
                                   "the next save.)")
 
-    def save_case(self) -> bool:
+    def save_case(self, then: Callable[[], object] | None = None) -> bool:
+        """File > Save case: True when the case was saved before this returns.
+
+        When the originals still to be copied into the case (a clip of gigabytes) come to more than
+        :data:`BACKGROUND_COPY_BYTES`, they are hashed and copied in a worker first, with a progress
+        window and Cancel (the window stays usable), and this returns False at once, nothing saved yet.
+        When they are in, the save runs here on the window's thread as always (fast: it takes the copies the
+        worker verified without reading them again) and, if it succeeded, ``then()`` follows. A caller
+        that goes on after a save (save as, close, quit) acts on True itself and passes that same step as
+        ``then``: exactly one of the two happens, and never in a nested event loop. Cancelled, the case is
+        not saved and nothing changed (the copies made are removed); failed, the usual error message.
+        """
         if self.case is None:
             self.new_case_dialog()
             return self.case is not None
+        if self.copying is not None:
+            self.shell.status("The case is already being saved: its originals are being copied in (Cancel in "
+                              "the progress window stops it)", 8000)
+            return False
+        try:
+            pending = self.case.pending_copies()
+        except OSError:
+            pending = []  # the save below says what is wrong
+        if sum(c.size for c in pending) > BACKGROUND_COPY_BYTES:
+            self._copy_then_save(self.case, pending, then)
+            return False
+        return self._save_now()
+
+    def _save_now(self) -> bool:
+        assert self.case is not None
         try:
             self.case.save()
         except (VarSRError, OSError) as e:
@@ -204,6 +289,83 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self.shell.refresh()  # the title's unsaved mark
         return True
 
+    def _copy_then_save(self, case: K.Case, pending: list[PendingCopy], then: Callable[[], object] | None) -> None:
+        """Copy the originals in the worker (progress, Cancel), then save (:meth:`save_case`)."""
+        total = sum(c.size for c in pending)
+        what = (f"Saving case {case.name}: copying {len(pending)} original(s) ({_megabytes(total)}) into the case "
+                "and checking their SHA-256\u2026")
+        dlg = QProgressDialog(what, "Cancel", 0, 1000, self.shell.dialog_parent())
+        dlg.setWindowTitle("Saving the case")
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setMinimumDuration(0)  # non-modal: setValue never spins a nested event loop
+        if self.check_task is not None:  # a check would hold the copy up: the save checks again after it
+            self.check_task.cancel()
+            self.check_task, self._checks = None, self._checks + 1
+        job = self.copying = Copying(case, pending, then, dlg)
+        job.task = self.copier.submit("Copying the originals", partial(_copy_work, job), partial(self._copied, job),
+                                      partial(self._copy_failed, job),
+                                      lambda i, _n: dlg.setValue(i) if self.copying is job else None,
+                                      partial(self._copy_cancelled, job))
+        dlg.canceled.connect(job.task.cancel)  # its Cancel button, Esc or closing it
+        dlg.show()
+        self.shell.status(what, 0)
+
+    def _end_copy(self, job: Copying) -> bool:
+        """The copy ``job`` ended: its progress window goes; False when it is not the current one (stopped)."""
+        if self.copying is not job:
+            return False
+        self.copying = None
+        job.dialog.close()
+        job.dialog.deleteLater()
+        return True
+
+    def cancel_save(self) -> None:
+        """Stop the originals' copy before a save (the progress window's Cancel); the save does not happen."""
+        if self.copying is not None and self.copying.task is not None:
+            self.copying.task.cancel()
+
+    def _stop_copy(self) -> None:
+        """Cancel the copy (and a check of the originals) and wait for the worker to stop (a cancelled copy
+        removes what it made; one that had just ended is undone here): before the case it copies into is
+        closed, so nothing writes into a case no longer open. No event loop runs meanwhile; the worker's late
+        signals are then ignored."""
+        job = self.copying
+        if job is None and self.check_task is None:
+            return
+        self.copier.cancel_all()
+        self.copier.pool.waitForDone()
+        self.check_task = None
+        if job is not None:
+            self._end_copy(job)
+            if job.result is not None:
+                undo_copies(job.case.folder, job.result)
+
+    def _copied(self, job: Copying, result: CopyResult) -> None:
+        if not self._end_copy(job):
+            return
+        if job.case is not self.case:  # closed meanwhile without saving (cannot happen: _stop_copy)
+            undo_copies(job.case.folder, result)
+            return
+        job.case.take_copies(result)
+        if self.save_case(job.then) and job.then is not None:
+            job.then()
+
+    def _copy_failed(self, job: Copying, text: str) -> None:
+        if self._end_copy(job) and job.case is self.case:
+            self._error("The case was not saved", text, "The case on disk is as it was at its last save; your "
+                        "work is still open (and in the recovery file after the next autosave).")
+
+    def _copy_cancelled(self, job: Copying) -> None:
+        if not self._end_copy(job):
+            return
+        if job.result is not None:  # the cancel came as the copy ended: what it made goes all the same
+            undo_copies(job.case.folder, job.result)
+        if job.case is self.case:
+            self.shell.show_message(f"The case {job.case.name} was not saved: the copy of its originals was "
+                                    "cancelled. Nothing was changed: the case on disk is as it was at its last "
+                                    "save, and your work is still open.", error=False)
+
     def save_case_as_dialog(self) -> None:
         if not self._need_case():
             return
@@ -214,8 +376,12 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
     def save_case_as(self, folder: str | Path) -> K.Case | None:
         """Save the open case, copy its folder (originals, candidates, audit log) to ``folder`` (new or empty)
         and continue there; the copy's log records where it came from. None on failure (the case stays)."""
-        if not self._need_case() or not self.save_case():
-            return None
+        if not self._need_case() or not self.save_case(then=partial(self._save_copy_as, folder)):
+            return None  # not saved, or saved later (large originals copied in the worker first): then copied
+        return self._save_copy_as(folder)
+
+    def _save_copy_as(self, folder: str | Path) -> K.Case | None:
+        assert self.case is not None
         src, dst = self.case.folder, Path(folder)
         try:
             if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
@@ -246,12 +412,13 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
 
     def close_case(self) -> bool:
         """File > Close case: asks to save unsaved work (No keeps it in the recovery file), then starts
-        without a case; False when cancelled or nothing is open."""
+        without a case; False when cancelled or nothing is open, or while large originals are copied in
+        before the save (:meth:`save_case`): the case closes once it is saved."""
         if self.case is None:
             return False
         if self.case.has_unsaved_changes():
             answer = self.shell.ask_save(f"The case {self.case.name} has unsaved steps.")
-            if answer == "cancel" or (answer == "save" and not self.save_case()):
+            if answer == "cancel" or (answer == "save" and not self.save_case(then=self.close_case)):
                 return False
         name = self.case.name
         self._close_current()
@@ -261,11 +428,17 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         return True
 
     def autosave_now(self) -> Path | None:
-        """Write unsaved work to the recovery file (silent; a failure is a status message)."""
-        if self.case is None or not self.case.needs_autosave():
+        """Write unsaved work to the recovery file (silent; a failure is a status message). Large originals
+        not yet in the case (a clip) are left to the next save, which copies them in the worker; none while
+        that copy runs."""
+        if self.case is None or self.copying is not None or not self.case.needs_autosave():
             return None
         try:
-            return self.case.autosave()
+            pending = self.case.pending_copies()
+            ev = self.session.evidence  # the evidence itself is always copied: a case is opened from it
+            defer = {c.sha256 for c in pending if ev is None or c.sha256 != ev.sha256} \
+                if sum(c.size for c in pending) > BACKGROUND_COPY_BYTES else set()
+            return self.case.autosave(defer)
         except (VarSRError, OSError) as e:
             self.shell.status(f"Autosave failed: {e}", 15000)
             return None
@@ -273,6 +446,7 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
     def shutdown(self) -> None:
         """On close: keep unsaved work in the recovery file (offered the next time the case is opened)."""
         self.timer.stop()
+        self._stop_copy()
         self.autosave_now()
         self.recovery.shutdown()
 
@@ -286,6 +460,7 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self._update()
 
     def _close_current(self) -> None:
+        self._stop_copy()  # a save of the case being closed does not happen
         if self.case is not None:
             self.autosave_now()
             self.case.detach()
@@ -454,7 +629,15 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
             self.watcher.addPaths(add)
 
     def check_originals(self, quiet: bool = True) -> list[str]:
-        """Warn (once per finding) when an original on disk no longer matches its hash; returns the findings."""
+        """Warn (once per finding) when an original on disk no longer matches its hash; returns the findings.
+
+        When the case's originals come to more than :data:`BACKGROUND_COPY_BYTES` (a clip), they are hashed
+        in the worker and the findings are shown when it is done: this returns [] at once (after each save, on
+        a change the watch sees, and for Case > Check the originals alike)."""
+        if self.case is not None and sum(o.size_bytes for o in self.case.originals.values()) > BACKGROUND_COPY_BYTES:
+            self._check_in_worker(self.case, quiet)
+            self._watch()
+            return []
         if self.case is not None:
             found = self.case.check_originals()
         else:
@@ -462,6 +645,32 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
             found = ([f"the evidence file {ev.path.name} no longer matches the SHA-256 recorded when it was loaded"]
                      if ev is not None and ev.path is not None and ev.path.is_file()
                      and sha256_file(ev.path) != ev.sha256 else [])
+        return self._findings(found, quiet)
+
+    def _check_in_worker(self, case: K.Case, quiet: bool) -> None:
+        if self.check_task is not None:
+            self.check_task.cancel()  # this newer check replaces it
+        ev = self.session.evidence
+        evidence = (ev.path, ev.sha256) if ev is not None and ev.path is not None else None
+        self._checks += 1
+        n = self._checks
+        self.check_task = self.copier.submit(
+            "Checking the originals", partial(_check_work, case.folder, list(case.originals.values()), evidence),
+            partial(self._checked, n, case, quiet), partial(self._check_failed, n))
+        if not quiet:
+            self.shell.status("Checking the originals' SHA-256 in the background\u2026", 0)
+
+    def _checked(self, n: int, case: K.Case, quiet: bool, found: list[str]) -> None:
+        if n == self._checks and case is self.case:
+            self.check_task = None
+            self._findings(found, quiet)
+
+    def _check_failed(self, n: int, text: str) -> None:
+        if n == self._checks:
+            self.check_task = None
+            self.shell.status(f"The originals could not be checked: {text}", 15000)
+
+    def _findings(self, found: list[str], quiet: bool) -> list[str]:
         new = [f for f in found if f not in self._warned]
         if new:
             self._warned.update(new)

@@ -491,7 +491,8 @@ class MainWindow(EvidenceInput, Generation, Framing, CellEditing, ReferenceActio
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt override
         if self.confirm_quit and self.has_unsaved_work():
             answer = self.ask_unsaved()
-            if answer == "cancel" or (answer == "save" and not self.case_actions.save_case()):
+            # a save that first copies a clip in the worker returns False at once, then closes the window
+            if answer == "cancel" or (answer == "save" and not self.case_actions.save_case(then=self.close)):
                 event.ignore()
                 return
         self.save_settings()

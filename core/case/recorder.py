@@ -9,7 +9,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,15 @@ import torch
 from safetensors.torch import save as st_save
 
 from core.case.audit import AuditCheck, AuditLog, utc_now, verify_lines
+from core.case.copying import (
+    CopyResult,
+    PendingCopy,
+    Verified,
+    changed_text,
+    check_files,
+    file_key,
+    image_size_of,
+)
 from core.case.schema import (
     AUDIT,
     AUTOSAVE,
@@ -35,9 +44,9 @@ from core.case.schema import (
     safe_suffix,
     software,
 )
-from core.errors import CaseError, ImageLoadError
+from core.errors import CaseError
 from core.fileio import atomic_write
-from core.images import load_image, sha256_file
+from core.images import sha256_file
 from core.workbench.candidates import Candidate, CandidateSet
 from core.workbench.evidence import Evidence, Region
 from core.workbench.export import NOTICE
@@ -86,6 +95,11 @@ class Case:
         self.searches: list[dict[str, Any]] = []
         #: Copies of originals removed since the last save (:mod:`core.case.originals`): deleted by the next save.
         self.removed_files: list[str] = []
+        #: Copies of originals a worker hashed (:meth:`take_copies`), by (SHA-256, file, size, mtime_ns):
+        #: the save takes them in without reading them again.
+        self._verified: dict[tuple[str, str, int, int], Verified] = {}
+        #: Sources a worker found changed, by SHA-256: (path, size, mtime_ns) when read, and why.
+        self._copy_failed: dict[str, tuple[tuple[str, int, int], str]] = {}
         self._set_files: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
         self._muted = False
         self._unsaved_from = len(self.log)
@@ -277,26 +291,44 @@ class Case:
         return self.has_unsaved_changes() and len(self.log) > self._autosaved_len
 
     # -- originals -------------------------------------------------------------------------------
+    def _original_rel(self, sha: str, name: str) -> str:
+        return f"{ORIGINALS}/{sha[:16]}{safe_suffix(name)}"
+
+    def _take_verified(self, sha: str, rel: str, target: Path, pop: bool = True) -> Verified | None:
+        """The worker's verification of ``target``, if the file is still as it was hashed (size, mtime)."""
+        if not self._verified or not target.is_file():
+            return None
+        st = target.stat()
+        key = (sha, rel, st.st_size, st.st_mtime_ns)
+        return self._verified.pop(key, None) if pop else self._verified.get(key)
+
     def _ensure_original(self, sha: str, role: str, name: str, source: str, path: Path | None,
                          ev: Evidence | None) -> Original | None:
-        """Copy an original into ``originals/`` (once); the copy's hash must be the recorded one."""
+        """Copy an original into ``originals/`` (once); the copy's hash must be the recorded one.
+
+        A copy a worker already made and hashed (:meth:`take_copies`) is taken in without reading it
+        again, as is a source it found changed (refused with the same words): only the pasted image's
+        encoding, a small file or what changed since the worker ran is hashed and copied here."""
         have = self.originals.get(sha)
         if have is not None and (self.folder / have.file).is_file():
             return have
         if not self.folder.is_dir():
             return None
-        rel = f"{ORIGINALS}/{sha[:16]}{safe_suffix(name)}"
+        rel = self._original_rel(sha, name)
         if rel in self.removed_files:  # removed, then brought back before the save
             self.removed_files.remove(rel)
         target = self.folder / rel
         target.parent.mkdir(exist_ok=True)
-        if target.is_file() and sha256_file(target) == sha:
+        done = self._take_verified(sha, rel, target)
+        if done is not None or (target.is_file() and sha256_file(target) == sha):
             pass
         elif path is not None and Path(path).is_file():
-            if sha256_file(path) != sha:
-                raise CaseError(f"{Path(path).name} on disk no longer matches the SHA-256 recorded when it was "
-                                "loaded: it was changed; its copy was not taken")
             src = Path(path)  # streamed: an original may be a clip of gigabytes
+            failed = self._copy_failed.get(sha)
+            if failed is not None and failed[0] == file_key(src):
+                raise CaseError(failed[1])
+            if sha256_file(src) != sha:
+                raise CaseError(changed_text(src.name))
             atomic_write(target, lambda p: shutil.copyfile(src, p))
         elif ev is not None and ev.path is None:
             buf = io.BytesIO()
@@ -308,24 +340,20 @@ class Case:
         else:
             raise CaseError(f"{name}: the original file is not available to copy into the case")
         os.chmod(target, 0o444)
-        try:
-            size: list[int] | None = list(load_image(target).size)
-        except ImageLoadError:
-            size = None
+        size = done.image_size if done is not None else image_size_of(target)
         o = Original(sha256=sha, file=rel, name=Path(name).name, role=role, source=source,
                      size_bytes=target.stat().st_size, image_size=size, added_utc=utc_now())
         self.originals[sha] = o
         self.record("original_copied", sha256=sha, file=rel, name=o.name, role=role, size_bytes=o.size_bytes)
         return o
 
-    def _collect_originals(self) -> None:
-        """Make sure the evidence and every reference the candidates used are in the case."""
+    def _wanted_originals(self) -> Iterator[tuple[str, str, str, str, Path | None, Evidence | None, str]]:
+        """Each original the case should hold and does not yet: the evidence, then each candidate's evidence
+        and reference; as (sha, role, name, source, file or None, the pasted evidence or None, warning prefix).
+        Lazy: one taken in before the next is asked for is not offered again."""
         ev = self.session.evidence
         if ev is not None and ev.sha256 not in self.originals:
-            try:
-                self._ensure_original(ev.sha256, "evidence", ev.label, ev.source, ev.path, ev)
-            except CaseError as e:
-                self._warn_once(str(e))
+            yield ev.sha256, "evidence", ev.label, ev.source, ev.path, ev, ""
         for c in self.session.candidates.values():
             src = c.recipe.get("source") or {}
             for role, info, sha in (("evidence", src.get("evidence"), (src.get("evidence") or {}).get("sha256")),
@@ -333,37 +361,56 @@ class Case:
                 if not sha or sha in self.originals or not info:
                     continue
                 p = Path(info["path"]) if info.get("path") else None
-                try:
-                    self._ensure_original(sha, role, info.get("path") or role, info.get("source", "file"),
-                                          p if p is not None and p.is_absolute() else None, None)
-                except CaseError as e:
-                    self._warn_once(f"{role} {sha[:12]}: {e}")
+                yield (sha, role, info.get("path") or role, info.get("source", "file"),
+                       p if p is not None and p.is_absolute() else None, None, f"{role} {sha[:12]}: ")
+
+    def _collect_originals(self, defer: Collection[str] = ()) -> None:
+        """Make sure the evidence and every reference the candidates used are in the case (but ``defer``)."""
+        for sha, role, name, source, path, ev, prefix in self._wanted_originals():
+            if sha in defer:
+                continue
+            try:
+                self._ensure_original(sha, role, name, source, path, ev)
+            except CaseError as e:
+                self._warn_once(f"{prefix}{e}")
+
+    def pending_copies(self) -> list[PendingCopy]:
+        """The originals the next save would copy from files (the heavy part of a save), read from nothing
+        but their sizes: for a worker's :func:`core.case.copying.run_copies`, whose result
+        :meth:`take_copies` hands back. Not listed: a pasted image (encoded in memory, small), a file no
+        longer there (the save warns), one a worker already verified or found changed (unchanged since)."""
+        if not self.folder.is_dir():
+            return []
+        out: dict[str, PendingCopy] = {}
+        for sha, _role, name, _source, path, _ev, _prefix in self._wanted_originals():
+            if sha in out or path is None or not Path(path).is_file():
+                continue
+            rel = self._original_rel(sha, name)
+            key = file_key(Path(path))
+            failed = self._copy_failed.get(sha)
+            if self._take_verified(sha, rel, self.folder / rel, pop=False) or (failed and failed[0] == key):
+                continue
+            out[sha] = PendingCopy(sha, Path(path), rel, key[1])
+        return list(out.values())
+
+    def take_copies(self, result: CopyResult) -> None:
+        """Take in what a worker's :func:`core.case.copying.run_copies` did (on the case's own thread): the
+        next save records its copies without hashing them again, and warns about the sources it refused."""
+        for v in result.verified:
+            self._verified[v.key] = v
+        self._copy_failed.update(result.failed)
 
     def _warn_once(self, text: str) -> None:
         if text not in self.warnings:
             self.warnings.append(text)
             self.record("warning", text=text)
 
-    def check_originals(self) -> list[str]:
-        """One line per original whose copy in the case is missing or no longer matches its SHA-256."""
-        out = []
-        for o in self.originals.values():
-            try:
-                p = safe_path(self.folder, o.file)
-            except CaseError as e:
-                out.append(str(e))
-                continue
-            if not p.is_file():
-                out.append(f"the original {o.name} ({o.file}) is missing from the case")
-            elif sha256_file(p) != o.sha256:
-                out.append(f"the original {o.name} ({o.file}) no longer matches its SHA-256 {o.sha256[:16]}\u2026: "
-                           "it was changed on disk")
+    def check_originals(self, cancelled: Callable[[], bool] | None = None) -> list[str]:
+        """One line per original whose copy in the case is missing or no longer matches its SHA-256
+        (:func:`core.case.copying.check_files`; ``cancelled``: :class:`core.case.copying.CopyCancelled`)."""
         ev = self.session.evidence
-        if ev is not None and ev.path is not None and ev.path.is_file() and sha256_file(ev.path) != ev.sha256:
-            line = f"the evidence file {ev.path.name} no longer matches the SHA-256 recorded when it was loaded"
-            if line not in out:
-                out.append(line)
-        return out
+        return check_files(self.folder, list(self.originals.values()),
+                           (ev.path, ev.sha256) if ev is not None and ev.path is not None else None, cancelled)
 
     def original_path(self, sha: str) -> Path:
         o = self.originals.get(sha)
@@ -476,10 +523,11 @@ class Case:
         (self.folder / AUTOSAVE).unlink(missing_ok=True)
         self.recovery = None
 
-    def autosave(self) -> Path:
-        """Write unsaved work to ``case.autosave.json`` (and any new candidate files); the case itself is unchanged."""
+    def autosave(self, defer: Collection[str] = ()) -> Path:
+        """Write unsaved work to ``case.autosave.json`` (and any new candidate files); the case itself is unchanged.
+        ``defer``: originals (SHA-256) not copied now (a clip: left to the next save, which copies it in a worker)."""
         self.sync_notes()
-        self._collect_originals()
+        self._collect_originals(defer)
         sets = self._write_sets()
         now = utc_now()
         base = self.log.persisted
