@@ -171,6 +171,7 @@ def probe_setup(data_root: Path, cache_dir: Path, limit: int | None = None) -> t
     from core.data.celeba import load_celeba
     from core.search.embedders import DlibFaceEmbedder
 
+    data_root = Path(data_root).resolve()  # the gallery CSV names photos; a relative root would not resolve from it
     data = load_celeba(data_root / "celeba", "test", 64, attributes=False)
     probes, gallery_rows = split_probes(data.groups, data.ids)
     if limit:
