@@ -219,7 +219,10 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
                 if max(cfg.lr_size) > probe_size:
                     raise ValueError(f"{cfg.name} takes {cfg.lr_size[0]}x{cfg.lr_size[1]} faces: larger than the "
                                      f"{probe_size} px probes (the app never enlarges a face)")
-                probe = degrade_seeded(hr, (probe_size, probe_size), deg, seeds)
+                side = probe_size * (hr.shape[-1] // probe_size)  # the degradations take whole scale factors
+                scene = hr if side == hr.shape[-1] else F.interpolate(hr, size=(side, side), mode="bilinear",
+                                                                      antialias=True, align_corners=False)
+                probe = degrade_seeded(scene, (probe_size, probe_size), deg, seeds)
                 e_bic = embedder.embed_frames(F.interpolate(probe, size=tuple(hr.shape[-2:]), mode="bicubic",
                                                             align_corners=False).clamp(0, 1))
                 lr = probe if tuple(probe.shape[-2:]) == (cfg.lr_size[1], cfg.lr_size[0]) else \
