@@ -168,8 +168,11 @@ def held_out_rows(root: Path) -> list[PlateRow]:
 
 def load_plate_training_chars(root: str | Path, split: str = "train", size: tuple[int, int] = (8, 16),
                               limit: int | None = None, rendered_n: int = 30000, uc3m_copies: int = 2,
-                              seed: int = 0, cache_dir: Path | None = None) -> ImageSet:
-    """The pool above as an :class:`ImageSet` (``root``: the ``plates`` data folder)."""
+                              seed: int = 0, cache_dir: Path | None = None, row_copies: int = 0,
+                              rendered_row_cells_n: int = 0) -> ImageSet:
+    """The pool above as an :class:`ImageSet` (``root``: the ``plates`` data folder); ``row_copies``
+    boxings of each one-row UC3M-LP train plate and ``rendered_row_cells_n`` rendered cells are added
+    as row cells (train split only)."""
     root = Path(root)
     rng = np.random.default_rng(seed)
     if split not in ("train", "test", "val"):
@@ -183,6 +186,12 @@ def load_plate_training_chars(root: str | Path, split: str = "train", size: tupl
         if rendered_n > 0:
             rx, ry = rendered(rendered_n, size, seed, cache_dir)
             parts.append(("rendered", rx, ry, [f"rendered:{seed}:{i}" for i in range(len(rx))]))
+        if row_copies > 0:
+            one_row = [r for r in train_rows if r.meta.get("type") not in ("B", "C")]  # UC3M's two-row plates
+            parts.append(("uc3m-row-cells", *row_cells(one_row, size, rng, row_copies)))
+        if rendered_row_cells_n > 0:
+            cx, cy = rendered_row_cells(rendered_row_cells_n, size, seed, cache_dir)
+            parts.append(("rendered-row-cells", cx, cy, [f"rendered-row:{seed}:{i}" for i in range(len(cx))]))
     else:
         parts.append(("uc3m-val", *row_chars(load_uc3m(root / "uc3m-lp", "val"), size, rng, 0)))
     x = np.concatenate([p[1] for p in parts])
