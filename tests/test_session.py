@@ -92,6 +92,8 @@ def test_split_cells_and_missing_models(tmp_path: Path):
 def test_suggest_model_by_crop_size():
     assert S.suggest_model("face", (9, 10), {}) == "face-8"
     assert S.suggest_model("face", (30, 30), {}) == "face-16"
+    assert S.suggest_model("face", (13, 14), {}) == "face-12"  # 12-15 px faces: never reduced to 8x8
+    assert S.suggest_model("face", (11, 11), {}) == "face-8"
     assert S.suggest_model("plate", (5, 9), {}) == "plate-4x8"  # a cell of 4x8 px or more: never reduced to 2x4
     assert S.suggest_model("plate", (3, 6), {}) == "plate-3x6"
     assert S.suggest_model("plate", (2, 5), {}) == "plate-char"

@@ -35,6 +35,9 @@ def measure_bundle(folder: Path, hr: torch.Tensor) -> Path | None:
     if model.config.domain != "face" or not model.config.latent_dim:
         return None
     model.eval()
+    hw, hh = model.config.hr_size
+    if tuple(hr.shape[-2:]) != (hh, hw):  # e.g. face-12's 48x48 frame: the same faces, resized
+        hr = torch.nn.functional.interpolate(hr, size=(hh, hw), mode="bilinear", antialias=True, align_corners=False)
     lr = degrade(hr, model.config.scale)
     n = lr.shape[0] // 2
     ref = measure_reference(model, lr[:n], lr[n:], {"data": "utkface:test+celeba:test", "reduction": "box"})

@@ -14,15 +14,15 @@ from core.model.varsr import VarSR
 
 #: The models the app knows how to use, per analyst-facing domain.
 DOMAIN_MODELS: dict[str, tuple[str, ...]] = {
-    "face": ("face-8", "face-16"),
+    "face": ("face-8", "face-12", "face-16"),
     "plate": ("plate-char", "plate-3x6", "plate-4x8"),
     "digit": ("digit",),
 }
 #: The ``ModelConfig.domain`` each analyst-facing domain needs.
 CONFIG_DOMAIN = {"face": "face", "plate": "plate-char", "digit": "digit"}
 #: LR sizes of the expected bundles, used only to suggest a model when none is installed.
-EXPECTED_LR_SIZE = {"face-8": (8, 8), "face-16": (16, 16), "plate-char": (2, 4), "plate-3x6": (3, 6),
-                    "plate-4x8": (4, 8), "digit": (6, 6)}
+EXPECTED_LR_SIZE = {"face-8": (8, 8), "face-12": (12, 12), "face-16": (16, 16), "plate-char": (2, 4),
+                    "plate-3x6": (3, 6), "plate-4x8": (4, 8), "digit": (6, 6)}
 
 
 def installed_models(root: Path) -> dict[str, ModelConfig]:
