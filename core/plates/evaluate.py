@@ -272,20 +272,20 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                     found = search_bounds(clf, lr, n)
                     lr, bounds = found.apply(lr)
                     invert = found.inverted
-                probs: dict[str, np.ndarray] = {}
+                read: dict[str, np.ndarray] = {}
                 for r in shown:
                     if r == FUSED:  # the candidates' and the bicubic reading's distributions, averaged
-                        probs[r] = (probs["varsr"] + probs[BICUBIC]) / 2
+                        read[r] = (read["varsr"] + read[BICUBIC]) / 2
                     else:
                         rd = read_row(clf, lr, n, method=r if r == BICUBIC else "varsr", model=models.get(r), k=k,
                                       seed=seed + i, cell=px, invert=invert, bounds=bounds)
                         invert = rd.inverted  # every reader reads the row in the polarity chosen once
-                        probs[r] = rd.probs
-                    lp = np.log(np.clip(probs[r][known], 1e-6, 1))
+                        read[r] = rd.probs
+                    lp = np.log(np.clip(read[r][known], 1e-6, 1))
                     labels = np.array([CLASSES.index(p.text[j]) for j in known])
                     recs[r].append({"string_rank": string_rank(lp, p.key), "registry_rank": registry.rank(lp, p.key),
-                                    "chars_ok": (probs[r][known].argmax(1) == labels).tolist()})
-                    calib.setdefault((r, px, cond), []).append((probs[r][known], labels, i))
+                                    "chars_ok": (read[r][known].argmax(1) == labels).tolist()})
+                    calib.setdefault((r, px, cond), []).append((read[r][known], labels, i))
             for r in shown:
                 row = {"reader": r, "px": f"{px[0]}x{px[1]}", "condition": cond,
                        **summarise(recs[r], registry.size)}
