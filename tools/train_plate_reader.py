@@ -34,7 +34,7 @@ from core.nets.classifier import (  # noqa: E402
 )
 from core.plates.heldout import accuracy, read_chars, se  # noqa: E402
 from core.plates.reading import cross_fitted_ece  # noqa: E402
-from core.plates.real import exclude_compatible, load_argentina, load_endtoend, load_uc3m  # noqa: E402
+from core.plates.real import MASK, exclude_compatible, load_argentina, load_endtoend, load_uc3m  # noqa: E402
 from core.plates.training_chars import rendered, rendered_row_cells, row_cells, row_chars  # noqa: E402
 
 SIZE = (8, 16)
@@ -93,7 +93,7 @@ def equal_cells(model, rows) -> dict:
         size = model.info.size
         inv, _ = choose_polarity(model, g, equal_bounds(n), size, t)
         p = classify(model, cut_cells(255.0 - g if inv else g, equal_bounds(n), size), t).numpy()
-        known = [i for i, c in enumerate(row.text) if c != "*"]
+        known = [i for i, c in enumerate(row.text) if c != MASK]
         ok = [int(p[i].argmax()) == CLASSES.index(row.text[i]) for i in known]
         ok_chars += ok
         ok_plates.append(all(ok))
@@ -123,8 +123,7 @@ def measure(model, alpr_test, val, end2end, arg, log=print) -> dict:
                             "ece_tempered": round(ece_t, 4), "temperature": round(temp, 3),
                             "char_O0_I1_merged": round(eq.char, 4), "plate_O0_I1_merged": round(eq.plate, 4)}
             log(f"{key}: {acc}; O=0, I=1: {eq}; ECE {ece1:.3f} (T fitted on the other half: {ece_t:.3f})")
-        one_row = [r for r in rows if r.meta.get("type") not in ("B", "C")]  # UC3M's two-row plates are not one row
-        figures[f"{name}-equal-cells"] = eq_cells = equal_cells(model, one_row)
+        figures[f"{name}-equal-cells"] = eq_cells = equal_cells(model, [r for r in rows if r.one_row])
         log(f"{name}-equal-cells: {eq_cells}")
     return figures
 
@@ -183,8 +182,7 @@ def main(argv: list[str] | None = None) -> int:
         "rendered": (rx, ry),
     }
     if args.row_copies > 0:
-        one_row = [r for r in train_rows if r.meta.get("type") not in ("B", "C")]
-        cx, cy, _ = row_cells(one_row, SIZE, rng, args.row_copies)
+        cx, cy, _ = row_cells([r for r in train_rows if r.one_row], SIZE, rng, args.row_copies)
         parts["uc3m-train-row-cells"] = (low_res(cx, rng, args.low_res_share) if args.low_res_share else cx, cy)
     if args.row_cells > 0:
         cx, cy = rendered_row_cells(args.row_cells, SIZE, args.seed, args.cache)

@@ -117,7 +117,7 @@ def plates_from_data(data_root: str | Path, sets: Sequence[str] = ("uc3m-val", "
     root = Path(data_root) / "plates"
     rows: list[PlateRow] = []
     if "uc3m-val" in sets:
-        rows += [r for r in load_uc3m(root / "uc3m-lp", "val") if r.meta.get("type") not in ("B", "C")]  # one row
+        rows += [r for r in load_uc3m(root / "uc3m-lp", "val") if r.one_row]
     if "endtoend" in sets:
         rows += load_endtoend(root / "openalpr-endtoend")[0]
     if "ar" in sets:

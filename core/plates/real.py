@@ -51,6 +51,11 @@ class PlateRow:
         return b
 
     @property
+    def one_row(self) -> bool:
+        """False for UC3M-LP's two-row plates (types B and C), whose characters are not one row."""
+        return self.meta.get("type") not in ("B", "C")
+
+    @property
     def known(self) -> list[int]:
         """Positions whose character and box are known."""
         return [i for i, (c, b) in enumerate(zip(self.text, self.boxes, strict=True)) if c != MASK and b is not None]

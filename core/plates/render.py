@@ -162,6 +162,12 @@ class RenderedPlate:
         return (min(b[0] for b in self.boxes), min(b[1] for b in self.boxes),
                 max(b[2] for b in self.boxes), max(b[3] for b in self.boxes))
 
+    def row_light_on_dark(self, grey: np.ndarray) -> bool:
+        """Whether the character row reads light on dark, decided from ``grey`` (this plate's image in
+        grey) as a reader decides it, not from the style (coloured text can go either way)."""
+        x0, y0, x1, y1 = (int(round(v)) for v in self.row_box())
+        return is_light_on_dark(stretch(grey[max(0, y0) : y1, max(0, x0) : x1]))
+
 
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """The 3x3 projective map taking the 4 points ``src`` to ``dst``."""
@@ -335,8 +341,7 @@ def cut_rendered(plate: RenderedPlate, size: tuple[int, int], rng: np.random.Gen
     """Each character of a rendered plate cut at its box with random margins (-3 % to ``jitter``
     of the height per side) and prepared as :func:`~core.plates.prep.prepare_char` does."""
     grey = to_grey(plate.image)
-    x0, y0, x1, y1 = (int(round(v)) for v in plate.row_box())
-    inv = is_light_on_dark(stretch(grey[max(0, y0) : y1, max(0, x0) : x1]))
+    inv = plate.row_light_on_dark(grey)
     h, w = grey.shape
     out = []
     for bx0, by0, bx1, by1 in plate.boxes:

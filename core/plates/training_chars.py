@@ -28,7 +28,7 @@ import torch
 
 from core.data.imageset import ImageSet
 from core.data.plates import CLASSES, load_plate_chars
-from core.plates.prep import is_light_on_dark, prepare_char, stretch, to_grey
+from core.plates.prep import prepare_char, stretch, to_grey
 from core.plates.real import MASK, Box, PlateRow, exclude_compatible, load_argentina, load_endtoend, load_uc3m
 from core.plates.render import random_style, random_text, render_chars, render_plate
 
@@ -131,9 +131,7 @@ def rendered_row_cells(n: int, size: tuple[int, int], seed: int, cache: Path | N
     while len(images) < n:
         plate = render_plate(random_text(rng), random_style(rng), rng)
         grey = to_grey(plate.image)
-        x0, y0, x1, y1 = (int(round(v)) for v in plate.row_box())
-        inv = is_light_on_dark(stretch(grey[max(0, y0) : y1, max(0, x0) : x1]))
-        x, y = cells_of_row(grey, plate.text, plate.boxes, inv, size, rng)
+        x, y = cells_of_row(grey, plate.text, plate.boxes, plate.row_light_on_dark(grey), size, rng)
         images += x
         labels += y
     x_arr, y_arr = np.stack(images[:n]), np.array(labels[:n], dtype=np.int64)
@@ -187,7 +185,7 @@ def load_plate_training_chars(root: str | Path, split: str = "train", size: tupl
             rx, ry = rendered(rendered_n, size, seed, cache_dir)
             parts.append(("rendered", rx, ry, [f"rendered:{seed}:{i}" for i in range(len(rx))]))
         if row_copies > 0:
-            one_row = [r for r in train_rows if r.meta.get("type") not in ("B", "C")]  # UC3M's two-row plates
+            one_row = [r for r in train_rows if r.one_row]
             parts.append(("uc3m-row-cells", *row_cells(one_row, size, rng, row_copies)))
         if rendered_row_cells_n > 0:
             cx, cy = rendered_row_cells(rendered_row_cells_n, size, seed, cache_dir)
