@@ -320,11 +320,6 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         job.dialog.deleteLater()
         return True
 
-    def cancel_save(self) -> None:
-        """Stop the originals' copy before a save (the progress window's Cancel); the save does not happen."""
-        if self.copying is not None and self.copying.task is not None:
-            self.copying.task.cancel()
-
     def _stop_copy(self) -> None:
         """Cancel the copy (and a check of the originals) and wait for the worker to stop (a cancelled copy
         removes what it made; one that had just ended is undone here): before the case it copies into is
