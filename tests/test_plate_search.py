@@ -7,6 +7,7 @@ import json
 import math
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -194,26 +195,72 @@ def test_search_lists_exact_wildcard_and_ranks_the_whole_registry():
 
 # -- probabilities from candidates -----------------------------------------------------------------
 class FixedClassifier(torch.nn.Module):
-    """Stands in for the CNN: class 0 if an image's mean is above 0.5, else class 1."""
+    """Stands in for the CNN: class A when an image's top half is brighter than its bottom half, else B
+    (so the reader's contrast stretch keeps its answer); ``extra`` mimics a reader's calibration."""
 
     classes = ["A", "B"]
 
-    class info:  # noqa: N801 - mimics ClassifierInfo
-        size = (8, 16)
-        channels = 1
+    def __init__(self, extra: dict | None = None) -> None:
+        super().__init__()
+        self.info = SimpleNamespace(size=(8, 16), channels=1, extra=extra or {})
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.shape[-2] // 2
+        a = (x[..., :h, :].mean(dim=(1, 2, 3)) > x[..., h:, :].mean(dim=(1, 2, 3))).float()
+        return torch.stack([a, 1 - a], 1) * 50.0
 
     def probs(self, x: torch.Tensor) -> torch.Tensor:
-        bright = (x.mean(dim=(1, 2, 3)) > 0.5).float()
-        return torch.stack([bright, 1 - bright], 1)
+        return torch.softmax(self(x), 1)
+
+
+def _glyph(top_bright: bool, h: int = 16, w: int = 8, n: int = 1) -> torch.Tensor:
+    x = torch.full((n, 1, h, w), 0.2)
+    x[:, :, : h // 2] = 0.8
+    return x if top_bright else 1.0 - x
 
 
 def test_position_probabilities_are_the_mean_softmax_over_candidates():
-    cells = [torch.cat([torch.ones(3, 1, 16, 8), torch.zeros(1, 1, 16, 8)]), torch.zeros(2, 1, 4, 2)]
+    cells = [torch.cat([_glyph(True, n=3), _glyph(False)]), _glyph(False, 4, 2, n=2)]
     r = position_probabilities(FixedClassifier(), cells)
-    assert r.n_candidates == [4, 2]
+    assert r.n_candidates == [4, 2] and r.method == "varsr" and r.temperature == 1.0
     assert r.probs[0] == pytest.approx([0.75, 0.25], abs=1e-5) and r.probs[1] == pytest.approx([0, 1], abs=1e-5)
     with pytest.raises(VarSRError):
         position_probabilities(FixedClassifier(), [])
+
+
+def test_candidates_are_read_beside_their_bicubic_upscale_and_tempered_as_measured():
+    """With the cells' model inputs, a VarSR reading is the mean of the candidates' and the bicubic
+    upscale's distributions, tempered by the temperature the reader's JSON gives for that size."""
+    extra = {"position_temperature": {"varsr+bicubic": {"2x4": 2.0, "4x8": 1.0}, "det": {"2x4": 3.0}}}
+    clf = FixedClassifier(extra)
+    cands = [_glyph(True, n=4), _glyph(True, n=4)]
+    lrs = [_glyph(False, 4, 2)[0], _glyph(True, 4, 2)[0]]  # position 1's input disagrees with its candidates
+    r = position_probabilities(clf, cands, lrs=lrs)
+    assert r.method == "varsr+bicubic" and r.temperature == 2.0
+    assert r.probs[0] == pytest.approx([0.5, 0.5], abs=1e-5)  # candidates A, bicubic B: half each
+    assert r.probs[1][0] > 0.99  # both say A; tempering flattens only what is uncertain
+    untempered = position_probabilities(FixedClassifier(), cands, lrs=lrs)
+    assert untempered.temperature == 1.0 and untempered.probs[0] == pytest.approx([0.5, 0.5], abs=1e-5)
+    det = position_probabilities(clf, [_glyph(True), _glyph(False)], lrs=lrs, method="det")
+    assert det.method == "det" and det.temperature == 3.0  # a det output is not averaged with bicubic
+    assert det.probs[0][0] > 0.5 > det.probs[1][0]
+    with pytest.raises(VarSRError):
+        position_probabilities(clf, cands, lrs=lrs[:1])
+    d = search_plate(r).to_dict()
+    assert d["reading_method"] == "varsr+bicubic" and d["position_temperature"] == 2.0
+    assert "bicubic" in d["probabilities"] and "temperature 2" in d["probabilities"]
+
+
+def test_session_candidates_are_read_with_their_inputs():
+    from core.search.plates import read_candidates
+
+    clf = FixedClassifier({"position_temperature": {"det": {"2x4": 1.5}}})
+    cell = [SimpleNamespace(image=_glyph(True)[0], lr=_glyph(True, 4, 2)[0], z=None)]
+    r = read_candidates(clf, [cell, cell])
+    assert r.method == "det" and r.temperature == 1.5
+    cell_z = [SimpleNamespace(image=_glyph(True)[0], lr=_glyph(False, 4, 2)[0], z=torch.zeros(4))]
+    assert read_candidates(clf, [cell_z]).method == "varsr+bicubic"
+    assert read_candidates(clf, [[_glyph(True)[0]]]).method == "varsr"  # bare images: no inputs to fuse
 
 
 # -- the CLI ---------------------------------------------------------------------------------------

@@ -55,6 +55,18 @@ def test_batch_writes_one_line_per_row_and_errors_for_unreadable_rows(batch_dir)
     # reader reads most glyphs in both polarities, and on 708 held-out real plates letting its surer
     # reading decide ranked the registry better than deciding by the background (4x8: 88.3 against 87.3 %)
     assert lines[2]["inverted"] is True and isinstance(lines[0]["inverted"], bool)
+    # the candidates are read beside the bicubic upscale, and the line says so
+    assert lines[0]["reading"] == "varsr+bicubic" and lines[0]["position_temperature"] > 0
+
+
+def test_candidates_only_reads_without_the_bicubic_upscale(batch_dir):
+    (batch_dir / "one.csv").write_text("image,cells\na.png,6\n", encoding="utf-8")
+    fused, alone = batch_dir / "fused.jsonl", batch_dir / "alone.jsonl"
+    run_batch(None, batch_dir / "one.csv", fused, model="plate-char", k=4)
+    run_batch(None, batch_dir / "one.csv", alone, model="plate-char", k=4, fuse=False)
+    f, a = (json.loads(p.read_text(encoding="utf-8")) for p in (fused, alone))
+    assert (f["reading"], a["reading"]) == ("varsr+bicubic", "varsr")
+    assert f["positions"] != a["positions"]  # another distribution, not a relabelled one
 
 
 def test_batch_reads_clean_rows_with_the_bicubic_reader(batch_dir):
@@ -83,4 +95,5 @@ def test_varsr_search_plates_batch_cli(batch_dir, capsys):
                "--out", str(out), "--model", "plate-char-det", "--equal-cells"])
     assert rc == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["errors"] == 3
-    assert len(out.read_text(encoding="utf-8").splitlines()) == 5
+    lines = [json.loads(t) for t in out.read_text(encoding="utf-8").splitlines()]
+    assert len(lines) == 5 and lines[0]["reading"] == "det"  # a det output is not averaged with bicubic

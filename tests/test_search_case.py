@@ -130,9 +130,9 @@ def test_plate_search_is_recorded(case: K.Case, tmp_path: Path) -> None:
     from core.search.plate_registry import load_registry
     from core.search.plates import load_plate_classifier, position_probabilities, search_plate
 
-    cells, info = case_plate_cells(case.folder)
+    cells, info, inputs = case_plate_cells(case.folder)
     reg = load_registry(_registry(tmp_path))
-    result = search_plate(position_probabilities(load_plate_classifier(), cells), reg, top=5)
+    result = search_plate(position_probabilities(load_plate_classifier(), cells, **inputs), reg, top=5)
     out = {**result.to_dict(), "top": 5, "classifier": {"name": "plate-char.safetensors", "sha256": "c" * 64},
            "candidates": {k: info[k] for k in ("rows", "k")}}
     rec = case.record_search(plate_entry(out))
@@ -177,11 +177,11 @@ def test_case_candidates(case: K.Case) -> None:
     torch.testing.assert_close(frames[0], case.session.candidates[ids[0]].image)
     ids, _, _ = case_face_candidates(case.folder, "all")
     assert len(ids) == 4
-    cells, info = case_plate_cells(case.folder, "all")
+    cells, info, _ = case_plate_cells(case.folder, "all")
     assert [tuple(c.shape) for c in cells] == [(4, 1, 16, 8)] * 3 and info["k"] == [4, 4, 4]
     row = case.session.candidates[info["rows"][1]]
     torch.testing.assert_close(cells[2][1], row.image[:, :, 16:24])
-    cells, info = case_plate_cells(case.folder, set_id="S2")
+    cells, info, _ = case_plate_cells(case.folder, set_id="S2")
     assert info["selection"] == "set S2" and len(info["rows"]) == 4
 
 

@@ -156,6 +156,11 @@ def test_replay_refuses_a_changed_result_or_frame(models_root: Path, clip_path: 
     bad = dataclasses.replace(spec, result={**spec.result, "probs_sha256": "0" * 64})
     with pytest.raises(CaseError, match="combined reading differs"):
         replay(model, bad, lambda sha: Path("/nonexistent"))
+    # the recipe says how its frames were read: one from before the reader's stretch replays unstretched
+    assert spec.combine["reading"] == "stretched"
+    older = dataclasses.replace(spec, combine={k: v for k, v in spec.combine.items() if k != "reading"})
+    with pytest.raises(CaseError, match="combined reading differs"):
+        replay(model, older, lambda sha: Path("/nonexistent"))
     frames = [dict(f) for f in spec.frames]
     frames[1]["sha256"] = "f" * 64
     with pytest.raises(CaseError, match="decodes to other pixels"):

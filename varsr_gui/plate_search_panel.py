@@ -11,7 +11,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,9 +34,10 @@ from core.search.plates import (
     STRING_NOTICE,
     PlateReading,
     PlateSearchResult,
+    describe_reading,
     load_plate_classifier,
     plate_classifier_path,
-    position_probabilities,
+    read_candidates,
     search_plate,
 )
 from varsr_gui.workers import TaskContext, TaskRunner
@@ -46,11 +46,6 @@ NO_CELLS = ("Select a plate row first: choose the Plate domain, set the number o
             "then select a row in the grid.")
 CSV_FILTER = "CSV files (*.csv *.tsv *.txt);;All files (*)"
 CellsProvider = Callable[[], Sequence[Sequence[Any]] | None]
-
-
-def _stack(cell: Sequence[Any]) -> torch.Tensor:
-    """A cell's candidates (session Candidates or image tensors) as ``(K, C, H, W)``."""
-    return torch.stack([c.image if hasattr(c, "image") else c for c in cell])
 
 
 def _item(text: str) -> QTableWidgetItem:
@@ -181,8 +176,8 @@ class PlateSearchDock(QDockWidget):
                 path = plate_classifier_path()
                 self._classifier = load_plate_classifier(path)
                 self._classifier_id = {"name": path.name, "sha256": sha256_file(path)}
-            reading = combined[0] if combined is not None else position_probabilities(
-                self._classifier, [_stack(c) for c in cells])
+            reading = combined[0] if combined is not None else read_candidates(
+                self._classifier, cells)
             return search_plate(reading, registry, top=top, pattern=pattern), dict(self._classifier_id or {})
 
         def done(res: tuple[PlateSearchResult, dict[str, str]]) -> None:
@@ -207,7 +202,7 @@ class PlateSearchDock(QDockWidget):
         self.positions_label.setText("Positions: " + "   ".join(
             f"{p.index + 1}: {p.label} ({'/'.join(f'{q:.2f}' for _, q in p.alternatives)})"
             for p in result.positions) + f"\nPlausible pattern: {result.pattern} ({result.pattern_source})\n"
-            + verdict)
+            + verdict + f"\nProbabilities: {describe_reading(result.reading)}.")
         self.positions_label.setStyleSheet("color:#b00000; font-weight:bold;" if shaky else "")
         pt = self.positions_table
         pt.setRowCount(len(result.positions))

@@ -222,8 +222,10 @@ def _is_plate_row(c: Any) -> bool:
 
 
 def case_plate_cells(folder: str | Path, selection: str = SHORTLIST, set_id: str | None = None
-                     ) -> tuple[list[torch.Tensor], dict[str, Any]]:
-    """A saved case's plate rows cut back into their cells: per position ``(K, C, h, w)``, and what was used.
+                     ) -> tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """A saved case's plate rows cut back into their cells: per position ``(K, C, h, w)``, what was used,
+    and the reading inputs for :func:`core.search.plates.position_probabilities` (each cell's model input,
+    cut from the first row's, and ``det`` when no row has a latent), so a case reads as the app reads it.
 
     The rows are the shortlisted plate rows, every plate row (``selection="all"``) or those of one
     candidate set (``set_id``). Each row holds one candidate per character cell side by side, so
@@ -259,4 +261,10 @@ def case_plate_cells(folder: str | Path, selection: str = SHORTLIST, set_id: str
                 cells[i].append(part)
     info = {**_case_info(data, f"set {set_id}" if set_id else selection), "set": set_id,
             "rows": [r.id for r in rows], "cells": n, "k": [len(c) for c in cells]}
-    return [torch.stack(c) for c in cells], info
+    inputs: dict[str, Any] = {}
+    lr = rows[0].lr
+    if lr.dim() == 3 and lr.shape[-1] % n == 0:
+        lw = lr.shape[-1] // n
+        inputs = {"lrs": [lr[:, :, i * lw:(i + 1) * lw].float() for i in range(n)],
+                  "method": "det" if all(r.z is None for r in rows) else "varsr"}
+    return [torch.stack(c) for c in cells], info, inputs

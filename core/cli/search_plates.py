@@ -98,8 +98,10 @@ def _parse_bounds(text: str | None, n: int) -> list[float]:
 
 
 def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k: int = 16, seed: int = 0,
-                     temperature: float = 1.0, bounds: str | None = None) -> tuple[list[torch.Tensor], dict[str, Any]]:
-    """Cut a plate crop into cells and give each its candidates (or its bicubic upscale)."""
+                     temperature: float = 1.0, bounds: str | None = None
+                     ) -> tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]]:
+    """Cut a plate crop into cells and give each its candidates (or its bicubic upscale); also the reading
+    inputs for :func:`core.search.plates.position_probabilities` (the cells' model inputs and method)."""
     from core.model.bundle import load_model, read_config, resolve
     from core.model.degrade import upsample_bicubic
     from core.workbench.preprocess import prepare_lr
@@ -129,7 +131,8 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
             "weights_sha256": model.weights_sha256 if model is not None else None,
             "k": len(cells[0]), "seed": seed, "temperature": temperature,
             "notes": merge_cell_notes(notes) if len(crops) > 1 else notes}
-    return cells, info
+    method = BICUBIC if model is None else ("det" if model.config.deterministic else "varsr")
+    return cells, info, {"lrs": lrs, "method": method}
 
 
 def case_video_reading(folder: Path, selection: str, set_id: str | None) -> tuple[Any, dict[str, Any]] | None:
@@ -185,13 +188,14 @@ def run_query(args: argparse.Namespace) -> int:
     tune_cpu()
     clf = load_plate_classifier(args.classifier)
     info: dict[str, Any]
+    inputs: dict[str, Any] = {}
     combined = None
     if args.case is not None:
         from core.case.search import ALL, SHORTLIST, case_plate_cells
 
         combined = case_video_reading(args.case, ALL if args.all else SHORTLIST, args.set)
         if combined is None:
-            cells, info = case_plate_cells(args.case, ALL if args.all else SHORTLIST, args.set)
+            cells, info, inputs = case_plate_cells(args.case, ALL if args.all else SHORTLIST, args.set)
         else:
             info = combined[1]  # frames of a clip, combined when the candidate was made (its reader recorded)
         case_warnings(info)
@@ -199,9 +203,9 @@ def run_query(args: argparse.Namespace) -> int:
         cells = load_cells_dir(args.cells_dir, clf.info.size)
         info = {"kind": "cells-dir", "path": str(args.cells_dir), "cells": len(cells), "k": [len(c) for c in cells]}
     else:
-        cells, info = cells_from_image(args.image, args.cells, args.model, args.samples, args.seed,
+        cells, info, inputs = cells_from_image(args.image, args.cells, args.model, args.samples, args.seed,
                                        args.temperature, args.bounds)
-    reading = combined[0] if combined is not None else position_probabilities(clf, cells)
+    reading = combined[0] if combined is not None else position_probabilities(clf, cells, **inputs)
     result = search_plate(reading, registry, top=args.top, beam=args.beam, pattern=args.pattern,
                           registry_top=args.registry_top, min_p=args.min_p)
     clf_path = Path(args.classifier) if args.classifier else plate_classifier_path()

@@ -12,7 +12,10 @@ their probabilities and an ``unreliable`` flag. A row that cannot be read gets
 ``{"image": ..., "error": "..."}`` and the batch goes on.
 
 ``--model auto`` (the default) picks, among the bundled plate-character models, the one whose
-input is the largest not above the row's pixels per character (else the smallest).
+input is the largest not above the row's pixels per character (else the smallest). A VarSR model's
+candidates are read beside the row's bicubic upscale (the mean of the two per-position distributions,
+``"reading": "varsr+bicubic"``, the best reading measured on held-out real plates at every size);
+``--candidates-only`` reads the candidates alone.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import numpy as np
 from core.errors import VarSRError
 from core.plates.reading import (
     BICUBIC,
+    FUSED,
     RowReading,
     entropy,
     load_reader,
@@ -106,8 +110,10 @@ def positions(reading: RowReading, top: int = 3) -> list[dict[str, Any]]:
 
 
 def _read_image(img: Any, cells: int, clf, name: str, model: Any, k: int, seed: int, search: bool,
-                invert: bool | None = None) -> RowReading:
-    """One boxed row image's reading (cells searched when ``search``; polarity chosen unless ``invert``)."""
+                invert: bool | None = None, fuse: bool = True) -> RowReading:
+    """One boxed row image's reading (cells searched when ``search``; polarity chosen unless ``invert``);
+    a VarSR model's candidates are read beside the bicubic upscale (``fuse``: the mean of the two
+    distributions, ``varsr+bicubic``, the best reading measured on held-out real plates)."""
     row, bounds = np.asarray(img), None
     if search:
         from core.plates.cells import search_bounds
@@ -115,12 +121,16 @@ def _read_image(img: Any, cells: int, clf, name: str, model: Any, k: int, seed: 
         found = search_bounds(clf, row, cells, invert=invert)
         row, bounds = found.apply(row)
         invert = found.inverted
-    return read_row(clf, row, cells, method=BICUBIC if model is None else "varsr", model=model, k=k,
-                    seed=seed, bounds=bounds, invert=invert)
+    reading = read_row(clf, row, cells, method=BICUBIC if model is None else "varsr", model=model, k=k,
+                       seed=seed, bounds=bounds, invert=invert)
+    if fuse and model is not None and not model.config.deterministic:
+        bic = read_row(clf, row, cells, method=BICUBIC, bounds=reading.bounds, invert=reading.inverted)
+        reading.probs, reading.method = (reading.probs + bic.probs) / 2, FUSED
+    return reading
 
 
 def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, model_name: str, k: int,
-             seed: int, top: int, search: bool, get_model: Callable[[str], Any]) -> dict[str, Any]:
+             seed: int, top: int, search: bool, get_model: Callable[[str], Any], fuse: bool = True) -> dict[str, Any]:
     """One output line for one row (raises VarSRError / OSError / ValueError when it cannot be read).
 
     ``image_path`` may be a folder of frames of the same row (any order): each is read and the
@@ -137,15 +147,16 @@ def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, 
     model = None if name == BICUBIC else get_model(name)
     if model is not None and model.config.domain != "plate-char":
         raise VarSRError(f"model '{name}' is a {model.config.domain} model, not a plate-character model")
-    reading = _read_image(imgs[0], cells, clf, name, model, k, seed, search)
+    reading = _read_image(imgs[0], cells, clf, name, model, k, seed, search, fuse=fuse)
     frames = None
     if len(imgs) > 1:
         from core.video.combine import read_frames
 
         reading, frames = read_frames(imgs, [p.name for p in paths],
-                                      lambda im, inv: _read_image(im, cells, clf, name, model, k, seed, search, inv),
+                                      lambda im, inv: _read_image(im, cells, clf, name, model, k, seed, search, inv,
+                                                                  fuse),
                                       reading)
-    method = BICUBIC if model is None else ("det" if model.config.deterministic else "varsr")
+    method = BICUBIC if model is None else ("det" if model.config.deterministic else FUSED if fuse else "varsr")
     temp = position_temperature(clf, method, (w / cells, h))
     reading.probs = temper(reading.probs, temp)
     lp = np.log(np.clip(reading.probs, 1e-6, 1))
@@ -153,7 +164,7 @@ def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, 
     hits = registry.ranked(lp, max(top, MIN_RESULTS)) if registry is not None else []
     pos = positions(reading)
     line = {"image": str(image_path), "cells": cells, "model": name,
-            "k": reading.k, "seed": seed, "size": [w, h], "px_per_char": [round(w / cells, 2), h],
+            "reading": method, "k": reading.k, "seed": seed, "size": [w, h], "px_per_char": [round(w / cells, 2), h],
             "inverted": reading.inverted, "position_temperature": round(temp, 3),
             "bounds": [round(b, 4) for b in reading.bounds],
             "strings": [s for s, _ in strings], "string_log_probs": [round(v, 4) for _, v in strings],
@@ -179,7 +190,8 @@ def read_rows_csv(path: Path) -> list[dict[str, str]]:
 
 def run_batch(registry_path: Path | None, rows_csv: Path, out: Path, model: str = AUTO, k: int = 16,
               seed: int = 0, top: int = MIN_RESULTS, column: str | None = None, search_cells: bool = True,
-              classifier: Path | None = None, log: Callable[[str], None] | None = None) -> dict[str, int]:
+              classifier: Path | None = None, log: Callable[[str], None] | None = None,
+              fuse: bool = True) -> dict[str, int]:
     """Read every row of ``rows_csv`` and write one JSON line each to ``out``; returns counts."""
     from core.model.bundle import load_model
 
@@ -210,7 +222,7 @@ def run_batch(registry_path: Path | None, rows_csv: Path, out: Path, model: str 
                 if not image:
                     raise VarSRError("no image path")
                 line = read_one(rows_csv.parent / image, cells, registry, clf, model, k, seed, top, search_cells,
-                                get_model)
+                                get_model, fuse)
                 line["image"] = image
                 done += 1
             except (VarSRError, OSError, ValueError, RuntimeError) as e:
@@ -237,6 +249,8 @@ def add_batch_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     b.add_argument("--top", type=int, default=MIN_RESULTS, help="strings and registry plates per row (>= 10)")
     b.add_argument("--column", help="the registry's plate column")
     b.add_argument("--equal-cells", action="store_true", help="cut equal cells (no boundary search)")
+    b.add_argument("--candidates-only", action="store_true",
+                   help="read the candidates alone, not averaged with the bicubic upscale's reading")
     b.add_argument("--classifier", type=Path, help="character reader .safetensors (default: bundled plate-reader)")
     b.set_defaults(func=_run_cli)
     return b
@@ -246,7 +260,8 @@ def _run_cli(args: argparse.Namespace) -> int:
     if not 1 <= args.samples <= 256:
         raise VarSRError(f"-k must be between 1 and 256, not {args.samples}")
     counts = run_batch(args.registry, args.rows, args.out, args.model, args.samples, args.seed,
-                       max(args.top, MIN_RESULTS), args.column, not args.equal_cells, args.classifier)
+                       max(args.top, MIN_RESULTS), args.column, not args.equal_cells, args.classifier,
+                       fuse=not args.candidates_only)
     print(json.dumps({"out": str(args.out), **counts}))
     return 0 if counts["read"] or not counts["rows"] else 1
 

@@ -35,15 +35,12 @@ import torch
 
 from core.data.plates import CLASSES
 from core.errors import VarSRError
-from core.plates.reading import BICUBIC, cross_fitted_ece, load_reader, read_row, reduce_row
+from core.plates.reading import BICUBIC, FUSED, cross_fitted_ece, load_reader, read_row, reduce_row
 from core.plates.real import MASK, PlateRow, load_argentina, load_endtoend, load_uc3m
 
 SIZES = ((2, 4), (3, 6), (4, 8))
 CONDITIONS = ("ideal", "camera")
 READERS = ("varsr", "det", BICUBIC)
-#: Measured whenever varsr and bicubic are: the mean of their per-position distributions.
-FUSED = "varsr+bicubic"
-
 
 
 def models_for(px: tuple[int, int], readers: Sequence[str]) -> dict[str, str]:

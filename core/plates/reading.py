@@ -30,6 +30,8 @@ from core.plates.prep import stretch, to_grey
 
 READER = "plate-reader"
 BICUBIC = "bicubic"
+#: The candidates' and the bicubic upscale's per-position distributions, averaged (measured best).
+FUSED = "varsr+bicubic"
 #: Calibrated softmax temperature of the shipped reader (set from its JSON when present).
 DEFAULT_TEMPERATURE = 1.0
 

@@ -3,14 +3,18 @@
 No Qt. Every string and every record found this way is an investigative lead, never evidence.
 
 1. **Per-position probabilities.** Each cell (position ``i``) has ``K`` candidates ``x_i1 .. x_iK``
-   (the ``plate-char`` model's 8x16 outputs for that cell; one image for ``det`` or bicubic). The
-   bundled character classifier ``f`` (``resources/classifiers/plate-char``) reads each, and
+   (the plate model's outputs for that cell; one image for ``det`` or bicubic). The bundled plate
+   reader ``f`` reads each (stretched as its training characters were), and
 
        P_i(c) = (1/K) * sum_k softmax(f(x_ik))_c
 
    the mean of its softmax over the candidates: a Monte-Carlo estimate of ``E_z[p(c | G(I_L, z))]``,
-   so a class that some candidates show keeps a share instead of losing to a majority vote. Each
-   ``P_i`` is floored at :data:`PROB_FLOOR` and renormalised, so no string is impossible.
+   so a class that some candidates show keeps a share instead of losing to a majority vote. Given the
+   cells' model inputs, candidates are read beside the bicubic upscale (the mean of the two
+   distributions, ``varsr+bicubic``: the best reading on held-out real plates) and tempered by the
+   per-position temperature measured for that reading and size, so the shown probabilities are
+   calibrated (:func:`position_probabilities`). Each ``P_i`` is floored at :data:`PROB_FLOOR` and
+   renormalised, so no string is impossible.
 2. **Ranked strings.** Cells are generated independently, so a plate string ``s`` scores
    ``log P(s) = sum_i log P_i(s_i)``. :func:`beam_search` keeps the best ``beam`` prefixes per
    position; for such a product distribution that is exact for the top ``beam`` strings.
@@ -54,6 +58,7 @@ MAX_ENTROPY = 0.69
 MIN_TOP = 0.6
 #: At most this many alternatives per position.
 MAX_ALTERNATIVES = 4
+VARSR = "varsr"
 #: What a ranked plate string is, in one line (shown with every result).
 STRING_NOTICE = ("Ranked plate strings and registry records come from synthetic candidates: investigative "
                  "leads to check, not a reading of the plate and not evidence.")
@@ -70,6 +75,10 @@ class PlateReading:
     probs: np.ndarray
     classes: list[str]
     n_candidates: list[int] = field(default_factory=list)
+    #: how ``probs`` were made: ``varsr`` (mean over candidates), ``varsr+bicubic``, ``det`` or ``bicubic``
+    method: str = ""
+    #: the per-position temperature applied to them (1: none)
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         p = np.asarray(self.probs, dtype=np.float64)
@@ -132,20 +141,69 @@ def _as_batch(x: torch.Tensor, clf: CharClassifier) -> torch.Tensor:
     return x
 
 
-def position_probabilities(classifier: CharClassifier, cells: Sequence[torch.Tensor]) -> PlateReading:
-    """``P_i(c)``: the mean of the classifier's softmax over each cell's candidates (module docstring).
+def position_probabilities(classifier: CharClassifier, cells: Sequence[torch.Tensor], *,
+                           lrs: Sequence[torch.Tensor] | None = None, method: str = VARSR,
+                           stretch: bool = True) -> PlateReading:
+    """``P_i(c)``: each position's distribution, read as :mod:`core.plates.evaluate` measures it.
 
-    ``cells[i]``: position ``i``'s candidates, ``(K, 1, H, W)`` in [0, 1] (other sizes are resized).
+    ``cells[i]``: position ``i``'s candidates, ``(K, 1, H, W)`` in [0, 1] (other sizes are resized). Each
+    image is stretched as the reader's training characters were (``stretch``; off only to replay readings
+    recorded before it) and read at the reader's temperature; ``P_i`` is the mean over the candidates.
+    With ``lrs`` (each cell's model input, ``(1, h, w)``):
+
+    * ``method`` ``varsr`` becomes ``varsr+bicubic``: the mean of the candidates' and the bicubic
+      upscale's distributions, the best reading measured on held-out real plates at every size;
+    * the per-position temperature fitted for that method at the cells' pixels per character is applied
+      (:func:`core.plates.reading.position_temperature`), so the shown probabilities are calibrated.
     """
+    from core.plates.reading import FUSED, bicubic_up, classify, position_temperature, reader_temperature
+
     if not cells:
         raise VarSRError("no character cells to read")
+    if lrs is not None and len(lrs) != len(cells):
+        raise VarSRError(f"{len(lrs)} model inputs for {len(cells)} cells")
     batches = [_as_batch(c, classifier) for c in cells]
-    probs = classifier.probs(torch.cat(batches)).double()
+    x = torch.cat(batches)
+    reader_t = reader_temperature(classifier) if hasattr(classifier, "info") else 1.0
+    probs = (classify(classifier, x, reader_t) if stretch else classifier.probs(x)).double()
     rows, start = [], 0
     for b in batches:
         rows.append(probs[start : start + len(b)].mean(0))
         start += len(b)
-    return PlateReading(torch.stack(rows).numpy(), list(classifier.classes), [len(b) for b in batches])
+    p = torch.stack(rows).numpy()
+    temperature = 1.0
+    if lrs is not None:
+        lr = torch.stack([_grey(v) for v in lrs])
+        if method == VARSR:
+            bic = classify(classifier, bicubic_up(lr, classifier.info.size), reader_t).double().numpy()
+            p, method = (p + bic) / 2, FUSED
+        h, w = lr.shape[-2:]
+        temperature = position_temperature(classifier, method, (float(w), float(h)))
+        p = _temper(p, temperature)
+    return PlateReading(p, list(classifier.classes), [len(b) for b in batches], method, temperature)
+
+
+def read_candidates(classifier: CharClassifier, cells: Sequence[Sequence[Any]]) -> PlateReading:
+    """:func:`position_probabilities` of each cell's session candidates (objects with ``image``, ``lr``
+    and ``z``: read with their model inputs; ``det`` when none has a latent) or bare image tensors."""
+    stacks = [torch.stack([c.image if hasattr(c, "image") else c for c in cell]) for cell in cells]
+    if not cells or not all(len(c) and hasattr(c[0], "lr") for c in cells):
+        return position_probabilities(classifier, stacks)
+    det = all(getattr(x, "z", None) is None for c in cells for x in c)
+    return position_probabilities(classifier, stacks, lrs=[c[0].lr for c in cells], method="det" if det else VARSR)
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """One cell's model input ``(C, h, w)`` or ``(h, w)`` as ``(1, h, w)`` grey floats."""
+    x = x.float()
+    x = x[None] if x.dim() == 2 else x.reshape(-1, *x.shape[-2:])
+    return 0.299 * x[0:1] + 0.587 * x[1:2] + 0.114 * x[2:3] if x.shape[0] == 3 else x[:1]
+
+
+def _temper(p: np.ndarray, t: float) -> np.ndarray:
+    from core.plates.reading import temper
+
+    return temper(p, t) if t != 1.0 else p
 
 
 # -- patterns ----------------------------------------------------------------------------------------
@@ -368,7 +426,9 @@ class PlateSearchResult:
             "notice": NOTICE,
             "search_notice": STRING_NOTICE,
             "length": self.reading.length,
-            "probabilities": "mean of the classifier's softmax over each position's candidates",
+            "probabilities": describe_reading(self.reading),
+            "reading_method": self.reading.method or None,
+            "position_temperature": round(self.reading.temperature, 4),
             "positions": [p.to_dict() for p in self.positions],
             "reading": "".join(f"[{p.label}]" if p.ambiguous else p.best for p in self.positions),
             "strings": [{"rank": r + 1, "text": t, "score": round(s, 4), "probability": _prob(s)}
@@ -388,6 +448,16 @@ class PlateSearchResult:
                 "ranked": [h.to_dict() for h in self.ranked],
             }
         return d
+
+
+def describe_reading(reading: PlateReading) -> str:
+    """How a reading's probabilities were made, in words (kept with every search)."""
+    what = {"varsr+bicubic": "mean of the reader's softmax over each position's candidates, averaged with its "
+                             "reading of the bicubic upscale",
+            "bicubic": "the reader's softmax on each position's bicubic upscale",
+            "det": "the reader's softmax on each position's deterministic output"}.get(
+        reading.method, "mean of the reader's softmax over each position's candidates")
+    return what + (f", at per-position temperature {reading.temperature:.3g}" if reading.temperature != 1.0 else "")
 
 
 def search_plate(reading: PlateReading, registry: PlateRegistry | None = None, *, top: int = 10,

@@ -11,7 +11,9 @@ For each used (not dropped) frame of a track, in frame order:
 3. ``n`` candidates per cell are drawn (:func:`core.workbench.candidates.generate_cells`, seed
    ``seed + 1000 * j`` for the ``j``-th used frame, cell ``i`` adding ``i``);
 4. the plate reader gives the frame's per-position distribution (mean softmax over each cell's
-   candidates, :func:`core.search.plates.position_probabilities`).
+   candidates, each stretched as the reader's training characters were, as
+   :mod:`core.video.plate_eval` measures it: :func:`core.search.plates.position_probabilities`; the
+   recipe's ``combine.reading`` says so, and a recipe without it replays unstretched, as it was made).
 
 The frames' distributions are combined by the weighted product of :mod:`core.video.combine`
 (weights: a per-frame quality relative to the best frame). The result is one candidate of kind
@@ -51,6 +53,8 @@ from core.workbench.recipes import ModelRef, VideoPlateRecipe
 
 #: Seeds of consecutive used frames are this far apart (cells add their position).
 FRAME_SEED_STRIDE = 1000
+#: ``combine.reading`` of a recipe whose frames were read with stretched candidates (all since it was added).
+STRETCHED = "stretched"
 
 
 @dataclass
@@ -101,9 +105,10 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
                       *, cells: CellGeometry, n: int, seed: int, temperature: float,
                       quality: str = "confidence", clip: dict[str, Any], track: Track | None = None,
                       classifier_info: dict[str, Any] | None = None, progress: Progress | None = None,
-                      cancelled: CancelCheck | None = None) -> PlateFrames:
+                      cancelled: CancelCheck | None = None, stretch: bool = True) -> PlateFrames:
     """Read and combine the planned frames (see the module docstring); ``cells``: how each frame's row is cut;
-    ``clip``: the clip's SHA-256, file and header."""
+    ``clip``: the clip's SHA-256, file and header; ``stretch`` False only replays a recipe recorded before
+    candidates were stretched for the reader (its ``combine`` has no ``reading``)."""
     if not plans:
         raise VarSRError("no frame to combine: every frame of the track is dropped")
     if quality not in QUALITIES:
@@ -124,7 +129,8 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
         fseed = int(seed) + FRAME_SEED_STRIDE * j
         src = {"video_frame": plan.index}
         cands = generate_cells(model, cell_lrs, n, fseed, temperature, source=src, cancelled=cancelled)
-        reading = position_probabilities(classifier, [torch.stack([c.image for c in cell]) for cell in cands])
+        reading = position_probabilities(classifier, [torch.stack([c.image for c in cell]) for cell in cands],
+                                         stretch=stretch)
         classes = reading.classes
         probs.append(reading.probs)
         greys.append(np.asarray(crop.convert("L"), dtype=np.float64))
@@ -145,7 +151,8 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
     best = "".join(classes[int(i)] for i in comb.probs.argmax(-1))
     result = {"reading": best, "probs_sha256": probs_sha256(comb.probs), "classes": "".join(classes),
               "probs": comb.probs.tolist()}  # exact: JSON keeps every float64 as it is
-    combine_rec = {"rule": "weighted product", "floor": FLOOR, "quality": quality, "frames": len(records)}
+    combine_rec = {"rule": "weighted product", "floor": FLOOR, "quality": quality, "frames": len(records),
+                   **({"reading": STRETCHED} if stretch else {})}
     source = {"evidence": {"sha256": clip.get("sha256"), "path": clip.get("path"), "source": "video"},
               "cells": cells.to_info()}
     recipe = VideoPlateRecipe(ModelRef.of(model), dict(clip), records, int(seed), int(n), float(temperature),
@@ -205,7 +212,8 @@ def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]
                                 temperature=float(recipe.temperature),
                                 quality=str(recipe.combine.get("quality", "confidence")), clip=recipe.clip,
                                 track=Track.from_json(recipe.track) if recipe.track else None,
-                                classifier_info=recipe.classifier)
+                                classifier_info=recipe.classifier,
+                                stretch=recipe.combine.get("reading") == STRETCHED)
     want_probs = recipe.result.get("probs_sha256")
     got = out.candidate.recipe["result"]["probs_sha256"]
     if want_probs and got != want_probs:
