@@ -6,6 +6,7 @@ reading them again. Fast: a few-MB fake clip, a lowered threshold, small chunks.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from PIL import Image
 
 from core import case as K
-from core.case import copying
+from core.case import copying, folder_copy
 from core.case import recorder as R
 from core.case.copying import CopyCancelled, PendingCopy, copy_verified, run_copies
 from core.errors import CaseError
@@ -385,3 +386,302 @@ def test_quitting_with_save_copies_first_then_closes_the_window(qtbot, models_ro
     finally:
         w.confirm_quit = False
         w.runner.shutdown()
+
+
+# -- save as: the case folder copied in the worker (core/case/folder_copy.py) -----------------------------------
+def _tree(folder: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file of a folder: its bytes and mode, by relative path."""
+    return {str(p.relative_to(folder)): (p.read_bytes(), p.stat().st_mode) for p in folder.rglob("*") if p.is_file()}
+
+
+def _saved_clip_case(clip_case) -> K.Case:
+    """The clip case saved with its clip in (the copy made here, on this thread)."""
+    case = clip_case[0]
+    case.take_copies(run_copies(case.folder, case.pending_copies()))
+    case.save()
+    return case
+
+
+def test_a_case_folder_is_copied_in_chunks_and_the_copy_opens(clip_case, tmp_path: Path) -> None:
+    case = _saved_clip_case(clip_case)
+    before = _tree(case.folder)
+    out = tmp_path / "elsewhere" / "deeper" / "CASE-16-copy"
+    seen: list[tuple[int, int]] = []
+    n = folder_copy.copy_case_folder(case.folder, out, progress=lambda d, t: seen.append((d, t)), chunk=256 * 1024)
+    total = sum(len(b) for b, _mode in before.values())
+    assert n == total and seen[-1] == (total, total) and len(seen) > 16  # streamed: the 4 MB clip in 16 chunks
+    assert [d for d, _t in seen] == sorted(d for d, _t in seen)
+    assert _tree(out) == before and _tree(case.folder) == before  # byte for byte, read-only copies kept so
+    assert sorted(p.name for p in out.parent.iterdir()) == ["CASE-16-copy"]  # no temporary folder left
+    data = K.read_case(out)
+    assert data.check.ok and clip_case[2] in data.originals and not data.warnings
+
+
+def test_a_cancelled_folder_copy_leaves_nothing_at_the_target(clip_case, tmp_path: Path) -> None:
+    case = _saved_clip_case(clip_case)
+    before = _tree(case.folder)
+    out = tmp_path / "new" / "CASE-16-copy"
+    seen: list[int] = []
+    with pytest.raises(CopyCancelled):
+        folder_copy.copy_case_folder(case.folder, out, progress=lambda d, t: seen.append(d),
+                                     cancelled=lambda: bool(seen) and seen[-1] >= 2 * MB, chunk=128 * 1024)
+    assert not out.exists() and not (tmp_path / "new").exists()  # nor the parent folder it made
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    seen.clear()
+    with pytest.raises(CopyCancelled):
+        folder_copy.copy_case_folder(case.folder, empty, progress=lambda d, t: seen.append(d),
+                                     cancelled=lambda: bool(seen), chunk=128 * 1024)
+    assert list(empty.iterdir()) == [] and sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+    assert _tree(case.folder) == before
+
+
+def test_a_folder_copy_refuses_a_used_target_and_cleans_up_a_failure(clip_case, tmp_path: Path, monkeypatch) -> None:
+    case = _saved_clip_case(clip_case)
+    other = K.Case.create(tmp_path / "cases" / "OTHER", S.Session(tmp_path / "models"), "Examiner O")
+    theirs = _tree(other.folder)
+    with pytest.raises(CaseError, match="already exists and is not empty"):
+        folder_copy.copy_case_folder(case.folder, other.folder)
+    with pytest.raises(CaseError, match="inside the case's folder"):
+        folder_copy.copy_case_folder(case.folder, case.folder / "copy")
+    assert _tree(other.folder) == theirs
+    real = folder_copy.copy_file
+    done: list[str] = []
+
+    def full_disk(source: Path, target: Path, *args: Any) -> None:
+        if done:
+            raise OSError(28, "No space left on device")
+        real(source, target, *args)
+        done.append(target.name)
+
+    monkeypatch.setattr(folder_copy, "copy_file", full_disk)
+    out = tmp_path / "cases" / "CASE-16-copy"
+    with pytest.raises(OSError, match="No space"):
+        folder_copy.copy_case_folder(case.folder, out)
+    assert sorted(p.name for p in out.parent.iterdir()) == ["CASE-16", "OTHER"]  # no partial copy, no temporary
+
+
+def test_a_new_case_abandoned_before_its_first_save_leaves_no_folder(tmp_path: Path) -> None:
+    session = S.Session(tmp_path / "models")
+    case = K.Case.start(tmp_path / "cases" / "NEW", session, "Examiner N")
+    (case.folder / K.ORIGINALS).mkdir()
+    case.abandon()
+    assert not case.folder.exists() and (tmp_path / "cases").is_dir()
+    empty = tmp_path / "chosen"
+    empty.mkdir()
+    case = K.Case.start(empty, session, "Examiner N")
+    (empty / K.ORIGINALS).mkdir()
+    case.abandon()
+    assert empty.is_dir() and list(empty.iterdir()) == []  # the analyst's own folder stays, empty as it was
+    saved = K.Case.create(tmp_path / "cases" / "SAVED", session, "Examiner N")
+    saved.abandon()  # once saved it is a case: kept
+    assert K.read_case(saved.folder).check.ok
+
+
+@pytest.fixture
+def slow_folder_copy(monkeypatch) -> None:
+    """The save as's copy slowed (small chunks, a pause per chunk): a few MB take a while."""
+    real = folder_copy.copy_file
+
+    def slow(source: Path, target: Path, step: Any, cancelled: Any, chunk: int) -> None:
+        def paused(n: int) -> None:
+            time.sleep(0.004)
+            step(n)
+
+        real(source, target, paused, cancelled, chunk)
+
+    monkeypatch.setattr(folder_copy, "copy_file", slow)
+
+
+def _saved_in_worker(a: Any, qtbot) -> None:
+    """Save through the worker (the clip copied in) and wait until the save and its check are done."""
+    assert a.save_case() is False
+    qtbot.waitUntil(lambda: a.copying is None and a.check_task is None, timeout=30000)
+
+
+def test_save_as_copies_in_the_worker_and_the_case_goes_on_there(actions, qtbot, tmp_path: Path,
+                                                                  slow_folder_copy) -> None:
+    from varsr_gui.case_actions import SavingAs
+
+    a, shell, case, _clip_path, sha = actions
+    _saved_in_worker(a, qtbot)
+    src = case.folder
+    out = tmp_path / "cases" / "CASE-16-as"
+    timer, ticks = _ticking(qtbot)
+    assert a.save_case_as(out) is None  # returns at once: the folder is copied in the worker
+    assert isinstance(a.copying, SavingAs) and a.copying.dialog.isVisible() and not out.exists()
+    assert a.case is case and case.folder == src
+    at_src = _tree(src)  # the source as this save as saved it
+    start = ticks[0]
+    case.record("note", text="taken while the copy ran")
+    qtbot.waitUntil(lambda: a.copying is None, timeout=30000)
+    timer.stop()
+    assert ticks[0] - start >= 3 and not shell.errors  # the event loop kept running
+    assert a.case is case and case.folder == out and not case.has_unsaved_changes()
+    assert _tree(src) == at_src  # the old folder stays as it was saved
+    data = K.read_case(out)
+    assert data.check.ok and sha in data.originals and not data.warnings
+    logged = [json.loads(line)["action"] for line in data.lines]
+    assert logged[-3:] == ["note", "case_saved_as", "case_saved"]  # the step taken meanwhile is in the copy
+    assert "note" not in [json.loads(line)["action"] for line in K.read_case(src).lines]
+    assert sha256_file(out / data.originals[sha].file) == sha
+
+
+def test_cancelling_save_as_leaves_no_copy_and_the_case_open(actions, qtbot, tmp_path: Path,
+                                                             slow_folder_copy) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    a, shell, case, _clip_path, sha = actions
+    _saved_in_worker(a, qtbot)
+    src = case.folder
+    out = tmp_path / "cases" / "CASE-16-as"
+    assert a.save_case_as(out) is None
+    at_src = _tree(src)
+    qtbot.waitUntil(lambda: a.copying is not None and a.copying.dialog.value() > 0, timeout=30000)
+    a.copying.dialog.findChild(QPushButton).click()  # the progress window's Cancel
+    qtbot.waitUntil(lambda: a.copying is None, timeout=30000)
+    assert not out.exists() and sorted(p.name for p in out.parent.iterdir()) == ["CASE-16"]  # no temporary
+    assert a.case is case and case.folder == src and _tree(src) == at_src and not shell.errors
+    assert "was not saved as a copy" in shell.messages[-1] and "cancelled" in shell.messages[-1]
+    case.record("note", text="still bound")
+    assert a.save_case() is True and K.read_case(src).check.ok  # still the open case, saved where it was
+
+
+def test_closing_the_case_mid_save_as_stops_the_copy(actions, qtbot, tmp_path: Path, slow_folder_copy) -> None:
+    a, shell, case, _clip_path, _sha = actions
+    _saved_in_worker(a, qtbot)
+    out = tmp_path / "cases" / "CASE-16-as"
+    a.save_case_as(out)
+    qtbot.waitUntil(lambda: a.copying is not None and a.copying.dialog.value() > 0, timeout=30000)
+    assert a.close_case() is True and a.case is None and a.copying is None
+    qtbot.wait(50)
+    assert not out.exists() and sorted(p.name for p in out.parent.iterdir()) == ["CASE-16"] and not shell.errors
+
+
+def test_save_as_refuses_a_folder_holding_a_case(actions, tmp_path: Path) -> None:
+    a, shell, case, _clip_path, _sha = actions
+    other = K.Case.create(tmp_path / "cases" / "OTHER", S.Session(tmp_path / "models"), "Examiner O")
+    theirs = _tree(other.folder)
+    log_len = len(case.log)
+    assert a.save_case_as(other.folder) is None and a.copying is None  # refused at once, nothing started
+    assert shell.errors[-1][0] == "The case was not saved as a copy"
+    assert "already exists and is not empty" in shell.errors[-1][1]
+    assert _tree(other.folder) == theirs and a.case is case and len(case.log) == log_len  # not even saved
+
+
+def test_a_failed_save_as_copy_says_why_and_leaves_nothing(actions, qtbot, tmp_path: Path, monkeypatch) -> None:
+    a, shell, case, _clip_path, _sha = actions
+    _saved_in_worker(a, qtbot)
+    src = case.folder
+
+    def full_disk(source: Path, target: Path, *args: Any) -> None:
+        target.write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(folder_copy, "copy_file", full_disk)
+    out = tmp_path / "cases" / "CASE-16-as"
+    assert a.save_case_as(out) is None
+    qtbot.waitUntil(lambda: a.copying is None, timeout=30000)
+    assert shell.errors[-1][0] == "The case was not saved as a copy"
+    assert "could not be copied" in shell.errors[-1][1] and "No space" in shell.errors[-1][1]
+    assert not out.exists() and sorted(p.name for p in out.parent.iterdir()) == ["CASE-16"]
+    assert a.case is case and case.folder == src
+
+
+# -- opening a case with a clip: its originals hashed in the worker ------------------------------------------
+def _main_thread_hashes(monkeypatch) -> list[str]:
+    """The files hashed on the window's thread (every hashing path of the case code), by name."""
+    import threading
+
+    from core.case import reader as RD
+    from core.workbench import evidence as EV
+
+    names: list[str] = []
+
+    def spy(module: Any, name: str) -> None:
+        real = getattr(module, name)
+
+        def hashed(path: Any, *args: Any, **kw: Any) -> str:
+            if threading.current_thread() is threading.main_thread():
+                names.append(Path(path).name)
+            return real(path, *args, **kw)
+
+        monkeypatch.setattr(module, name, hashed)
+
+    for module, name in ((copying, "hash_file"), (R, "sha256_file"), (RD, "sha256_file"), (EV, "sha256_file")):
+        spy(module, name)
+    return names
+
+
+def test_opening_a_case_with_a_clip_checks_it_in_the_worker(actions, qtbot, monkeypatch) -> None:
+    a, shell, case, _clip_path, sha = actions
+    _saved_in_worker(a, qtbot)
+    copy = case.folder / case.originals[sha].file
+    os.chmod(copy, 0o644)
+    copy.write_bytes(b"x" + copy.read_bytes()[1:])
+    assert a.close_case() is True
+    hashed = _main_thread_hashes(monkeypatch)
+    opened = a.open_case(case.folder)
+    assert opened is not None and a.case is opened and a.check_task is not None  # shown at once
+    assert not any(n.endswith(".mp4") for n in hashed)  # the clip's copy is not read on the window's thread
+    assert opened.log.entries()[-1]["details"]["originals_check"] == "in the background" and not shell.errors
+    qtbot.waitUntil(lambda: a.check_task is None, timeout=30000)
+    assert shell.errors and shell.errors[-1][0] == "An original no longer matches its hash"
+    assert "street.mp4" in shell.errors[-1][1] and opened.log.entries()[-1]["action"] == "original_mismatch"
+
+
+# -- a new case adopting the work made from a clip: the clip copied in the worker ------------------------------
+@pytest.fixture
+def caseless(qtbot, tiny_face_model, tmp_path: Path, slow_copies):
+    """CaseActions with no case open, the session holding candidates made from a frame of a clip."""
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QWidget
+
+    from varsr_gui import case_actions as CA
+    from varsr_gui.qt_images import CandidateImages
+
+    session = S.Session(tmp_path / "models")
+    clip, sha = _clip_work(session, tiny_face_model, tmp_path)
+    widget = QWidget()
+    qtbot.addWidget(widget)
+    shell = Shell(widget)
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    a = CA.CaseActions(session, CandidateImages(), settings, shell)
+    yield a, shell, session, clip, sha
+    a.timer.stop()
+    a.copier.shutdown()
+    a.recovery.shutdown()
+
+
+def test_a_new_case_adopting_a_clip_copies_it_in_the_worker(caseless, qtbot, tmp_path: Path, monkeypatch) -> None:
+    a, shell, session, _clip_path, sha = caseless
+    folder = tmp_path / "cases" / "CASE-N"
+    hashed = _main_thread_hashes(monkeypatch)
+    then: list[bool] = []
+    assert a.new_case(folder, "Examiner N", then=lambda: then.append(True)) is None  # at once
+    assert a.copying is not None and a.copying.fresh and a.case is None and not (folder / K.MANIFEST).exists()
+    qtbot.waitUntil(lambda: a.case is not None and a.copying is None, timeout=30000)
+    assert not any(n.endswith(".mp4") for n in hashed) and then == [True] and not shell.errors
+    assert a.case.folder == folder and not a.case.has_unsaved_changes()
+    data = K.read_case(folder)
+    assert data.check.ok and sha in data.originals and not data.warnings
+    assert sha256_file(folder / data.originals[sha].file) == sha
+    assert [e["action"] for e in a.case.log.entries()][:2] == ["case_created", "work_adopted"]
+
+
+def test_cancelling_a_new_case_leaves_no_folder_and_keeps_the_work(caseless, qtbot, tmp_path: Path) -> None:
+    from PySide6.QtWidgets import QPushButton
+
+    a, shell, session, _clip_path, _sha = caseless
+    folder = tmp_path / "cases" / "CASE-N"
+    n_candidates = len(session.candidates)
+    assert a.new_case(folder, "Examiner N") is None
+    qtbot.waitUntil(lambda: a.copying is not None and a.copying.dialog.value() > 0, timeout=30000)
+    a.copying.dialog.findChild(QPushButton).click()
+    qtbot.waitUntil(lambda: a.copying is None, timeout=30000)
+    assert a.case is None and not folder.exists() and not shell.errors
+    assert "was not created" in shell.messages[-1] and len(session.candidates) == n_candidates
+    case = a.new_case(folder, "Examiner N")  # the folder is free again: the next try goes through
+    assert case is None and a.copying is not None
+    qtbot.waitUntil(lambda: a.case is not None and a.copying is None, timeout=30000)
+    assert K.read_case(folder).check.ok

@@ -4,14 +4,15 @@ face and plate searches, whose queries and hits go into the open case.
 
 Thin over :mod:`core.case`: the session is bound to a :class:`core.case.Case`, which logs every step;
 torch work (regeneration, the consistency projection) runs in the workers, and so do the hashing and copying
-of large originals (a clip) into the case before a save (:meth:`CaseActions.save_case`). It knows the window only as
+of large originals (a clip) into the case before a save (:meth:`CaseActions.save_case`) or into a new case
+(:meth:`CaseActions.new_case`), the copy of the case folder of a save as (:meth:`CaseActions.save_case_as`)
+and the check of large originals when a case is opened (:meth:`CaseActions.open_case`). It knows the window only as
 a :class:`Shell` (messages, dialogs, a worker with progress, refresh), so neither module imports the
 other; its menu items are declared in :mod:`varsr_gui.actions`.
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -23,6 +24,7 @@ from PySide6.QtWidgets import QDialog, QLabel, QMessageBox, QProgressDialog, QWi
 
 from core import case as K
 from core.case.copying import CopyCancelled, CopyResult, PendingCopy, check_files, run_copies, undo_copies
+from core.case.folder_copy import check_target, copy_case_folder, remove_tree
 from core.case.regenerate import RegenResult, summary, verify_case
 from core.case.report import build_report
 from core.case.search import face_entry, plate_entry
@@ -50,7 +52,8 @@ BACKGROUND_COPY_BYTES = 64 << 20
 
 @dataclass
 class Copying:
-    """The originals' copy before a save of ``case``, in the worker; ``then`` after the save."""
+    """The originals' copy before a save of ``case``, in the worker; ``then`` after the save. ``fresh``: a case
+    :meth:`core.case.Case.start` made (File > New case adopting a clip), saved and bound once its copies are in."""
 
     case: K.Case
     pending: list[PendingCopy]
@@ -59,10 +62,35 @@ class Copying:
     task: Task | None = None
     #: What the worker did, set when its copy ended (also when a cancel came too late to stop it).
     result: CopyResult | None = None
+    fresh: bool = False
+
+    def undo(self) -> None:
+        """The save (or the new case) will not happen: the copies made go (and the new case's folder)."""
+        if self.result is not None:
+            undo_copies(self.case.folder, self.result)
+        if self.fresh:
+            self.case.abandon()
 
 
-def _copy_work(job: Copying, ctx: TaskContext) -> CopyResult | None:
-    """The originals' copies, in the worker: progress in thousandths (a clip's bytes overflow Qt's int)."""
+@dataclass
+class SavingAs:
+    """Save as: the case folder of ``case`` copied to ``target`` in the worker; the case goes on there after."""
+
+    case: K.Case
+    target: Path
+    dialog: QProgressDialog
+    task: Task | None = None
+    #: Set when the worker's copy is complete at ``target`` (also when a cancel came too late to stop it).
+    copied: bool = False
+
+    def undo(self) -> None:
+        """The save as will not happen: a copy completed at the target (made by this job) goes."""
+        if self.copied:
+            remove_tree(self.target)
+
+
+def _thousandths(ctx: TaskContext) -> Callable[[int, int], None]:
+    """Progress in bytes reported as thousandths (a clip's bytes overflow Qt's int), each step once."""
     shown = -1
 
     def progress(done: int, total: int) -> None:
@@ -72,13 +100,30 @@ def _copy_work(job: Copying, ctx: TaskContext) -> CopyResult | None:
             shown = k
             ctx.progress(k, 1000)
 
+    return progress
+
+
+def _copy_work(job: Copying, ctx: TaskContext) -> CopyResult | None:
+    """The originals' copies, in the worker."""
     try:
-        job.result = run_copies(job.case.folder, job.pending, progress=progress, cancelled=ctx.cancelled)
+        job.result = run_copies(job.case.folder, job.pending, progress=_thousandths(ctx), cancelled=ctx.cancelled)
         return job.result
     except CopyCancelled:
         return None  # the cancel flag is set: the task reports a cancel
     except OSError as e:  # a full disk, a folder made read-only: the copies made were removed
         raise CaseError(f"the originals could not be copied into the case: {e}") from e
+
+
+def _save_as_work(job: SavingAs, ctx: TaskContext) -> Path | None:
+    """The case folder copied to the save as's target, in the worker; None when cancelled (nothing left there)."""
+    try:
+        copy_case_folder(job.case.folder, job.target, progress=_thousandths(ctx), cancelled=ctx.cancelled)
+    except CopyCancelled:
+        return None
+    except OSError as e:  # a full disk, a folder not writable: the partial copy was removed
+        raise CaseError(f"the case could not be copied to {job.target}: {e}") from e
+    job.copied = True
+    return job.target
 
 
 def _check_work(folder: Path, originals: list[K.Original], evidence: tuple[Path, str] | None,
@@ -151,7 +196,7 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self._warned: set[str] = set()
         #: The originals' copy before a save (its own thread: file I/O, never queued behind torch work).
         self.copier = TaskRunner(self)
-        self.copying: Copying | None = None
+        self.copying: Copying | SavingAs | None = None
         self.check_task: Task | None = None  # the originals' hashes checked in the worker (large ones)
         self._checks = 0
         self.timer = QTimer(self)
@@ -177,30 +222,61 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
     def _start_dir(self) -> str:
         return str(self.settings.value("case_dir", self.settings.value("last_dir", "")))
 
-    def new_case_dialog(self) -> None:
+    def new_case_dialog(self, then: Callable[[], object] | None = None) -> None:
         path = self.shell.ask_path("New case: a new folder", self._start_dir(), "Case folder (*)")
         if not path:
             return
         dlg = CaseDetailsDialog(str(self.settings.value("examiner", "")), {}, self.shell.dialog_parent())
         if dlg.exec() == int(QDialog.DialogCode.Accepted.value):
-            self.new_case(path, dlg.examiner.text(), dlg.details())
+            self.new_case(path, dlg.examiner.text(), dlg.details(), then)
 
-    def new_case(self, folder: str | Path, examiner: str, details: dict[str, str] | None = None) -> K.Case | None:
+    def new_case(self, folder: str | Path, examiner: str, details: dict[str, str] | None = None,
+                 then: Callable[[], object] | None = None) -> K.Case | None:
         """Create a case; the current work is adopted when no case was open, else the new case starts empty.
-        ``details``: case number, title, agency."""
+        ``details``: case number, title, agency.
+
+        When the work adopted holds originals of more than :data:`BACKGROUND_COPY_BYTES` (a clip the
+        candidates were made from, a large still), they are hashed and copied into the new case in the worker
+        first (progress, Cancel) and this returns None at once: the case is saved and opened when they are in,
+        and ``then()`` follows (as for :meth:`save_case`). Cancelled or failed, no case is made (its folder is
+        removed) and the work stays open."""
+        if self.copying is not None:
+            self._busy()
+            return None
         if self.case is not None:
             self._close_current()
             self._reset_session()
         try:
-            case = K.Case.create(folder, self.session, examiner, details)
+            case = K.Case.start(folder, self.session, examiner, details)
         except (VarSRError, OSError) as e:
             self._error("The case was not created", str(e))
+            return None
+        try:
+            pending = case.pending_copies()
+        except OSError:
+            pending = []  # the save below says what is wrong
+        if sum(c.size for c in pending) > BACKGROUND_COPY_BYTES:
+            self._copy_then_save(case, pending, then, fresh=True)
+            return None
+        return self._created(case)
+
+    def _created(self, case: K.Case) -> K.Case | None:
+        """Write a new case (:meth:`new_case`) and open it; None (no case made, the work kept) when it fails."""
+        try:
+            case.save_new()
+        except (VarSRError, OSError) as e:
+            case.abandon()
+            self._error("The case was not created", str(e), "No case was made; your work is still open.")
             return None
         self.settings.setValue("examiner", case.examiner)
         self._add_recent_case(case.folder)
         self._bind(case)
         self.shell.status(f"Case {case.name} created: every step is now logged", 10000)
         return case
+
+    def _busy(self) -> None:
+        self.shell.status("The case is being saved or copied: wait for the progress window (its Cancel stops "
+                          "it)", 8000)
 
     def open_case_dialog(self) -> None:
         folder = self.shell.ask_path("Open a case folder", self._start_dir())
@@ -222,9 +298,12 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
             return None
         self._close_current()
         self.shell.reset_view()
-        case = data.into(self.session)
+        large = self._large(data.originals.values())  # a clip: hashed in the worker, the window shown at once
+        case = data.into(self.session, check_originals=not large)
         self._add_recent_case(case.folder)
         self._bind(case)
+        if large:
+            self._check_in_worker(case, quiet=True)
         problems = ([case.audit_check.summary()] if case.audit_check and not case.audit_check.ok else []) + \
             case.warnings
         if problems:
@@ -259,13 +338,12 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         ``then``: exactly one of the two happens, and never in a nested event loop. Cancelled, the case is
         not saved and nothing changed (the copies made are removed); failed, the usual error message.
         """
-        if self.case is None:
-            self.new_case_dialog()
-            return self.case is not None
         if self.copying is not None:
-            self.shell.status("The case is already being saved: its originals are being copied in (Cancel in "
-                              "the progress window stops it)", 8000)
+            self._busy()
             return False
+        if self.case is None:
+            self.new_case_dialog(then)
+            return self.case is not None
         try:
             pending = self.case.pending_copies()
         except OSError:
@@ -289,29 +367,41 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self.shell.refresh()  # the title's unsaved mark
         return True
 
-    def _copy_then_save(self, case: K.Case, pending: list[PendingCopy], then: Callable[[], object] | None) -> None:
-        """Copy the originals in the worker (progress, Cancel), then save (:meth:`save_case`)."""
-        total = sum(c.size for c in pending)
-        what = (f"Saving case {case.name}: copying {len(pending)} original(s) ({_megabytes(total)}) into the case "
-                "and checking their SHA-256\u2026")
+    def _progress_dialog(self, title: str, what: str) -> QProgressDialog:
+        """A copy's progress window (thousandths, Cancel), non-modal: setValue never spins a nested event loop."""
         dlg = QProgressDialog(what, "Cancel", 0, 1000, self.shell.dialog_parent())
-        dlg.setWindowTitle("Saving the case")
+        dlg.setWindowTitle(title)
         dlg.setAutoClose(False)
         dlg.setAutoReset(False)
-        dlg.setMinimumDuration(0)  # non-modal: setValue never spins a nested event loop
+        dlg.setMinimumDuration(0)
         if self.check_task is not None:  # a check would hold the copy up: the save checks again after it
             self.check_task.cancel()
             self.check_task, self._checks = None, self._checks + 1
-        job = self.copying = Copying(case, pending, then, dlg)
-        job.task = self.copier.submit("Copying the originals", partial(_copy_work, job), partial(self._copied, job),
-                                      partial(self._copy_failed, job),
-                                      lambda i, _n: dlg.setValue(i) if self.copying is job else None,
+        return dlg
+
+    def _start(self, job: Copying | SavingAs, name: str, work: Callable[[TaskContext], Any],
+               done: Callable[[Any], None], what: str) -> None:
+        """Run a copy ``job`` in the copier's worker, its progress window showing and cancelling it."""
+        self.copying = job
+        job.task = self.copier.submit(name, work, done, partial(self._copy_failed, job),
+                                      lambda i, _n: job.dialog.setValue(i) if self.copying is job else None,
                                       partial(self._copy_cancelled, job))
-        dlg.canceled.connect(job.task.cancel)  # its Cancel button, Esc or closing it
-        dlg.show()
+        job.dialog.canceled.connect(job.task.cancel)  # its Cancel button, Esc or closing it
+        job.dialog.show()
         self.shell.status(what, 0)
 
-    def _end_copy(self, job: Copying) -> bool:
+    def _copy_then_save(self, case: K.Case, pending: list[PendingCopy], then: Callable[[], object] | None,
+                        fresh: bool = False) -> None:
+        """Copy the originals in the worker (progress, Cancel), then save (:meth:`save_case`) or, ``fresh``,
+        create the case (:meth:`new_case`)."""
+        total = sum(c.size for c in pending)
+        what = (f"{'Creating' if fresh else 'Saving'} case {case.name}: copying {len(pending)} original(s) "
+                f"({_megabytes(total)}) into the case and checking their SHA-256\u2026")
+        dlg = self._progress_dialog("Creating the case" if fresh else "Saving the case", what)
+        job = Copying(case, pending, then, dlg, fresh=fresh)
+        self._start(job, "Copying the originals", partial(_copy_work, job), partial(self._copied, job), what)
+
+    def _end_copy(self, job: Copying | SavingAs) -> bool:
         """The copy ``job`` ended: its progress window goes; False when it is not the current one (stopped)."""
         if self.copying is not job:
             return False
@@ -322,9 +412,9 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
 
     def _stop_copy(self) -> None:
         """Cancel the copy (and a check of the originals) and wait for the worker to stop (a cancelled copy
-        removes what it made; one that had just ended is undone here): before the case it copies into is
-        closed, so nothing writes into a case no longer open. No event loop runs meanwhile; the worker's late
-        signals are then ignored."""
+        removes what it made; one that had just ended is undone here, and a new case waiting for its copies is
+        not made): before the case it copies is closed, so nothing writes into or beside a case no longer open.
+        No event loop runs meanwhile; the worker's late signals are then ignored."""
         job = self.copying
         if job is None and self.check_task is None:
             return
@@ -333,11 +423,15 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         self.check_task = None
         if job is not None:
             self._end_copy(job)
-            if job.result is not None:
-                undo_copies(job.case.folder, job.result)
+            job.undo()
 
     def _copied(self, job: Copying, result: CopyResult) -> None:
         if not self._end_copy(job):
+            return
+        if job.fresh:  # File > New case: the case is written and opened now
+            job.case.take_copies(result)
+            if self._created(job.case) is not None and job.then is not None:
+                job.then()
             return
         if job.case is not self.case:  # closed meanwhile without saving (cannot happen: _stop_copy)
             undo_copies(job.case.folder, result)
@@ -346,20 +440,35 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         if self.save_case(job.then) and job.then is not None:
             job.then()
 
-    def _copy_failed(self, job: Copying, text: str) -> None:
-        if self._end_copy(job) and job.case is self.case:
+    def _copy_failed(self, job: Copying | SavingAs, text: str) -> None:
+        if not self._end_copy(job):
+            return
+        job.undo()
+        if isinstance(job, SavingAs):
+            self._error("The case was not saved as a copy", text, f"Nothing was left at {job.target}; the case "
+                        f"{job.case.name} is open as it was.")
+        elif job.fresh:
+            self._error("The case was not created", text, "No case was made; your work is still open.")
+        elif job.case is self.case:
             self._error("The case was not saved", text, "The case on disk is as it was at its last save; your "
                         "work is still open (and in the recovery file after the next autosave).")
 
-    def _copy_cancelled(self, job: Copying) -> None:
+    def _copy_cancelled(self, job: Copying | SavingAs) -> None:
         if not self._end_copy(job):
             return
-        if job.result is not None:  # the cancel came as the copy ended: what it made goes all the same
-            undo_copies(job.case.folder, job.result)
-        if job.case is self.case:
-            self.shell.show_message(f"The case {job.case.name} was not saved: the copy of its originals was "
-                                    "cancelled. Nothing was changed: the case on disk is as it was at its last "
-                                    "save, and your work is still open.", error=False)
+        job.undo()  # a cancel that came as the copy ended: what it made goes all the same
+        if isinstance(job, SavingAs):
+            text = (f"The case {job.case.name} was not saved as a copy: the copy was cancelled. Nothing was left "
+                    f"at {job.target}; the case is open as it was.")
+        elif job.fresh:
+            text = (f"The case {job.case.name} was not created: the copy of its originals was cancelled. No case "
+                    "was made; your work is still open.")
+        elif job.case is self.case:
+            text = (f"The case {job.case.name} was not saved: the copy of its originals was cancelled. Nothing "
+                    "was changed: the case on disk is as it was at its last save, and your work is still open.")
+        else:
+            return
+        self.shell.show_message(text, error=False)
 
     def save_case_as_dialog(self) -> None:
         if not self._need_case():
@@ -368,31 +477,46 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         if path:
             self.save_case_as(path)
 
-    def save_case_as(self, folder: str | Path) -> K.Case | None:
+    def save_case_as(self, folder: str | Path) -> None:
         """Save the open case, copy its folder (originals, candidates, audit log) to ``folder`` (new or empty)
-        and continue there; the copy's log records where it came from. None on failure (the case stays)."""
-        if not self._need_case() or not self.save_case(then=partial(self._save_copy_as, folder)):
-            return None  # not saved, or saved later (large originals copied in the worker first): then copied
-        return self._save_copy_as(folder)
+        and continue there; the copy's log records where it came from.
 
-    def _save_copy_as(self, folder: str | Path) -> K.Case | None:
-        assert self.case is not None
-        src, dst = self.case.folder, Path(folder)
+        The copy runs in the worker (progress in bytes, Cancel; a clip may be gigabytes) and this returns None
+        at once: the case goes on in ``folder`` when it is done. Cancelled or failed, nothing is left at
+        ``folder`` and the case stays open where it was. None at once, with the reason, when ``folder``
+        cannot take the copy (it holds something, it lies inside the case)."""
+        case = self.case
+        if case is None:
+            self._need_case()  # says why
+            return
         try:
-            if dst.exists() and (not dst.is_dir() or any(dst.iterdir())):
-                raise VarSRError(f"{dst} already exists and is not empty: choose a new folder")
-            if dst.resolve().is_relative_to(src.resolve()):
-                raise VarSRError("the new folder is inside the case's folder: choose another")
-            dst.mkdir(parents=True, exist_ok=True)
-            shutil.copytree(src, dst, dirs_exist_ok=True)
+            check_target(case.folder, folder)
         except (VarSRError, OSError) as e:
-            self._error("The case was not saved as a copy", str(e), f"The case {self.case.name} is open as it was.")
-            return None
-        case = self.open_case(dst, recover=False)
-        if case is not None:
-            case.record("case_saved_as", copied_from=src.name)
-            self.save_case()
-        return case
+            self._error("The case was not saved as a copy", str(e), f"The case {case.name} is open as it was.")
+            return
+        if self.save_case(then=partial(self._save_copy_as, folder)):
+            self._save_copy_as(folder)  # else not saved, or saved later (large originals copied in first): then
+
+    def _save_copy_as(self, folder: str | Path) -> None:
+        """Copy the saved case's folder to ``folder`` in the worker (:meth:`save_case_as`)."""
+        assert self.case is not None
+        case, dst = self.case, Path(folder)
+        what = f"Saving case {case.name} as {dst.name}: copying the case folder\u2026"
+        job = SavingAs(case, dst, self._progress_dialog("Saving the case as a copy", what))
+        self._start(job, "Copying the case", partial(_save_as_work, job), partial(self._copied_as, job), what)
+
+    def _copied_as(self, job: SavingAs, target: Path) -> None:
+        """The copy is complete: the open case goes on in it (steps taken meanwhile included), saved there."""
+        if not self._end_copy(job):
+            return
+        if job.case is not self.case:  # closed meanwhile (cannot happen: _stop_copy)
+            job.undo()
+            return
+        job.case.continue_in(target)
+        self._add_recent_case(target)
+        self._watch()
+        self._update()
+        self._save_now()
 
     def edit_details(self) -> K.Case | None:
         """Case > Case details: the case number, title and agency (logged)."""
@@ -623,39 +747,48 @@ class CaseActions(OriginalsActions, RecentCases, QObject):
         if add:
             self.watcher.addPaths(add)
 
+    @staticmethod
+    def _large(originals: Any) -> bool:
+        """More bytes than :data:`BACKGROUND_COPY_BYTES` in these originals: hashed in the worker (a clip)."""
+        return sum(o.size_bytes for o in originals) > BACKGROUND_COPY_BYTES
+
     def check_originals(self, quiet: bool = True) -> list[str]:
         """Warn (once per finding) when an original on disk no longer matches its hash; returns the findings.
 
-        When the case's originals come to more than :data:`BACKGROUND_COPY_BYTES` (a clip), they are hashed
-        in the worker and the findings are shown when it is done: this returns [] at once (after each save, on
-        a change the watch sees, and for Case > Check the originals alike)."""
-        if self.case is not None and sum(o.size_bytes for o in self.case.originals.values()) > BACKGROUND_COPY_BYTES:
+        When the case's originals (without a case, the evidence file) come to more than
+        :data:`BACKGROUND_COPY_BYTES` (a clip, a large still), they are hashed in the worker and the findings
+        are shown when it is done: this returns [] at once (when a case with a clip is opened, after each save,
+        on a change the watch sees, and for Case > Check the originals alike)."""
+        ev = self.session.evidence
+        path = ev.path if ev is not None and ev.path is not None and ev.path.is_file() else None
+        if (self.case is not None and self._large(self.case.originals.values())) or \
+                (self.case is None and path is not None and path.stat().st_size > BACKGROUND_COPY_BYTES):
             self._check_in_worker(self.case, quiet)
             self._watch()
             return []
         if self.case is not None:
             found = self.case.check_originals()
         else:
-            ev = self.session.evidence
-            found = ([f"the evidence file {ev.path.name} no longer matches the SHA-256 recorded when it was loaded"]
-                     if ev is not None and ev.path is not None and ev.path.is_file()
-                     and sha256_file(ev.path) != ev.sha256 else [])
+            found = ([f"the evidence file {path.name} no longer matches the SHA-256 recorded when it was loaded"]
+                     if ev is not None and path is not None and sha256_file(path) != ev.sha256 else [])
         return self._findings(found, quiet)
 
-    def _check_in_worker(self, case: K.Case, quiet: bool) -> None:
+    def _check_in_worker(self, case: K.Case | None, quiet: bool) -> None:
+        """Hash the originals of ``case`` (None: the evidence file alone) in the worker; the findings come later."""
         if self.check_task is not None:
             self.check_task.cancel()  # this newer check replaces it
         ev = self.session.evidence
         evidence = (ev.path, ev.sha256) if ev is not None and ev.path is not None else None
+        folder, originals = (case.folder, list(case.originals.values())) if case is not None else (Path(), [])
         self._checks += 1
         n = self._checks
         self.check_task = self.copier.submit(
-            "Checking the originals", partial(_check_work, case.folder, list(case.originals.values()), evidence),
+            "Checking the originals", partial(_check_work, folder, originals, evidence),
             partial(self._checked, n, case, quiet), partial(self._check_failed, n))
         if not quiet:
             self.shell.status("Checking the originals' SHA-256 in the background\u2026", 0)
 
-    def _checked(self, n: int, case: K.Case, quiet: bool, found: list[str]) -> None:
+    def _checked(self, n: int, case: K.Case | None, quiet: bool, found: list[str]) -> None:
         if n == self._checks and case is self.case:
             self.check_task = None
             self._findings(found, quiet)

@@ -21,8 +21,10 @@ recovery), :mod:`~core.case.audit` (the hash-chained log), :mod:`~core.case.rege
 regeneration), :mod:`~core.case.report` (the report) and :mod:`~core.case.search` (searches recorded in
 a case, and a case's candidates as a query), :mod:`~core.case.originals` (removing an original nothing
 derives from), :mod:`~core.case.roi` (the region of interest drawn on the report's pictures) and
-:mod:`~core.case.unsaved` (work before any case, kept for crash recovery). It may import the session's
-modules, ``core.search`` and ``core.video`` (to regenerate what was made from a clip), never Qt.
+:mod:`~core.case.unsaved` (work before any case, kept for crash recovery); :mod:`~core.case.copying` and
+:mod:`~core.case.folder_copy` hold the heavy file work of a save and of a save as, fit for a worker thread.
+It may import the session's modules, ``core.search`` and ``core.video`` (to regenerate what was made from a
+clip), never Qt.
 """
 
 from core.case.reader import CaseData, open_case, read_case, read_recovery

@@ -151,8 +151,11 @@ class CaseData:
     archived_records: dict[str, dict[str, Any]] = field(default_factory=dict)
     archived_requests: list[dict[str, Any]] = field(default_factory=list)
 
-    def into(self, session: Session) -> Case:
-        """Empty ``session``, fill it from the case (its events announce everything) and bind a :class:`Case`."""
+    def into(self, session: Session, check_originals: bool = True) -> Case:
+        """Empty ``session``, fill it from the case (its events announce everything) and bind a :class:`Case`.
+
+        ``check_originals=False`` leaves the hashing of the originals' copies (a clip of gigabytes) to the
+        caller (a worker: :func:`core.case.copying.check_files`); the opening's log entry says so."""
         m = self.manifest
         case = Case(self.folder, session, str(m.get("examiner", "")), created_utc=m.get("created_utc"),
                     log=AuditLog(self.lines, persisted=self.persisted))
@@ -180,11 +183,12 @@ class CaseData:
             searches = []
         case.searches = [dict(x) for x in searches]
         case._take_snapshots()
-        case.warnings = self.warnings + case.check_originals()
+        case.warnings = self.warnings + (case.check_originals() if check_originals else [])
         case._unsaved_from = self.persisted if self.recovered else len(case.log)
         case.record("case_opened", audit=self.check.summary(), problems=self.check.problems, warnings=case.warnings,
                     recovered_from_autosave=self.recovered, software=software(),
-                    sets_left_on_disk=[e["id"] for e in self.archived_sets])
+                    sets_left_on_disk=[e["id"] for e in self.archived_sets],
+                    **({} if check_originals else {"originals_check": "in the background"}))
         if not self.recovered:
             case._unsaved_from = len(case.log)  # opening alone is no change worth saving
         return case

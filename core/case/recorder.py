@@ -26,6 +26,7 @@ from core.case.copying import (
     file_key,
     image_size_of,
 )
+from core.case.folder_copy import remove_tree
 from core.case.schema import (
     AUDIT,
     AUTOSAVE,
@@ -101,6 +102,7 @@ class Case:
         #: Sources a worker found changed, by SHA-256: (path, size, mtime_ns) when read, and why.
         self._copy_failed: dict[str, tuple[tuple[str, int, int], str]] = {}
         self._set_files: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {}
+        self._made_folder = False  # :meth:`start` made the folder (:meth:`abandon` removes it)
         self._muted = False
         self._unsaved_from = len(self.log)
         self._autosaved_len = 0
@@ -117,11 +119,26 @@ class Case:
                details: dict[str, str] | None = None) -> Case:
         """A new case in ``folder`` (new or empty), adopting what the session already holds; saved at once.
         ``details``: case number, title, agency (:data:`CASE_FIELDS`)."""
+        case = cls.start(folder, session, examiner, details)
+        try:
+            case.save_new()
+        except BaseException:
+            case.abandon()
+            raise
+        return case
+
+    @classmethod
+    def start(cls, folder: str | Path, session: Session, examiner: str,
+              details: dict[str, str] | None = None) -> Case:
+        """A new case as :meth:`create` makes it, not yet saved: a worker may first copy its large originals
+        in (:meth:`pending_copies`); then :meth:`save_new` writes it, or :meth:`abandon` undoes it."""
         folder = Path(folder)
         if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
             raise CaseError(f"{folder} already exists and is not empty: choose a new folder for the case")
+        made = not folder.exists()
         folder.mkdir(parents=True, exist_ok=True)
         case = cls(folder, session, examiner)
+        case._made_folder = made
         case.details = clean_details(details or {})
         case.record("case_created", examiner=case.examiner, software=software(), format_version=FORMAT_VERSION,
                     **({"details": case.details} if case.details else {}))
@@ -135,9 +152,34 @@ class Case:
             case.record("shortlist_exported", **{k: v for k, v in x.items() if k != "utc"}, made_utc=x.get("utc"),
                         before_case=True)
         case._take_snapshots()
-        case.save()
-        session.exports = []
         return case
+
+    def save_new(self) -> None:
+        """The first save of a case :meth:`start` made (the exports before it now belong to the case)."""
+        self.save()
+        self.session.exports = []
+
+    def abandon(self) -> None:
+        """Undo a case :meth:`start` made and no save completed: stop listening, and remove what was written
+        into its folder (new or empty when it started; the folder itself goes too when it made it)."""
+        self.detach()
+        if self.saved_utc is not None or (self.folder / MANIFEST).exists():
+            return  # saved once: a case, kept
+        if self._made_folder:
+            remove_tree(self.folder)
+            return
+        for p in list(self.folder.iterdir()) if self.folder.is_dir() else []:
+            if p.is_dir():
+                remove_tree(p)
+            else:
+                p.unlink(missing_ok=True)
+
+    def continue_in(self, folder: str | Path) -> None:
+        """Go on in ``folder``, a byte copy of this case's folder as last saved (save as): the steps since the
+        save and those to come are written there by the next save; the old folder stays as it was."""
+        old = self.folder.name
+        self.folder = Path(folder)
+        self.record("case_saved_as", copied_from=old)
 
     def detach(self) -> None:
         """Stop listening to the session (before another case takes it over)."""
