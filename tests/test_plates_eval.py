@@ -147,3 +147,27 @@ def test_position_temperature_picks_the_nearest_measured_size_and_keeps_rankings
     reg = Registry(build_registry(["AB123"], total=400, seed=1))
     for t in (0.5, 2.0, 4.0):
         assert reg.top(np.log(temper(p, t)), 10) == reg.top(np.log(p), 10)
+
+
+def test_candidates_are_drawn_at_the_models_calibrated_temperature_unless_told():
+    """The batch and the evaluation draw as the app does: at the bundle's ``sample_temperature``."""
+    import torch
+
+    from core.model.bundle import load_model
+
+    model = load_model("plate-char")
+    seen: list[float] = []
+    real = model.sample
+
+    def spy(lrs, n, seed, temperature):
+        seen.append(temperature)
+        return real(lrs, n=n, seed=seed, temperature=temperature)
+
+    model.sample = spy  # type: ignore[method-assign]
+    model.config.sample_temperature = 0.4
+    row = _row(_plate("KX48"))
+    a = read_row(load_reader(), row, 4, model=model, k=2)
+    b = read_row(load_reader(), row, 4, model=model, k=2, temperature=0.4)
+    read_row(load_reader(), row, 4, model=model, k=2, temperature=1.0)
+    assert seen == [0.4, 0.4, 1.0] and np.array_equal(a.probs, b.probs)
+    assert torch.is_tensor(real(torch.zeros(1, 1, 4, 2), n=1, seed=0, temperature=1.0))

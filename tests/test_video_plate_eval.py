@@ -27,3 +27,14 @@ def test_summary_and_table() -> None:
     assert s["varsr/uniform/8"]["ratio_to_1_frame"] == 4.0 and s["varsr/uniform/1"]["n"] == 20
     table = markdown({"summary": s})
     assert "| varsr | uniform | – | 25.0 ± 9.7 |" in table and "16 frames" in table
+
+
+def test_frames_are_read_by_bicubic_without_a_model() -> None:
+    from core.plates.reading import load_reader
+    from core.video.plate_eval import read_frames_probs
+
+    rng = np.random.default_rng(1)
+    frames = film((rng.random((32, 5 * 16)) * 255).astype(np.uint8), 5, (2, 4), 3, seed=0)
+    probs, inverted = read_frames_probs(load_reader(), frames, 5, (2, 4), {}, 4, 0, readers=("bicubic",))
+    assert set(probs) == {"bicubic"} and probs["bicubic"].shape[:2] == (3, 5) and isinstance(inverted, bool)
+    assert np.allclose(probs["bicubic"].sum(-1), 1.0, atol=1e-5)

@@ -223,9 +223,10 @@ def summarise(ranks: Sequence[dict], n_registry: int) -> dict:
 def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZES,
              conditions: Sequence[str] = CONDITIONS, readers: Sequence[str] = READERS, k: int = 16,
              seed: int = 0, registry_total: int = 20000, search_cells: bool = False, log=print,
-             partial: Path | None = None, reader: Path | None = None) -> dict:
+             partial: Path | None = None, reader: Path | None = None, temperature: float | None = None) -> dict:
     """All figures (see the module docstring) as a JSON-able dict (also written to ``partial``
-    after every size and condition, so a long run that is stopped keeps what it measured)."""
+    after every size and condition, so a long run that is stopped keeps what it measured).
+    ``temperature``: draw the candidates at it instead of each model's ``sample_temperature``."""
     from core.model.bundle import load_model
     from core.model.camera import degrade_condition
 
@@ -235,7 +236,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
     reg_plates = build_registry(sorted(set(keys)), registry_total, seed=seed)
     registry = Registry(reg_plates)
     results: dict = {"n_plates": len(plates), "registry_size": registry.size, "k": k, "seed": seed,
-                     "search_cells": search_cells, "reader": clf.info.data[:60],
+                     "temperature": temperature, "search_cells": search_cells, "reader": clf.info.data[:60],
                      "sources": {s: sum(p.source == s for p in plates) for s in sorted({p.source for p in plates})},
                      "table": []}
     calib: dict[tuple, list] = {}
@@ -275,7 +276,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                         read[r] = (read["varsr"] + read[BICUBIC]) / 2
                     else:
                         rd = read_row(clf, lr, n, method=r if r == BICUBIC else "varsr", model=models.get(r), k=k,
-                                      seed=seed + i, cell=px, invert=invert, bounds=bounds)
+                                      seed=seed + i, cell=px, invert=invert, bounds=bounds, temperature=temperature)
                         invert = rd.inverted  # every reader reads the row in the polarity chosen once
                         read[r] = rd.probs
                     lp = np.log(np.clip(read[r][known], 1e-6, 1))
@@ -305,16 +306,18 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
 
 def save_temperatures(results: dict, condition: str = "camera", path: Path | None = None) -> dict:
     """Write the per-position temperatures fitted under ``condition`` into the reader's JSON
-    (``extra.position_temperature``: reader -> size -> T) and return them."""
+    (``extra.position_temperature``: reader -> size -> T; sizes not in ``results`` keep theirs) and
+    return them."""
     from core.nets.classifier import default_path, load_classifier, save_classifier
     from core.plates.reading import READER
 
-    temps: dict[str, dict[str, float]] = {}
+    path = path or default_path(READER)
+    clf = load_classifier(path)
+    temps: dict[str, dict[str, float]] = {r: dict(v) for r, v in
+                                          clf.info.extra.get("position_temperature", {}).items()}
     for r in results["table"]:
         if r["condition"] == condition:
             temps.setdefault(r["reader"], {})[r["px"]] = r["temperature"]
-    path = path or default_path(READER)
-    clf = load_classifier(path)
     clf.info.extra["position_temperature"] = temps
     clf.info.extra["position_temperature_note"] = (
         f"fitted (NLL) on the per-position probabilities of {results['n_plates']} held-out real plates under "
@@ -353,6 +356,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--search-cells", action="store_true", help="search cell boundaries instead of equal cells")
     p.add_argument("--out", type=Path, help="write the JSON here")
+    p.add_argument("--temperature", type=float,
+                   help="draw candidates at this temperature (default: each model's sample_temperature, as the app)")
     p.add_argument("--reader", type=Path, help="a plate reader's .safetensors (default: the shipped plate-reader)")
     p.add_argument("--save-temperatures", action="store_true",
                    help="write the fitted per-position temperatures (camera condition) into the reader's JSON")
@@ -372,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
         w, _, h = text.partition("x")
         sizes.append((int(w), int(h)))
     res = evaluate(plates, sizes, args.conditions.split(","), args.readers.split(","), args.k, args.seed,
-                   search_cells=args.search_cells, partial=args.out, reader=args.reader)
+                   search_cells=args.search_cells, partial=args.out, reader=args.reader, temperature=args.temperature)
     text = markdown_table(res)
     print(text)
     if args.save_temperatures:

@@ -7,7 +7,8 @@ The pipeline shared by :mod:`core.plates.evaluate` and :mod:`core.plates.batch`:
 3. each cell is reduced with the area filter to the model's input (e.g. 2x4) and given ``k``
    candidates (``varsr``), one output (``det``) or its bicubic upscale (``bicubic``);
 4. every 8x16 image is stretched like the reader's training characters and read by the plate
-   reader; ``P_i`` is the mean softmax over cell ``i``'s images (at ``temperature``);
+   reader; ``P_i`` is the mean softmax over cell ``i``'s images (candidates drawn at the model's
+   calibrated ``sample_temperature`` unless a ``temperature`` is given);
 5. the row is read both as it is and inverted; the reading whose bicubic cells the reader is
    surer of (summed log top probability) is kept (light-on-dark plates).
 """
@@ -122,13 +123,15 @@ class RowReading:
     extra: dict = field(default_factory=dict)
 
 
-def _candidates(model, lrs: torch.Tensor, k: int, seed: int, temperature: float) -> torch.Tensor:
-    """``(n, k, 1, H, W)`` candidates (k = 1 for a deterministic model)."""
-    return model.sample(lrs, n=1 if model.config.deterministic else k, seed=seed, temperature=temperature)
+def _candidates(model, lrs: torch.Tensor, k: int, seed: int, temperature: float | None) -> torch.Tensor:
+    """``(n, k, 1, H, W)`` candidates (k = 1 for a deterministic model), drawn at ``temperature`` (None: the
+    model's calibrated ``sample_temperature``, as the app draws them)."""
+    t = float(model.config.sample_temperature) if temperature is None else temperature
+    return model.sample(lrs, n=1 if model.config.deterministic else k, seed=seed, temperature=t)
 
 
 def read_cells(clf: CharClassifier, cells: torch.Tensor, method: str, model=None, k: int = 16, seed: int = 0,
-               temperature: float = 1.0, reader_t: float = 1.0) -> np.ndarray:
+               temperature: float | None = None, reader_t: float = 1.0) -> np.ndarray:
     """``P_i`` for cells ``(n, 1, h, w)`` (already dark-on-light): mean softmax over each cell's images."""
     hr_size = clf.info.size
     if method == BICUBIC or model is None:
@@ -158,7 +161,7 @@ def choose_polarity(clf: CharClassifier, row: np.ndarray, bounds: Sequence[float
 
 
 def read_row(clf: CharClassifier, row: np.ndarray | Image.Image, n: int, method: str = "varsr", model=None,
-             k: int = 16, seed: int = 0, temperature: float = 1.0, bounds: Sequence[float] | None = None,
+             k: int = 16, seed: int = 0, temperature: float | None = None, bounds: Sequence[float] | None = None,
              invert: bool | None = None, cell: tuple[int, int] | None = None,
              reader_t: float | None = None) -> RowReading:
     """Read a boxed character row of ``n`` characters (see the module docstring).

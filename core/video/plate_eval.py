@@ -10,8 +10,9 @@ frame drawn from the ``camera`` condition (Gaussian/defocus/motion optics, a fre
 shift of the sensor grid each frame, read and shot noise, JPEG inside a larger frame). Frames 3
 and 11 get a long motion streak (3-5 camera px) and frame 7 is half occluded (a dark bar over
 40-60 % of the row), as a passing car or a pedestrian would. Every frame is read with equal cells
-in the polarity most frames prefer (``varsr``: ``k`` candidates per cell from ``plate-char``;
-``det``: ``plate-char-det``), and the first N frames are combined
+in the polarity most frames prefer (``varsr``: ``k`` candidates per cell from the size's plate model;
+``det``: its ``-det`` twin; ``bicubic``; ``varsr+bicubic``: the mean of the varsr and bicubic
+distributions of each frame), and the first N frames are combined
 (:func:`core.video.combine.combine_probs`) uniformly or weighted by a quality; the true plate's
 rank in a registry of 20,000 plates (every true plate, 20 one-character neighbours of each, random
 plates) is counted, ties against it. "best frame" is the single frame of the 16 with the highest
@@ -62,10 +63,20 @@ def film(scene: np.ndarray, n_chars: int, px: tuple[int, int], n_frames: int, se
 
 
 def read_frames_probs(clf: Any, frames: np.ndarray, n: int, px: tuple[int, int], models: dict[str, Any], k: int,
-                      seed: int) -> tuple[dict[str, np.ndarray], bool]:
-    """Per reader, ``(F, n, K)`` per-position probabilities of every frame (one polarity for all)."""
+                      seed: int, readers: tuple[str, ...] | None = None) -> tuple[dict[str, np.ndarray], bool]:
+    """Per reader, ``(F, n, K)`` per-position probabilities of every frame (one polarity for all).
+    ``readers``: the model readers (``models``' keys) and ``bicubic`` / ``varsr+bicubic`` (the mean of the
+    ``varsr`` and ``bicubic`` distributions, per frame); default every model."""
     from core.plates.prep import stretch, to_grey
-    from core.plates.reading import choose_polarity, cut_cells, equal_bounds, read_cells, reader_temperature
+    from core.plates.reading import (
+        BICUBIC,
+        FUSED,
+        choose_polarity,
+        cut_cells,
+        equal_bounds,
+        read_cells,
+        reader_temperature,
+    )
 
     t = reader_temperature(clf)
     bounds = equal_bounds(n)
@@ -73,10 +84,15 @@ def read_frames_probs(clf: Any, frames: np.ndarray, n: int, px: tuple[int, int],
     votes = [choose_polarity(clf, g, bounds, px, t)[0] for g in greys]
     inv = sum(votes) * 2 > len(votes) or (sum(votes) * 2 == len(votes) and votes[0])
     cells = torch.cat([cut_cells(255.0 - g if inv else g, bounds, px) for g in greys])
+    readers = tuple(models) if readers is None else readers
     out = {}
-    for name, model in models.items():
-        p = read_cells(clf, cells, "varsr", model, k, seed, reader_t=t)
-        out[name] = p.reshape(len(frames), n, -1)
+    for name in readers:
+        if name != FUSED:
+            p = read_cells(clf, cells, BICUBIC if name == BICUBIC else "varsr", models.get(name), k, seed,
+                           reader_t=t)
+            out[name] = p.reshape(len(frames), n, -1)
+    if FUSED in readers:
+        out[FUSED] = (out["varsr"] + out[BICUBIC]) / 2
     return out, bool(inv)
 
 
@@ -99,6 +115,8 @@ def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed:
 
     clf = load_reader()
     models = {r: load_model(name) for r, name in models_for(px, readers).items()}
+    if "varsr+bicubic" in readers and not {"varsr", "bicubic"} <= set(readers):
+        raise ValueError("varsr+bicubic needs the varsr and bicubic readers")
     keys = [p.key for p in plates]
     registry = Registry(build_registry(sorted(set(keys)), registry_total, seed=seed))
     n_frames = max(FRAMES)
@@ -108,7 +126,10 @@ def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed:
         n = len(p.text)
         scene = p.row if p.row.shape[0] <= 8 * px[1] else reduce_row(p.row, n, (8 * px[0], 8 * px[1]))
         frames = film(scene, n, px, n_frames, seed * 100_003 + i)
-        probs, inv = read_frames_probs(clf, frames, n, px, models, k, seed + i)
+        probs, inv = read_frames_probs(clf, frames, n, px, models, k, seed + i, readers)
+        if pixel_mean:  # the first N frames averaged pixel by pixel, then read once (no registration)
+            means = np.stack([frames[:nf].astype(np.float64).mean(0) for nf in FRAMES]).round().astype(np.uint8)
+            mp, _ = read_frames_probs(clf, means, n, px, models, k, seed + i, readers)
         known = p.known
         rec: dict[str, Any] = {"id": p.id, "source": p.source, "inverted": inv, "ranks": {}}
         for r, pr in probs.items():
@@ -122,9 +143,7 @@ def evaluate(plates: list[Any], px: tuple[int, int] = (2, 4), k: int = 16, seed:
                     for tag, debias in (("", False), ("debiased-", True)):
                         comb = combine_probs(frames_nf, w, debias=debias)[known]
                         rec["ranks"][f"{r}/{tag}{qn}/{nf}"] = registry.rank(np.log(np.clip(comb, 1e-6, 1)), p.key)
-            if pixel_mean:  # the first N frames averaged pixel by pixel, then read once (no registration)
-                means = np.stack([frames[:nf].astype(np.float64).mean(0) for nf in FRAMES]).round().astype(np.uint8)
-                mp, _ = read_frames_probs(clf, means, n, px, {r: models[r]}, k, seed + i)
+            if pixel_mean:
                 for j, nf in enumerate(FRAMES):
                     rec["ranks"][f"{r}/pixel-mean/{nf}"] = registry.rank(np.log(np.clip(mp[r][j][known], 1e-6, 1)),
                                                                          p.key)
@@ -203,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--px", default="2x4")
     p.add_argument("-k", type=int, default=16)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--readers", default="varsr,det")
+    p.add_argument("--readers", default="varsr,det,bicubic,varsr+bicubic")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", type=Path)
     args = p.parse_args(argv)
