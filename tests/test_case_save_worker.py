@@ -1,5 +1,5 @@
 """Issue 16: a save never blocks the window. Originals still to be copied into a case (a clip of gigabytes)
-are hashed and copied in a worker (core/case/copying.py, varsr_gui/case_actions.py), streamed, atomic and
+are hashed and copied in a worker (core/case/copying.py, varsr_gui/case_copy_actions.py), streamed, atomic and
 cancellable; the save that follows on the window's thread takes the worker's verified copies without
 reading them again. Fast: a few-MB fake clip, a lowered threshold, small chunks."""
 
@@ -211,9 +211,9 @@ class Shell:
 @pytest.fixture
 def slow_copies(monkeypatch) -> None:
     """A 1 MB threshold, small chunks and a slowed hash: the copy of a 4 MB clip takes a while."""
-    from varsr_gui import case_actions as CA
+    from varsr_gui import case_copy_actions as CC
 
-    monkeypatch.setattr(CA, "BACKGROUND_COPY_BYTES", MB)
+    monkeypatch.setattr(CC, "BACKGROUND_COPY_BYTES", MB)
     monkeypatch.setattr(copying, "CHUNK", 128 * 1024)
 
     class SlowHash:
