@@ -225,8 +225,11 @@ def test_case_details_close_save_as_recent_and_asking_before_new_evidence(make_w
     assert any("Add this image to the case" in b.windowTitle() for b in dialogs)
     assert w.session.evidence.sha256 == before and len(case.originals) == 1
 
-    copy = w.case_actions.save_case_as(tmp_path / "c2")
-    assert copy is not None and copy.folder == tmp_path / "c2" and copy.details["title"] == "Robbery"
+    assert w.case_actions.save_case_as(tmp_path / "c2") is None  # the copy runs in the worker
+    qtbot.waitUntil(lambda: w.case_actions.copying is None and w.case_actions.case is not None
+                    and w.case_actions.case.folder == tmp_path / "c2", timeout=30000)
+    copy = w.case_actions.case
+    assert copy.details["title"] == "Robbery" and (tmp_path / "c1" / "case.json").is_file()
     assert w.case_actions.recent_cases()[:2] == [str((tmp_path / "c2").resolve()), str((tmp_path / "c1").resolve())]
     assert w.case_actions.close_case() and w.case_actions.case is None
     assert not w.menu_actions["close_case"].isEnabled()
