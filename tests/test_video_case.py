@@ -156,8 +156,9 @@ def test_replay_refuses_a_changed_result_or_frame(models_root: Path, clip_path: 
     bad = dataclasses.replace(spec, result={**spec.result, "probs_sha256": "0" * 64})
     with pytest.raises(CaseError, match="combined reading differs"):
         replay(model, bad, lambda sha: Path("/nonexistent"))
-    # the recipe says how its frames were read: one from before the reader's stretch replays unstretched
-    assert spec.combine["reading"] == "stretched"
+    # the recipe says how its frames were read (as stills: candidates + bicubic); one made before replays as
+    # it was made (plain mean softmax), so it differs from the current reading
+    assert spec.combine["reading"] == "varsr+bicubic" and spec.combine["position_temperature"] > 0
     older = dataclasses.replace(spec, combine={k: v for k, v in spec.combine.items() if k != "reading"})
     with pytest.raises(CaseError, match="combined reading differs"):
         replay(model, older, lambda sha: Path("/nonexistent"))

@@ -33,7 +33,7 @@ from PySide6.QtWidgets import (
 )
 
 from core.video.clip import Clip, Frame
-from core.video.combine import QUALITIES
+from core.video.combine import DEFAULT_QUALITY, QUALITIES
 from core.video.frames import FrameEvidence, box_region, frame_evidence, is_video, moved, region_box
 from varsr_gui import video_work as W
 from varsr_gui.video_combine import VideoCombining
@@ -147,7 +147,7 @@ class VideoDock(VideoCombining, QDockWidget):
         self.quality = QComboBox()
         for q in QUALITIES:
             self.quality.addItem(f"weights: {q}", q)
-        self.quality.setCurrentIndex(QUALITIES.index("confidence"))
+        self.quality.setCurrentIndex(QUALITIES.index(DEFAULT_QUALITY))
         self.combine_button = QPushButton("Combine frames")
         self.combine_button.setToolTip("Plates: read each used frame's row and combine them (weighted product). "
                                        "Faces: candidates from every used frame, for the face search to rank "

@@ -34,7 +34,10 @@ from core.plates.reading import RowReading
 FLOOR = 1e-6
 QUALITIES = ("uniform", "confidence", "sharpness", "track")
 #: The quality the batch weights frames by (see docs/VIDEO.md for how the choices measured).
-DEFAULT_QUALITY = "confidence"
+#: Measured best on 200 held-out plates at 2x4 px per character, camera-like clips (python -m
+#: core.video.plate_eval): 8 frames' candidates + bicubic readings reach the registry top 10 for 11.0 %
+#: weighted by sharpness against 9.0 % by confidence (4.5 % for one frame).
+DEFAULT_QUALITY = "sharpness"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 

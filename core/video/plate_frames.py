@@ -10,10 +10,11 @@ For each used (not dropped) frame of a track, in frame order:
    is prepared for the model as in the app;
 3. ``n`` candidates per cell are drawn (:func:`core.workbench.candidates.generate_cells`, seed
    ``seed + 1000 * j`` for the ``j``-th used frame, cell ``i`` adding ``i``);
-4. the plate reader gives the frame's per-position distribution (mean softmax over each cell's
-   candidates, each stretched as the reader's training characters were, as
-   :mod:`core.video.plate_eval` measures it: :func:`core.search.plates.position_probabilities`; the
-   recipe's ``combine.reading`` says so, and a recipe without it replays unstretched, as it was made).
+4. the plate reader gives the frame's per-position distribution as for a still row
+   (:func:`core.search.plates.position_probabilities`: each candidate stretched for the reader, a VarSR
+   reading averaged with the cells' bicubic reading, tempered per position), as
+   :mod:`core.video.plate_eval` measures it; the recipe's ``combine.reading`` names the reading, and a
+   recipe without it (made before) replays as it was made: the plain mean softmax, unstretched.
 
 The frames' distributions are combined by the weighted product of :mod:`core.video.combine`
 (weights: a per-frame quality relative to the best frame). The result is one candidate of kind
@@ -42,7 +43,7 @@ from core.images import sha256_file
 from core.model.varsr import VarSR
 from core.search.plates import PlateReading, load_plate_classifier, plate_classifier_path, position_probabilities
 from core.video.clip import Frame, file_sha256, open_clip
-from core.video.combine import FLOOR, QUALITIES, combine
+from core.video.combine import DEFAULT_QUALITY, FLOOR, QUALITIES, combine
 from core.video.frames import box_region, moved
 from core.video.track import Box, Track
 from core.workbench.candidates import CancelCheck, Candidate, Progress, generate_cells
@@ -53,8 +54,6 @@ from core.workbench.recipes import ModelRef, VideoPlateRecipe
 
 #: Seeds of consecutive used frames are this far apart (cells add their position).
 FRAME_SEED_STRIDE = 1000
-#: ``combine.reading`` of a recipe whose frames were read with stretched candidates (all since it was added).
-STRETCHED = "stretched"
 
 
 @dataclass
@@ -103,18 +102,19 @@ def classifier_id(path: Path | None = None) -> dict[str, str]:
 
 def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], Frame], plans: Sequence[FramePlan],
                       *, cells: CellGeometry, n: int, seed: int, temperature: float,
-                      quality: str = "confidence", clip: dict[str, Any], track: Track | None = None,
+                      quality: str = DEFAULT_QUALITY, clip: dict[str, Any], track: Track | None = None,
                       classifier_info: dict[str, Any] | None = None, progress: Progress | None = None,
-                      cancelled: CancelCheck | None = None, stretch: bool = True) -> PlateFrames:
+                      cancelled: CancelCheck | None = None, legacy: bool = False) -> PlateFrames:
     """Read and combine the planned frames (see the module docstring); ``cells``: how each frame's row is cut;
-    ``clip``: the clip's SHA-256, file and header; ``stretch`` False only replays a recipe recorded before
-    candidates were stretched for the reader (its ``combine`` has no ``reading``)."""
+    ``clip``: the clip's SHA-256, file and header; ``legacy`` only replays a recipe recorded before frames
+    were read as stills are (its ``combine`` has no ``reading``: plain mean softmax, unstretched)."""
     if not plans:
         raise VarSRError("no frame to combine: every frame of the track is dropped")
     if quality not in QUALITIES:
         raise VarSRError(f"unknown frame quality {quality!r}; known: {', '.join(QUALITIES)}")
     rows, lrs, probs, greys, cells_all, records = [], [], [], [], [], []
     classes: list[str] = []
+    method, frame_t = "", 1.0
     for j, plan in enumerate(plans):
         if cancelled is not None and cancelled():
             raise GenerationCancelled("combining cancelled")
@@ -129,9 +129,10 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
         fseed = int(seed) + FRAME_SEED_STRIDE * j
         src = {"video_frame": plan.index}
         cands = generate_cells(model, cell_lrs, n, fseed, temperature, source=src, cancelled=cancelled)
-        reading = position_probabilities(classifier, [torch.stack([c.image for c in cell]) for cell in cands],
-                                         stretch=stretch)
-        classes = reading.classes
+        stacks = [torch.stack([c.image for c in cell]) for cell in cands]
+        reading = (position_probabilities(classifier, stacks, stretch=False) if legacy else position_probabilities(
+            classifier, stacks, lrs=cell_lrs, method="det" if model.config.deterministic else "varsr"))
+        classes, method, frame_t = reading.classes, reading.method, reading.temperature
         probs.append(reading.probs)
         greys.append(np.asarray(crop.convert("L"), dtype=np.float64))
         rows.append(torch.cat([cell[0].image for cell in cands], dim=2))
@@ -147,12 +148,12 @@ def read_plate_frames(model: VarSR, classifier: Any, get_frame: Callable[[int], 
                    scores=[round(plan.score, 6) for plan in plans])
     for r, f in zip(records, comb.frames, strict=True):
         r["quality"], r["weight"] = f["quality"], f["weight"]
-    reading = PlateReading(comb.probs, list(classes), [n * len(plans)] * comb.probs.shape[0])
+    reading = PlateReading(comb.probs, list(classes), [n * len(plans)] * comb.probs.shape[0], method)
     best = "".join(classes[int(i)] for i in comb.probs.argmax(-1))
     result = {"reading": best, "probs_sha256": probs_sha256(comb.probs), "classes": "".join(classes),
               "probs": comb.probs.tolist()}  # exact: JSON keeps every float64 as it is
     combine_rec = {"rule": "weighted product", "floor": FLOOR, "quality": quality, "frames": len(records),
-                   **({"reading": STRETCHED} if stretch else {})}
+                   **({} if legacy else {"reading": method, "position_temperature": frame_t})}
     source = {"evidence": {"sha256": clip.get("sha256"), "path": clip.get("path"), "source": "video"},
               "cells": cells.to_info()}
     recipe = VideoPlateRecipe(ModelRef.of(model), dict(clip), records, int(seed), int(n), float(temperature),
@@ -213,7 +214,7 @@ def replay(model: VarSR, recipe: VideoPlateRecipe, locate: Callable[[str], Path]
                                 quality=str(recipe.combine.get("quality", "confidence")), clip=recipe.clip,
                                 track=Track.from_json(recipe.track) if recipe.track else None,
                                 classifier_info=recipe.classifier,
-                                stretch=recipe.combine.get("reading") == STRETCHED)
+                                legacy="reading" not in recipe.combine)
     want_probs = recipe.result.get("probs_sha256")
     got = out.candidate.recipe["result"]["probs_sha256"]
     if want_probs and got != want_probs:
