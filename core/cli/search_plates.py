@@ -104,6 +104,7 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
     inputs for :func:`core.search.plates.position_probabilities` (the cells' model inputs and method)."""
     from core.model.bundle import load_model, read_config, resolve
     from core.model.degrade import upsample_bicubic
+    from core.plates.reading import model_method
     from core.workbench.preprocess import prepare_lr
     from core.workbench.session import generate_cells, merge_cell_notes, split_cells
 
@@ -131,8 +132,7 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
             "weights_sha256": model.weights_sha256 if model is not None else None,
             "k": len(cells[0]), "seed": seed, "temperature": temperature,
             "notes": merge_cell_notes(notes) if len(crops) > 1 else notes}
-    method = BICUBIC if model is None else ("det" if model.config.deterministic else "varsr")
-    return cells, info, {"lrs": lrs, "method": method}
+    return cells, info, {"lrs": lrs, "method": model_method(model)}
 
 
 def case_video_reading(folder: Path, selection: str, set_id: str | None) -> tuple[Any, dict[str, Any]] | None:

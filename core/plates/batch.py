@@ -123,7 +123,7 @@ def _read_image(img: Any, cells: int, clf, name: str, model: Any, k: int, seed: 
         invert = found.inverted
     reading = read_row(clf, row, cells, method=BICUBIC if model is None else "varsr", model=model, k=k,
                        seed=seed, bounds=bounds, invert=invert)
-    if fuse and model is not None and not model.config.deterministic:
+    if fuse and reading.method == "varsr":
         bic = read_row(clf, row, cells, method=BICUBIC, bounds=reading.bounds, invert=reading.inverted)
         reading.probs, reading.method = (reading.probs + bic.probs) / 2, FUSED
     return reading
@@ -156,7 +156,7 @@ def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, 
                                       lambda im, inv: _read_image(im, cells, clf, name, model, k, seed, search, inv,
                                                                   fuse),
                                       reading)
-    method = BICUBIC if model is None else ("det" if model.config.deterministic else FUSED if fuse else "varsr")
+    method = reading.method
     temp = position_temperature(clf, method, (w / cells, h))
     reading.probs = temper(reading.probs, temp)
     lp = np.log(np.clip(reading.probs, 1e-6, 1))

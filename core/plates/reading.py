@@ -63,6 +63,11 @@ def position_temperature(clf: CharClassifier, method: str, px_per_char: tuple[fl
     return float(table[best])
 
 
+def model_method(model) -> str:
+    """The reading a model gives: ``bicubic`` (no model), ``det`` (a deterministic one) or ``varsr``."""
+    return BICUBIC if model is None else ("det" if model.config.deterministic else "varsr")
+
+
 def equal_bounds(n: int) -> list[float]:
     """Interior boundaries (fractions of the width) of ``n`` equal cells."""
     return [i / n for i in range(1, n)]
@@ -182,8 +187,8 @@ def read_row(clf: CharClassifier, row: np.ndarray | Image.Image, n: int, method:
         invert, conf = choose_polarity(clf, g, bounds, cell, reader_t)
     cells = cut_cells(255.0 - g if invert else g, bounds, cell)
     probs = read_cells(clf, cells, method, model, k, seed, temperature, reader_t)
-    kk = 1 if method == BICUBIC or model is None or model.config.deterministic else k
-    return RowReading(probs, list(clf.classes), bool(invert), bounds, method, kk, conf)
+    kind = BICUBIC if method == BICUBIC else model_method(model)
+    return RowReading(probs, list(clf.classes), bool(invert), bounds, kind, k if kind == "varsr" else 1, conf)
 
 
 def reduce_row(row: np.ndarray, n: int, px: tuple[int, int]) -> np.ndarray:

@@ -133,8 +133,7 @@ def _as_batch(x: torch.Tensor, clf: CharClassifier) -> torch.Tensor:
         x = x[None]
     if x.dim() != 4 or len(x) == 0 or x.shape[1] not in (1, 3):
         raise VarSRError(f"a cell's candidates must be a (K, C, H, W) stack of images, not {tuple(x.shape)}")
-    if x.shape[1] == 3:
-        x = 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    x = _luma(x)
     w, h = clf.info.size
     if tuple(x.shape[-2:]) != (h, w):
         x = F.interpolate(x, size=(h, w), mode="bilinear", antialias=True, align_corners=False).clamp(0, 1)
@@ -156,7 +155,7 @@ def position_probabilities(classifier: CharClassifier, cells: Sequence[torch.Ten
     * the per-position temperature fitted for that method at the cells' pixels per character is applied
       (:func:`core.plates.reading.position_temperature`), so the shown probabilities are calibrated.
     """
-    from core.plates.reading import FUSED, bicubic_up, classify, position_temperature, reader_temperature
+    from core.plates.reading import FUSED, bicubic_up, classify, position_temperature, reader_temperature, temper
 
     if not cells:
         raise VarSRError("no character cells to read")
@@ -164,7 +163,7 @@ def position_probabilities(classifier: CharClassifier, cells: Sequence[torch.Ten
         raise VarSRError(f"{len(lrs)} model inputs for {len(cells)} cells")
     batches = [_as_batch(c, classifier) for c in cells]
     x = torch.cat(batches)
-    reader_t = reader_temperature(classifier) if hasattr(classifier, "info") else 1.0
+    reader_t = reader_temperature(classifier)
     probs = (classify(classifier, x, reader_t) if stretch else classifier.probs(x)).double()
     rows, start = [], 0
     for b in batches:
@@ -179,7 +178,8 @@ def position_probabilities(classifier: CharClassifier, cells: Sequence[torch.Ten
             p, method = (p + bic) / 2, FUSED
         h, w = lr.shape[-2:]
         temperature = position_temperature(classifier, method, (float(w), float(h)))
-        p = _temper(p, temperature)
+        if temperature != 1.0:
+            p = temper(p, temperature)
     return PlateReading(p, list(classifier.classes), [len(b) for b in batches], method, temperature)
 
 
@@ -196,14 +196,14 @@ def read_candidates(classifier: CharClassifier, cells: Sequence[Sequence[Any]]) 
 def _grey(x: torch.Tensor) -> torch.Tensor:
     """One cell's model input ``(C, h, w)`` or ``(h, w)`` as ``(1, h, w)`` grey floats."""
     x = x.float()
-    x = x[None] if x.dim() == 2 else x.reshape(-1, *x.shape[-2:])
-    return 0.299 * x[0:1] + 0.587 * x[1:2] + 0.114 * x[2:3] if x.shape[0] == 3 else x[:1]
+    return _luma(x[None] if x.dim() == 2 else x.reshape(-1, *x.shape[-2:]))
 
 
-def _temper(p: np.ndarray, t: float) -> np.ndarray:
-    from core.plates.reading import temper
-
-    return temper(p, t) if t != 1.0 else p
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    """Channels (dim -3) of RGB images to one grey channel (ITU-R 601); grey images as they are."""
+    if x.shape[-3] != 3:
+        return x[..., :1, :, :]
+    return 0.299 * x[..., 0:1, :, :] + 0.587 * x[..., 1:2, :, :] + 0.114 * x[..., 2:3, :, :]
 
 
 # -- patterns ----------------------------------------------------------------------------------------
