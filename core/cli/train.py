@@ -53,8 +53,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"packed to {args.pack}", file=sys.stderr)
             return 0
         out = args.out or Path("runs") / run.model.name
+        identity = None
+        if run.train.lambda_identity > 0:
+            from core.search.embedders import DlibFaceEmbedder
+
+            identity = DlibFaceEmbedder().identity_loss_net(run.train.identity_chip)
         bundle = train(run, out, data, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
-                       fit_schedule=args.fit_schedule, init=args.init)
+                       fit_schedule=args.fit_schedule, init=args.init, identity=identity)
         if os.environ.get("RANK", "0") == "0":
             print(f"bundle written to {bundle}", file=sys.stderr)
         return 0

@@ -111,28 +111,27 @@ class ChipEmbedder:
             e = torch.nn.functional.normalize(e, dim=1)
         return np.ascontiguousarray(e.numpy(), dtype=np.float32)
 
-    def frames_to_chips(self, frames: torch.Tensor) -> torch.Tensor:
+    def frames_to_chips(self, frames: torch.Tensor, chip_size: int | None = None,
+                        keep_grad: bool = False) -> torch.Tensor:
         """Canonical frames ``(N, C, H, W)`` in [0, 1] to chips ``(N, 3, S, S)`` in [0, 255], batched.
 
         The same eye-to-eye similarity as :meth:`frame_chip`, done with ``grid_sample`` (bicubic, edge
-        pixels repeated outside the frame) and without rounding to 8 bits.
+        pixels repeated outside the frame) and without rounding to 8 bits. ``chip_size`` scales the
+        chip (the eyes keep their relative place); ``keep_grad`` lets gradients reach ``frames``.
         """
-        x = frames.detach().float()
+        x = frames.float() if keep_grad else frames.detach().float()
         if x.shape[1] == 1:
             x = x.repeat(1, 3, 1, 1)
-        w, s = x.shape[-1], self.chip_size
-        (l_src, r_src) = (complex(*p) for p in frame_eyes(w))
-        (l_dst, r_dst) = (complex(*p) for p in self.chip_eyes)
-        inv = (r_src - l_src) / (r_dst - l_dst)  # chip px -> frame px: src = inv * p + off
-        off = l_src - l_dst * inv
-        a = torch.tensor([[inv.real, -inv.imag], [inv.imag, inv.real]], dtype=torch.float64)
-        b = torch.tensor([off.real, off.imag], dtype=torch.float64)
-        # normalised coordinates (align_corners=False): pixel p = (o + 1) * size / 2
-        lin = a * (s / w)
-        theta = torch.cat([lin, (lin.sum(1) + 2 * b / w - 1)[:, None]], 1).float()
-        grid = torch.nn.functional.affine_grid(theta.expand(len(x), 2, 3), [len(x), 3, s, s], align_corners=False)
+        s = chip_size or self.chip_size
+        grid = torch.nn.functional.affine_grid(chip_theta(x.shape[-1], self.chip_eyes, self.chip_size, s)
+                                               .to(x.device).expand(len(x), 2, 3),
+                                               [len(x), 3, s, s], align_corners=False)
         chips = torch.nn.functional.grid_sample(x, grid, mode="bicubic", padding_mode="border", align_corners=False)
         return chips.clamp(0, 1) * 255
+
+    def identity_loss_net(self, chip_size: int | None = None) -> FrameIdentity:
+        """A frozen, differentiable frames-to-descriptor module for training (see :class:`FrameIdentity`)."""
+        return FrameIdentity(self, chip_size or self.chip_size)
 
     def embed_frames(self, frames: torch.Tensor) -> np.ndarray:
         """Embeddings of canonical-frame images ``(N, 3, H, W)`` in [0, 1] (e.g. model candidates)."""
@@ -143,6 +142,43 @@ class ChipEmbedder:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         """``core.evaluation.evaluate``'s embedder hook: frames ``(N, 3, H, W)`` -> ``(N, dim)`` tensor."""
         return torch.from_numpy(self.embed_frames(frames))
+
+
+def chip_theta(frame_size: int, chip_eyes: tuple[Point, Point], chip_size: int, out_size: int) -> torch.Tensor:
+    """``affine_grid``'s ``(1, 2, 3)`` matrix mapping a chip of ``out_size`` px (the eyes where a
+    ``chip_size`` chip has ``chip_eyes``, scaled) to a canonical frame of ``frame_size`` px."""
+    (l_src, r_src) = (complex(*p) for p in frame_eyes(frame_size))
+    (l_dst, r_dst) = (complex(*p) for p in chip_eyes)
+    inv = (r_src - l_src) / (r_dst - l_dst)  # chip px -> frame px: src = inv * p + off
+    off = l_src - l_dst * inv
+    a = torch.tensor([[inv.real, -inv.imag], [inv.imag, inv.real]], dtype=torch.float64)
+    b = torch.tensor([off.real, off.imag], dtype=torch.float64)
+    # normalised coordinates (align_corners=False): pixel p = (o + 1) * size / 2
+    lin = a * (chip_size / frame_size)
+    return torch.cat([lin, (lin.sum(1) + 2 * b / frame_size - 1)[:, None]], 1).float()[None]
+
+
+class FrameIdentity(torch.nn.Module):
+    """Canonical frames ``(N, 3, H, W)`` in [0, 1] -> raw descriptors ``(N, dim)``, differentiable in
+    the frames and frozen in the network: the identity term of training (``train.lambda_identity``).
+
+    A ``chip_size`` under the embedder's own (e.g. 112 for dlib's 150) trades fidelity to the search's
+    descriptors for speed; the network is size-agnostic.
+    """
+
+    def __init__(self, embedder: ChipEmbedder, chip_size: int) -> None:
+        super().__init__()
+        self.embedder = embedder
+        self.net = embedder.net.eval().requires_grad_(False)
+        self.chip_size = int(chip_size)
+
+    def train(self, mode: bool = True) -> FrameIdentity:
+        super().train(mode)
+        self.net.eval()  # batch statistics never change
+        return self
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.embedder._forward(self.embedder.frames_to_chips(frames, self.chip_size, keep_grad=True))
 
 
 class DlibFaceEmbedder(ChipEmbedder):

@@ -10,6 +10,8 @@ Reductions, stated because lambda_KL depends on them:
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import nn
 
@@ -59,6 +61,24 @@ def diversity_hinge(generator: nn.Module, lr: torch.Tensor, mu_l: torch.Tensor, 
     spread = torch.relu(target - apart).mean()
     agree = (degrade(a, scale) - degrade(b, scale)).abs().mean()
     return spread + agree
+
+
+def identity_best_of(embed: Callable[[torch.Tensor], torch.Tensor], samples: torch.Tensor,
+                     hr: torch.Tensor) -> torch.Tensor:
+    """Best-of-K identity term: per input, ``1 - cos`` between the face embedder's descriptor of the
+    HR face and of the *closest* of its ``K`` samples; mean over inputs.
+
+    ``samples`` is ``(N, K, C, H, W)`` (K = 1 for a det model: then it is the plain identity loss).
+    Only the best sample is pulled towards the person, so the K samples may keep differing where the
+    evidence is silent while one of them must land on the right identity (a best-of-many objective,
+    Bhattacharyya et al., 2018). The embedder is frozen; the HR descriptors carry no gradient.
+    """
+    n, k = samples.shape[:2]
+    with torch.no_grad():
+        target = embed(hr).float()
+    got = embed(samples.flatten(0, 1)).float().view(n, k, -1)
+    dist = 1 - torch.nn.functional.cosine_similarity(got, target[:, None], dim=-1)
+    return dist.min(dim=1).values.mean()
 
 
 def gradient_penalty(critic: nn.Module, real: torch.Tensor, fake: torch.Tensor, delta: float = 10.0) -> torch.Tensor:

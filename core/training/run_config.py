@@ -49,6 +49,13 @@ class TrainConfig:
     diversity_target: float = 0.03
     diversity_share: float = 0.25
     lambda_perceptual: float = 0.0
+    #: best-of-K identity term (:func:`core.training.losses.identity_best_of`, the bundled face
+    #: embedder's ``1 - cos`` to the HR face) on ``identity_share`` of the batch: ``identity_samples``
+    #: prior samples per input (a det model: its one output), chips of ``identity_chip`` px
+    lambda_identity: float = 0.0
+    identity_share: float = 0.0625
+    identity_samples: int = 4
+    identity_chip: int = 112
     gp_delta: float = 10.0
     #: lazy gradient penalty: computed every ``gp_every`` critic steps with weight ``gp_every``
     gp_every: int = 1

@@ -87,8 +87,11 @@ def init_weights(model: VarSR, start: VarSR, cfg: ModelConfig) -> list[str]:
 
 def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
           max_minutes: float | None = None, device: str | None = None, fit_schedule: bool = False,
-          init: Path | None = None) -> Path:
+          init: Path | None = None, identity: torch.nn.Module | None = None) -> Path:
     """Train ``run`` on ``data`` into ``out_dir``; returns the exported bundle folder.
+
+    ``identity``: the frozen, differentiable face embedder (frames -> descriptors) the identity term
+    needs when ``train.lambda_identity > 0`` (the CLI builds it; ``core.training`` imports no search code).
 
     ``init``: start from a bundle's weights (e.g. the shipped model) with fresh optimisers.
     ``fit_schedule`` (with ``max_minutes``): after a short warm-up, measure the speed and scale
@@ -138,6 +141,10 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         from core.nets.lpips import load_lpips
 
         perceptual = load_lpips().to(dev).eval().requires_grad_(False)
+    if tc.lambda_identity > 0:
+        if identity is None:
+            raise DataError("train.lambda_identity > 0 needs a face embedder (varsr-train builds it)")
+        identity = identity.to(dev)
     p_degrade = float(run.data.random_degradation)
     rand_degrade = RandomDegradation(cfg.scale, p=p_degrade) if p_degrade > 0 else None
     if run.data.degradation:
@@ -185,7 +192,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     writer = csv.writer(log_file) if log_file else None
     if writer and log_path.stat().st_size == 0:
         writer.writerow(["step", "time_s", "lr", "pixel", "kl", "perceptual", "adv_g", "critic", "sigma_l",
-                         "images_per_s", "mfu", "diversity"])
+                         "images_per_s", "mfu", "diversity", "identity"])
     t0 = time.time()
     t_log, step_log = t0, step
     bar = tqdm(total=tc.steps, initial=step, disable=not main_proc, dynamic_ncols=True, desc=cfg.name)
@@ -233,8 +240,24 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 l_div = losses.diversity_hinge(model.generator, lr_img[:nd], out["mu_l"][:nd], out["logvar_l"][:nd],
                                                tc.diversity_target, cfg.scale)
+        l_id = torch.zeros((), device=dev)
+        if tc.lambda_identity > 0 and identity is not None:
+            # best of K prior samples (reparameterised, so the prior may spread where faces differ);
+            # a det model's one output
+            ni = max(1, int(tc.batch_size * tc.identity_share))
+            if cfg.latent_dim:
+                k = max(1, tc.identity_samples)
+                mu, std = out["mu_l"][:ni], torch.exp(0.5 * out["logvar_l"][:ni])
+                z = (mu[:, None] + std[:, None] * torch.randn(ni, k, mu.shape[1], device=dev)).flatten(0, 1)
+                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                    samples = model.generator(lr_img[:ni].repeat_interleave(k, 0), z).float()
+                samples = samples.view(ni, k, *samples.shape[1:])
+            else:
+                samples = sr[:ni, None]
+            with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
+                l_id = losses.identity_best_of(identity, samples, hr[:ni])
         loss = (tc.lambda_pixel * l_pix + tc.lambda_kl * l_kl + tc.lambda_perceptual * l_perc
-                + tc.lambda_adv * l_adv + tc.lambda_diversity * l_div)
+                + tc.lambda_adv * l_adv + tc.lambda_diversity * l_div + tc.lambda_identity * l_id)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
@@ -258,7 +281,8 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
             mfu = ips * flops_per_image / peak_flops if peak_flops else 0.0
             t_log, step_log = now, step
             row = [step, round(elapsed_before + now - t0, 1), lr_now, l_pix.item(), l_kl.item(),
-                   l_perc.item(), l_adv.item(), l_critic.item(), sigma, round(ips, 1), round(mfu, 5), l_div.item()]
+                   l_perc.item(), l_adv.item(), l_critic.item(), sigma, round(ips, 1), round(mfu, 5), l_div.item(),
+                   l_id.item()]
             writer.writerow(row)
             log_file.flush()
             bar.set_postfix(pix=f"{row[3]:.4f}", kl=f"{row[4]:.3f}", adv=f"{row[6]:.3f}", sig=f"{sigma:.2f}",
