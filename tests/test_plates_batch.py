@@ -97,3 +97,49 @@ def test_varsr_search_plates_batch_cli(batch_dir, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["errors"] == 3
     lines = [json.loads(t) for t in out.read_text(encoding="utf-8").splitlines()]
     assert len(lines) == 5 and lines[0]["reading"] == "det"  # a det output is not averaged with bicubic
+
+
+def test_batch_ranks_under_both_polarities_by_default(batch_dir):
+    out, chosen = batch_dir / "mix.jsonl", batch_dir / "choose.jsonl"
+    run_batch(batch_dir / "registry.csv", batch_dir / "rows.csv", out, model="bicubic")
+    run_batch(batch_dir / "registry.csv", batch_dir / "rows.csv", chosen, model="bicubic", polarity="choose")
+    mix = [json.loads(t) for t in out.read_text(encoding="utf-8").splitlines()]
+    one = [json.loads(t) for t in chosen.read_text(encoding="utf-8").splitlines()]
+    light = mix[2]
+    assert light["polarity"] == "mix" and "polarity" not in one[2]
+    w_as_is, w_inverted = light["polarity_weights"]
+    assert abs(w_as_is + w_inverted - 1) < 1e-3 and w_inverted > w_as_is  # light on dark: inverted weighs more
+    assert light["inverted"] is True
+    assert light["registry_log_probs"] == sorted(light["registry_log_probs"], reverse=True)
+    # the mixture's plate probabilities are at least the surer reading's, weighted
+    assert light["registry_log_probs"][0] >= one[2]["registry_log_probs"][0] + np.log(w_inverted) - 1e-3
+
+
+def test_mixture_top_strings_are_exact():
+    from itertools import product
+
+    from core.plates.strings import mixture_log_prob, mixture_top_strings
+
+    rng = np.random.default_rng(3)
+    classes = list("ABCD")
+    comps = []
+    for w in (0.3, 0.7):
+        p = rng.dirichlet(np.ones(4) * 0.5, size=3)
+        comps.append((w, np.log(p)))
+    every = ["".join(t) for t in product(classes, repeat=3)]
+    codes = np.array([[classes.index(c) for c in t] for t in every])
+    brute = sorted(zip(every, mixture_log_prob(comps, codes).tolist()), key=lambda x: (-round(x[1], 9), x[0]))[:10]
+    got = mixture_top_strings(comps, classes, 10)
+    assert [t for t, _ in got] == [t for t, _ in brute]
+    assert np.allclose([v for _, v in got], [v for _, v in brute])
+    total = np.logaddexp.reduce(mixture_log_prob(comps, codes))
+    assert abs(total) < 1e-9  # a mixture of distributions is a distribution
+
+
+def test_polarity_weights_favour_the_surer_reading():
+    from core.plates.reading import polarity_weights
+
+    a, b = polarity_weights((-0.2, -1.0), 6)
+    assert abs(a + b - 1) < 1e-12 and a > 0.99
+    assert polarity_weights((-0.5, -0.5), 4) == (0.5, 0.5)
+    assert polarity_weights((-900.0, -1.0), 7)[1] == 1.0  # no overflow

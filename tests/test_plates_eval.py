@@ -127,6 +127,21 @@ def test_evaluate_reports_every_size_condition_and_reader(readers):
     assert "| 4x8 | ideal | det |" in markdown_table(res)
 
 
+def test_evaluate_with_the_polarity_mixture_reads_light_on_dark_rows():
+    texts = ["AB123", "7KQ42", "XY987"]
+    plates = [EvalPlate(f"p{i}", t, _row(_plate(t, seed=i, light=i == 2)), "rendered") for i, t in enumerate(texts)]
+    kw = dict(sizes=[(4, 8)], conditions=["ideal"], readers=("det", "bicubic"), k=2, registry_total=500,
+              log=lambda s: None)
+    mix, chosen = evaluate(plates, polarity="mix", **kw), evaluate(plates, **kw)
+    assert mix["polarity"] == "mix" and chosen["polarity"] == "choose"
+    for a, b in zip(mix["table"], chosen["table"], strict=True):
+        assert a["reader"] == b["reader"] and a["n_chars"] == b["n_chars"] == 15
+        # clean 4x8 rows, one light on dark: under the mixture every plate and character is still read
+        assert a["registry_top1"] == b["registry_top1"] == 1.0 and a["chars"] == 1.0
+    with pytest.raises(Exception, match="polarity"):
+        evaluate(plates, polarity="both", **kw)
+
+
 def test_position_temperature_picks_the_nearest_measured_size_and_keeps_rankings():
     from core.plates.reading import position_temperature
 

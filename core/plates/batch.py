@@ -31,21 +31,28 @@ from typing import Any
 import numpy as np
 
 from core.errors import VarSRError
+from core.plates.prep import stretch, to_grey
 from core.plates.reading import (
     BICUBIC,
     FUSED,
     RowReading,
     entropy,
+    equal_bounds,
     load_reader,
+    polarity_scores,
+    polarity_weights,
     position_temperature,
     read_row,
+    reader_temperature,
     temper,
 )
-from core.plates.strings import top_strings
+from core.plates.strings import mixture_log_prob, mixture_top_strings, top_strings
 from core.search.plates import MAX_ENTROPY, MIN_TOP
 
 AUTO = "auto"
 MIN_RESULTS = 10
+#: Read a row both ways up and rank under the mixture (the default), or in the surer polarity.
+MIX, CHOOSE = "mix", "choose"
 NOTICE = ("Ranked strings and registry plates are investigative leads from synthetic candidates, "
           "never a reading of the plate and never evidence.")
 
@@ -89,10 +96,14 @@ class RegistryIndex:
         return cls(groups)
 
     def ranked(self, log_probs: np.ndarray, top: int) -> list[dict[str, Any]]:
-        ps, codes = self.plates.get(log_probs.shape[0], ([], np.zeros((0, 0), dtype=np.int64)))
+        return self.ranked_mixture([(1.0, log_probs)], top)
+
+    def ranked_mixture(self, components: list[tuple[float, np.ndarray]], top: int) -> list[dict[str, Any]]:
+        """The ``top`` plates under a mixture of readings ``(weight, log_probs (L, K))``, best first."""
+        ps, codes = self.plates.get(components[0][1].shape[0], ([], np.zeros((0, 0), dtype=np.int64)))
         if not ps:
             return []
-        scores = log_probs[np.arange(log_probs.shape[0])[None, :], codes].sum(1)
+        scores = mixture_log_prob(components, codes)
         order = np.lexsort((np.array(ps), -np.round(scores, 9)))[:top]
         return [{"plate": ps[i], "log_prob": round(float(scores[i]), 4)} for i in order]
 
@@ -130,11 +141,15 @@ def _read_image(img: Any, cells: int, clf, name: str, model: Any, k: int, seed: 
 
 
 def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, model_name: str, k: int,
-             seed: int, top: int, search: bool, get_model: Callable[[str], Any], fuse: bool = True) -> dict[str, Any]:
+             seed: int, top: int, search: bool, get_model: Callable[[str], Any], fuse: bool = True,
+             polarity: str = MIX) -> dict[str, Any]:
     """One output line for one row (raises VarSRError / OSError / ValueError when it cannot be read).
 
     ``image_path`` may be a folder of frames of the same row (any order): each is read and the
-    frames are combined (:mod:`core.video.combine`); the line then lists them with their weights."""
+    frames are combined (:mod:`core.video.combine`); the line then lists them with their weights.
+    ``polarity`` ``mix`` (a single image): the row is read as it is and inverted, and strings and
+    registry are ranked under the two readings' mixture (:func:`core.plates.reading.polarity_weights`);
+    ``choose``: in the polarity the reader is surer of (always so for frames)."""
     from core.images import load_image
     from core.video.combine import frame_images
 
@@ -147,6 +162,8 @@ def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, 
     model = None if name == BICUBIC else get_model(name)
     if model is not None and model.config.domain != "plate-char":
         raise VarSRError(f"model '{name}' is a {model.config.domain} model, not a plate-character model")
+    if polarity == MIX and len(imgs) == 1:
+        return _mixture_line(image_path, imgs[0], cells, registry, clf, name, model, k, seed, top, search, fuse)
     reading = _read_image(imgs[0], cells, clf, name, model, k, seed, search, fuse=fuse)
     frames = None
     if len(imgs) > 1:
@@ -175,6 +192,37 @@ def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, 
     return line
 
 
+def _mixture_line(image_path: Path, img: Any, cells: int, registry: RegistryIndex | None, clf, name: str,
+                  model: Any, k: int, seed: int, top: int, search: bool, fuse: bool) -> dict[str, Any]:
+    """:func:`read_one`'s line for a row read both ways up and ranked under the weighted mixture."""
+    w, h = img.size
+    readings = [_read_image(img, cells, clf, name, model, k, seed, search, invert, fuse) for invert in (False, True)]
+    row = stretch(to_grey(np.asarray(img)))
+    weights = polarity_weights(polarity_scores(clf, row, equal_bounds(cells), (max(1, round(w / cells)), max(1, h)),
+                                               reader_temperature(clf)), cells)
+    method = readings[0].method
+    temp = position_temperature(clf, method, (w / cells, h))
+    comps = []
+    for rd in readings:
+        rd.probs = temper(rd.probs, temp)
+        comps.append(np.log(np.clip(rd.probs, 1e-6, 1)))
+    mixture = list(zip(weights, comps, strict=True))
+    main = readings[int(weights[1] > weights[0])]
+    shown = RowReading(weights[0] * readings[0].probs + weights[1] * readings[1].probs, main.classes, main.inverted,
+                       main.bounds, method, main.k)
+    n = max(top, MIN_RESULTS)
+    strings = mixture_top_strings(mixture, shown.classes, n)
+    hits = registry.ranked_mixture(mixture, n) if registry is not None else []
+    pos = positions(shown)
+    return {"image": str(image_path), "cells": cells, "model": name, "reading": method, "k": main.k, "seed": seed,
+            "size": [w, h], "px_per_char": [round(w / cells, 2), h], "polarity": MIX,
+            "inverted": main.inverted, "polarity_weights": [round(v, 4) for v in weights],
+            "position_temperature": round(temp, 3), "bounds": [round(b, 4) for b in main.bounds],
+            "strings": [s for s, _ in strings], "string_log_probs": [round(v, 4) for _, v in strings],
+            "registry": [x["plate"] for x in hits], "registry_log_probs": [x["log_prob"] for x in hits],
+            "positions": pos, "unreliable": any(p["unreliable"] for p in pos), "notice": NOTICE}
+
+
 def read_rows_csv(path: Path) -> list[dict[str, str]]:
     """The rows of ``ROWS.csv`` (columns ``image`` and ``cells``)."""
     try:
@@ -191,7 +239,7 @@ def read_rows_csv(path: Path) -> list[dict[str, str]]:
 def run_batch(registry_path: Path | None, rows_csv: Path, out: Path, model: str = AUTO, k: int = 16,
               seed: int = 0, top: int = MIN_RESULTS, column: str | None = None, search_cells: bool = True,
               classifier: Path | None = None, log: Callable[[str], None] | None = None,
-              fuse: bool = True) -> dict[str, int]:
+              fuse: bool = True, polarity: str = MIX) -> dict[str, int]:
     """Read every row of ``rows_csv`` and write one JSON line each to ``out``; returns counts."""
     from core.model.bundle import load_model
 
@@ -222,7 +270,7 @@ def run_batch(registry_path: Path | None, rows_csv: Path, out: Path, model: str 
                 if not image:
                     raise VarSRError("no image path")
                 line = read_one(rows_csv.parent / image, cells, registry, clf, model, k, seed, top, search_cells,
-                                get_model, fuse)
+                                get_model, fuse, polarity)
                 line["image"] = image
                 done += 1
             except (VarSRError, OSError, ValueError, RuntimeError) as e:
@@ -251,6 +299,9 @@ def add_batch_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     b.add_argument("--equal-cells", action="store_true", help="cut equal cells (no boundary search)")
     b.add_argument("--candidates-only", action="store_true",
                    help="read the candidates alone, not averaged with the bicubic upscale's reading")
+    b.add_argument("--polarity", choices=(MIX, CHOOSE), default=MIX,
+                   help="mix (default): read each row as it is and inverted and rank under both, weighted by the "
+                        "reader's confidence; choose: only the polarity the reader is surer of")
     b.add_argument("--classifier", type=Path, help="character reader .safetensors (default: bundled plate-reader)")
     b.set_defaults(func=_run_cli)
     return b
@@ -261,7 +312,7 @@ def _run_cli(args: argparse.Namespace) -> int:
         raise VarSRError(f"-k must be between 1 and 256, not {args.samples}")
     counts = run_batch(args.registry, args.rows, args.out, args.model, args.samples, args.seed,
                        max(args.top, MIN_RESULTS), args.column, not args.equal_cells, args.classifier,
-                       fuse=not args.candidates_only)
+                       fuse=not args.candidates_only, polarity=args.polarity)
     print(json.dumps({"out": str(args.out), **counts}))
     return 0 if counts["read"] or not counts["rows"] else 1
 

@@ -35,7 +35,19 @@ import torch
 
 from core.data.plates import CLASSES
 from core.errors import VarSRError
-from core.plates.reading import BICUBIC, FUSED, cross_fitted_ece, load_reader, read_row, reduce_row
+from core.plates.prep import stretch, to_grey
+from core.plates.reading import (
+    BICUBIC,
+    FUSED,
+    cross_fitted_ece,
+    equal_bounds,
+    load_reader,
+    polarity_scores,
+    polarity_weights,
+    read_row,
+    reader_temperature,
+    reduce_row,
+)
 from core.plates.real import MASK, PlateRow, load_argentina, load_endtoend, load_uc3m
 
 SIZES = ((2, 4), (3, 6), (4, 8))
@@ -176,6 +188,16 @@ class Registry:
         true = scores[ps.index(key)]
         return int((scores >= true - 1e-9).sum())
 
+    def rank_mixture(self, components: Sequence[tuple[float, np.ndarray]], key: str) -> int:
+        """Like :meth:`rank` under a mixture: ``P(plate) = sum_c w_c prod_i P_ci(plate_i)`` for
+        components ``(w_c, log_probs_c)`` (e.g. a row read as it is and inverted)."""
+        from core.plates.strings import mixture_log_prob
+
+        ps, codes = self.by_len[len(key)]
+        scores = mixture_log_prob(components, codes)
+        true = scores[ps.index(key)]
+        return int((scores >= true - 1e-9).sum())
+
     def top(self, log_probs: np.ndarray, n: int = 10) -> list[str]:
         """The ``n`` best plates of the reading's length, best first (ties by plate)."""
         ps, codes = self.by_len.get(log_probs.shape[0], ([], np.zeros((0, 0), dtype=np.int64)))
@@ -191,6 +213,17 @@ def string_rank(log_probs: np.ndarray, key: str, top: int = 10) -> int | None:
     from core.plates.strings import top_strings
 
     for r, (s, _) in enumerate(top_strings(log_probs, CLASSES, top), start=1):
+        if s == key:
+            return r
+    return None
+
+
+def mixture_string_rank(components: Sequence[tuple[float, np.ndarray]], key: str, top: int = 10) -> int | None:
+    """:func:`string_rank` under a mixture of product distributions
+    (:func:`core.plates.strings.mixture_top_strings`)."""
+    from core.plates.strings import mixture_top_strings
+
+    for r, (s, _) in enumerate(mixture_top_strings(components, CLASSES, top), start=1):
         if s == key:
             return r
     return None
@@ -223,10 +256,16 @@ def summarise(ranks: Sequence[dict], n_registry: int) -> dict:
 def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZES,
              conditions: Sequence[str] = CONDITIONS, readers: Sequence[str] = READERS, k: int = 16,
              seed: int = 0, registry_total: int = 20000, search_cells: bool = False, log=print,
-             partial: Path | None = None, reader: Path | None = None, temperature: float | None = None) -> dict:
+             partial: Path | None = None, reader: Path | None = None, temperature: float | None = None,
+             polarity: str = "choose") -> dict:
     """All figures (see the module docstring) as a JSON-able dict (also written to ``partial``
     after every size and condition, so a long run that is stopped keeps what it measured).
-    ``temperature``: draw the candidates at it instead of each model's ``sample_temperature``."""
+    ``temperature``: draw the candidates at it instead of each model's ``sample_temperature``.
+    ``polarity``: ``choose`` reads the row in the polarity the reader is surer of; ``mix`` reads it
+    both ways and scores strings and registry under the mixture weighted by
+    :func:`core.plates.reading.polarity_weights` (characters and calibration: the mixture's marginal)."""
+    if polarity not in ("choose", "mix"):
+        raise VarSRError(f"polarity must be 'choose' or 'mix', not {polarity!r}")
     from core.model.bundle import load_model
     from core.model.camera import degrade_condition
 
@@ -237,6 +276,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
     registry = Registry(reg_plates)
     results: dict = {"n_plates": len(plates), "registry_size": registry.size, "k": k, "seed": seed,
                      "temperature": temperature, "search_cells": search_cells, "reader": clf.info.data[:60],
+                     "polarity": polarity,
                      "sources": {s: sum(p.source == s for p in plates) for s in sorted({p.source for p in plates})},
                      "table": []}
     calib: dict[tuple, list] = {}
@@ -270,20 +310,34 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                     found = search_bounds(clf, lr, n)
                     lr, bounds = found.apply(lr)
                     invert = found.inverted
-                read: dict[str, np.ndarray] = {}
+                mix = polarity == "mix" and not search_cells
+                ways: list[bool | None] = [False, True] if mix else [invert]
+                weights = (polarity_weights(polarity_scores(clf, stretch(to_grey(lr)), equal_bounds(n), px,
+                                                            reader_temperature(clf)), n) if mix else (1.0,))
+                read: dict[str, list[np.ndarray]] = {}
                 for r in shown:
                     if r == FUSED:  # the candidates' and the bicubic reading's distributions, averaged
-                        read[r] = (read["varsr"] + read[BICUBIC]) / 2
+                        read[r] = [(a + b) / 2 for a, b in zip(read["varsr"], read[BICUBIC], strict=True)]
                     else:
-                        rd = read_row(clf, lr, n, method=r if r == BICUBIC else "varsr", model=models.get(r), k=k,
-                                      seed=seed + i, cell=px, invert=invert, bounds=bounds, temperature=temperature)
-                        invert = rd.inverted  # every reader reads the row in the polarity chosen once
-                        read[r] = rd.probs
-                    lp = np.log(np.clip(read[r][known], 1e-6, 1))
+                        read[r] = []
+                        for w, inv in enumerate(ways):
+                            rd = read_row(clf, lr, n, method=r if r == BICUBIC else "varsr", model=models.get(r),
+                                          k=k, seed=seed + i, cell=px, invert=inv, bounds=bounds,
+                                          temperature=temperature)
+                            if not mix:
+                                invert = ways[w] = rd.inverted  # every reader reads the row in the polarity chosen once
+                            read[r].append(rd.probs)
+                    comps = [(wt, np.log(np.clip(pr[known], 1e-6, 1))) for wt, pr in zip(weights, read[r], strict=True)]
+                    marginal = sum(wt * pr[known] for wt, pr in zip(weights, read[r], strict=True))
                     labels = np.array([CLASSES.index(p.text[j]) for j in known])
-                    recs[r].append({"string_rank": string_rank(lp, p.key), "registry_rank": registry.rank(lp, p.key),
-                                    "chars_ok": (read[r][known].argmax(1) == labels).tolist()})
-                    calib.setdefault((r, px, cond), []).append((read[r][known], labels, i))
+                    if mix:
+                        ranks = {"string_rank": mixture_string_rank(comps, p.key),
+                                 "registry_rank": registry.rank_mixture(comps, p.key)}
+                    else:
+                        ranks = {"string_rank": string_rank(comps[0][1], p.key),
+                                 "registry_rank": registry.rank(comps[0][1], p.key)}
+                    recs[r].append({**ranks, "chars_ok": (marginal.argmax(1) == labels).tolist()})
+                    calib.setdefault((r, px, cond), []).append((marginal, labels, i))
             for r in shown:
                 row = {"reader": r, "px": f"{px[0]}x{px[1]}", "condition": cond,
                        **summarise(recs[r], registry.size)}
@@ -359,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--temperature", type=float,
                    help="draw candidates at this temperature (default: each model's sample_temperature, as the app)")
     p.add_argument("--reader", type=Path, help="a plate reader's .safetensors (default: the shipped plate-reader)")
+    p.add_argument("--polarity", choices=("choose", "mix"), default="choose",
+                   help="read each row in the polarity the reader is surer of, or both ways as a weighted mixture")
     p.add_argument("--save-temperatures", action="store_true",
                    help="write the fitted per-position temperatures (camera condition) into the reader's JSON")
     args = p.parse_args(argv)
@@ -377,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
         w, _, h = text.partition("x")
         sizes.append((int(w), int(h)))
     res = evaluate(plates, sizes, args.conditions.split(","), args.readers.split(","), args.k, args.seed,
-                   search_cells=args.search_cells, partial=args.out, reader=args.reader, temperature=args.temperature)
+                   search_cells=args.search_cells, partial=args.out, reader=args.reader, temperature=args.temperature,
+                   polarity=args.polarity)
     text = markdown_table(res)
     print(text)
     if args.save_temperatures:
