@@ -104,3 +104,13 @@ def test_fit_cells_moves_the_edges_of_an_unevenly_spaced_row() -> None:
     assert fit.score >= fit.equal_score and fit.geometry.n == 7
     assert fit.geometry.edges != CellGeometry.equal(7).edges and fit.geometry.edges[0] > 0
     assert not fit.geometry.inverted
+
+
+def test_fit_cells_asks_the_analyst_to_check_the_polarity_of_a_tiny_row() -> None:
+    from tests.test_plates_eval import _plate, _row
+
+    row = Image.fromarray(_row(_plate("AB12CD7")))
+    big = fit_cells(row, 7)
+    assert big.px_per_char == row.size[0] / 7 and not big.polarity_unsure
+    tiny = fit_cells(row.resize((14, 4), Image.Resampling.BOX), 7)  # 2x4 px per character
+    assert tiny.px_per_char == 2.0 and tiny.polarity_unsure

@@ -128,7 +128,8 @@ def test_mixture_top_strings_are_exact():
         comps.append((w, np.log(p)))
     every = ["".join(t) for t in product(classes, repeat=3)]
     codes = np.array([[classes.index(c) for c in t] for t in every])
-    brute = sorted(zip(every, mixture_log_prob(comps, codes).tolist()), key=lambda x: (-round(x[1], 9), x[0]))[:10]
+    scored = zip(every, mixture_log_prob(comps, codes).tolist(), strict=True)
+    brute = sorted(scored, key=lambda x: (-round(x[1], 9), x[0]))[:10]
     got = mixture_top_strings(comps, classes, 10)
     assert [t for t, _ in got] == [t for t, _ in brute]
     assert np.allclose([v for _, v in got], [v for _, v in brute])

@@ -108,9 +108,11 @@ class CellEditing:
             return
         self._set_cells(fit.geometry, "Fit the cells")
         how = " and inverted it (light characters on a dark plate)" if fit.geometry.inverted else ""
+        check = (f" At {fit.px_per_char:.1f} px per character its guess of the polarity is often wrong: check "
+                 "Light on dark against the plate's colours." if fit.polarity_unsure else "")
         self.statusBar().showMessage(f"Fit cells: the reader placed the edges{how} (its confidence "
                                      f"{fit.score:.1f} against {fit.equal_score:.1f} for equal cells); drag an "
-                                     "edge to correct it, Ctrl+Z to undo", 15000)
+                                     f"edge to correct it, Ctrl+Z to undo.{check}", 20000)
 
     def _set_cells(self, g: CellGeometry, text: str | None) -> None:
         self._cells_text = text

@@ -117,6 +117,10 @@ class CellGeometry:
         return cells
 
 
+#: From this many pixels per character up the reader's choice of polarity is trusted without a warning.
+SURE_POLARITY_PX = 3.5
+
+
 @dataclass(frozen=True)
 class CellFit:
     """What :func:`fit_cells` found: the geometry, the reader's score of it and of equal cells."""
@@ -124,6 +128,14 @@ class CellFit:
     geometry: CellGeometry
     score: float
     equal_score: float
+    px_per_char: float = 0.0
+
+    @property
+    def polarity_unsure(self) -> bool:
+        """Below :data:`SURE_POLARITY_PX` px per character the reader's polarity guess is often wrong (on
+        held-out real rows at 2x4 the bicubic reading found the plate in a registry's top 10 for 31.9 %
+        in the guessed polarity, 39.0 % in the true one): the analyst should check it."""
+        return 0 < self.px_per_char < SURE_POLARITY_PX
 
 
 def fit_cells(crop: Image.Image, n: int, reader: Any = None) -> CellFit:
@@ -138,7 +150,8 @@ def fit_cells(crop: Image.Image, n: int, reader: Any = None) -> CellFit:
     clf = reader if reader is not None else load_reader()
     found = search_bounds(clf, np.asarray(crop.convert("L")), n)
     edges = (float(found.left), *(float(b) for b in found.bounds), float(found.right))
-    return CellFit(CellGeometry(edges, bool(found.inverted)), float(found.score), float(found.equal_score))
+    return CellFit(CellGeometry(edges, bool(found.inverted)), float(found.score), float(found.equal_score),
+                   crop.size[0] / n)
 
 
 def check_info(v: Any) -> bool:
