@@ -22,9 +22,11 @@ class MeanColour(torch.nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.calls = 0
+        self.chips: list[int | None] = []
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, chip_size: int | None = None) -> torch.Tensor:
         self.calls += 1
+        self.chips.append(chip_size)
         return torch.cat([frames.mean(dim=(2, 3)), torch.full_like(frames[:, :1, 0, 0], 0.1)], 1)
 
 
@@ -86,6 +88,19 @@ def test_trainer_logs_the_identity_term(tmp_path: Path, det: bool) -> None:
         rows = list(csv.DictReader(f))
     assert len(rows) == 3 and all(float(r["identity"]) > 0 for r in rows)
     assert embed.calls == 2 * 3  # the HR descriptors and the samples' at every step
+
+
+def test_chip_size_jitters_reproducibly_within_its_range(tmp_path: Path) -> None:
+    run = load_run_config("face-8", FACE_TINY + ['data.degradation=""', "train.steps=6", "train.identity_chip=100",
+                                                 "train.identity_chip_jitter=0.2"])
+    seen = []
+    for name in ("a", "b"):
+        embed = MeanColour()
+        train(run, tmp_path / name, faces(), identity=embed)
+        seen.append(embed.chips)
+    assert seen[0] == seen[1]  # from the run's seed
+    assert all(80 <= c <= 120 for c in seen[0]) and len(set(seen[0])) > 1
+    assert seen[0][0::2] == seen[0][1::2]  # the HR face and its samples share each step's chip
 
 
 def test_identity_term_without_an_embedder_is_refused(tmp_path: Path) -> None:

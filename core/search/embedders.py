@@ -177,8 +177,10 @@ class FrameIdentity(torch.nn.Module):
         self.net.eval()  # batch statistics never change
         return self
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        return self.embedder._forward(self.embedder.frames_to_chips(frames, self.chip_size, keep_grad=True))
+    def forward(self, frames: torch.Tensor, chip_size: int | None = None) -> torch.Tensor:
+        """Descriptors of ``frames``; ``chip_size`` overrides the module's chip size for this call."""
+        return self.embedder._forward(self.embedder.frames_to_chips(frames, chip_size or self.chip_size,
+                                                                    keep_grad=True))
 
 
 class DlibFaceEmbedder(ChipEmbedder):

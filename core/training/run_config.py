@@ -56,6 +56,9 @@ class TrainConfig:
     identity_share: float = 0.0625
     identity_samples: int = 4
     identity_chip: int = 112
+    #: each step draws the chip size from ``identity_chip * (1 +- jitter)``, so the generator cannot fit
+    #: what the embedder sees at one scale (at a fixed 112 px chip it did: no gain at the search's 150)
+    identity_chip_jitter: float = 0.0
     gp_delta: float = 10.0
     #: lazy gradient penalty: computed every ``gp_every`` critic steps with weight ``gp_every``
     gp_every: int = 1

@@ -16,6 +16,7 @@ import random
 import signal
 import time
 from dataclasses import asdict
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -254,8 +255,11 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
                 samples = samples.view(ni, k, *samples.shape[1:])
             else:
                 samples = sr[:ni, None]
+            chip = tc.identity_chip
+            if tc.identity_chip_jitter > 0:
+                chip = round(chip * rng.uniform(1 - tc.identity_chip_jitter, 1 + tc.identity_chip_jitter))
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                l_id = losses.identity_best_of(identity, samples, hr[:ni])
+                l_id = losses.identity_best_of(partial(identity, chip_size=chip), samples, hr[:ni])
         loss = (tc.lambda_pixel * l_pix + tc.lambda_kl * l_kl + tc.lambda_perceptual * l_perc
                 + tc.lambda_adv * l_adv + tc.lambda_diversity * l_div + tc.lambda_identity * l_id)
         opt_g.zero_grad(set_to_none=True)
