@@ -127,3 +127,15 @@ def test_fit_cells_inverts_a_light_on_dark_row(make_window, qtbot, gui_models: P
     assert w.light_on_dark.isChecked() and s.source()["cells"]["inverted"] is True
     lrs, _notes = s.prepare(s.installed[s.chosen_model()])
     assert float(np.mean([t.mean().item() for t in lrs])) > 0.5  # the model sees dark characters on light
+
+
+def test_fit_cells_on_a_tiny_row_asks_to_check_the_polarity(make_window, qtbot, gui_models: Path, tmp_path: Path):
+    from tests.test_plates_eval import _plate, _row
+
+    big = Image.fromarray(_row(_plate("KX4821")))
+    row = np.asarray(big.resize((12, 4), Image.Resampling.BOX))  # 2x4 px per character
+    w, _box = _plate_window(make_window, gui_models, row, tmp_path / "tiny.png", 6)
+    w.menu_actions["fit_cells"].trigger()
+    qtbot.waitUntil(lambda: "Fit cells:" in w.statusBar().currentMessage() and not w.runner.busy, timeout=WAIT_MS)
+    message = w.statusBar().currentMessage()
+    assert "2.0 px per character" in message and "check Light on dark" in message
