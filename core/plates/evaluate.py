@@ -328,7 +328,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                                 invert = ways[w] = rd.inverted  # every reader reads the row in the polarity chosen once
                             read[r].append(rd.probs)
                     comps = [(wt, np.log(np.clip(pr[known], 1e-6, 1))) for wt, pr in zip(weights, read[r], strict=True)]
-                    marginal = sum(wt * pr[known] for wt, pr in zip(weights, read[r], strict=True))
+                    marginal = np.sum([wt * pr[known] for wt, pr in zip(weights, read[r], strict=True)], axis=0)
                     labels = np.array([CLASSES.index(p.text[j]) for j in known])
                     if mix:
                         ranks = {"string_rank": mixture_string_rank(comps, p.key),
