@@ -201,15 +201,12 @@ def _mixture_line(image_path: Path, img: Any, cells: int, registry: RegistryInde
     weights = polarity_weights(polarity_scores(clf, row, equal_bounds(cells), (max(1, round(w / cells)), max(1, h)),
                                                reader_temperature(clf)), cells)
     method = readings[0].method
-    temp = position_temperature(clf, method, (w / cells, h))
-    comps = []
-    for rd in readings:
-        rd.probs = temper(rd.probs, temp)
-        comps.append(np.log(np.clip(rd.probs, 1e-6, 1)))
-    mixture = list(zip(weights, comps, strict=True))
+    # ranked as measured (untempered readings); the shown marginal tempered as fitted for the mixture
+    temp = position_temperature(clf, method, (w / cells, h), mixture=True)
+    mixture = [(wt, np.log(np.clip(rd.probs, 1e-6, 1))) for wt, rd in zip(weights, readings, strict=True)]
     main = readings[int(weights[1] > weights[0])]
-    shown = RowReading(weights[0] * readings[0].probs + weights[1] * readings[1].probs, main.classes, main.inverted,
-                       main.bounds, method, main.k)
+    marginal = weights[0] * readings[0].probs + weights[1] * readings[1].probs
+    shown = RowReading(temper(marginal, temp), main.classes, main.inverted, main.bounds, method, main.k)
     n = max(top, MIN_RESULTS)
     strings = mixture_top_strings(mixture, shown.classes, n)
     hits = registry.ranked_mixture(mixture, n) if registry is not None else []

@@ -39,6 +39,7 @@ from core.plates.prep import stretch, to_grey
 from core.plates.reading import (
     BICUBIC,
     FUSED,
+    MIX_KEY,
     cross_fitted_ece,
     equal_bounds,
     load_reader,
@@ -360,8 +361,8 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
 
 def save_temperatures(results: dict, condition: str = "camera", path: Path | None = None) -> dict:
     """Write the per-position temperatures fitted under ``condition`` into the reader's JSON
-    (``extra.position_temperature``: reader -> size -> T; sizes not in ``results`` keep theirs) and
-    return them."""
+    (``extra.position_temperature``: reader -> size -> T; sizes not in ``results`` keep theirs; results
+    of ``--polarity mix`` under ``<reader>@mix``) and return them."""
     from core.nets.classifier import default_path, load_classifier, save_classifier
     from core.plates.reading import READER
 
@@ -369,9 +370,10 @@ def save_temperatures(results: dict, condition: str = "camera", path: Path | Non
     clf = load_classifier(path)
     temps: dict[str, dict[str, float]] = {r: dict(v) for r, v in
                                           clf.info.extra.get("position_temperature", {}).items()}
+    suffix = MIX_KEY if results.get("polarity") == "mix" else ""
     for r in results["table"]:
         if r["condition"] == condition:
-            temps.setdefault(r["reader"], {})[r["px"]] = r["temperature"]
+            temps.setdefault(r["reader"] + suffix, {})[r["px"]] = r["temperature"]
     clf.info.extra["position_temperature"] = temps
     clf.info.extra["position_temperature_note"] = (
         f"fitted (NLL) on the per-position probabilities of {results['n_plates']} held-out real plates under "

@@ -50,12 +50,19 @@ def reader_temperature(clf: CharClassifier) -> float:
     return float(clf.info.extra.get("temperature", DEFAULT_TEMPERATURE))
 
 
-def position_temperature(clf: CharClassifier, method: str, px_per_char: tuple[float, float]) -> float:
+#: Suffix of a reading's temperature table fitted on the polarity mixture's marginals.
+MIX_KEY = "@mix"
+
+
+def position_temperature(clf: CharClassifier, method: str, px_per_char: tuple[float, float],
+                         mixture: bool = False) -> float:
     """The per-position temperature measured for ``method`` (varsr, det, bicubic) at the nearest
     measured pixels-per-character size (``extra.position_temperature`` in the reader's JSON:
     ``{"varsr": {"2x4": T, ...}, ...}``), else 1. A common temperature leaves every ranking as it
-    is and only makes the shown probabilities honest."""
-    table = clf.info.extra.get("position_temperature", {}).get(method, {})
+    is and only makes the shown probabilities honest. ``mixture``: the table fitted on the marginals
+    of a row read both ways up (``<method>@mix``), else the method's own."""
+    tables = clf.info.extra.get("position_temperature", {})
+    table = (tables.get(method + MIX_KEY) if mixture else None) or tables.get(method, {})
     if not table:
         return 1.0
     sizes = {k: tuple(int(v) for v in k.split("x")) for k in table}
