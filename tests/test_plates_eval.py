@@ -186,3 +186,22 @@ def test_candidates_are_drawn_at_the_models_calibrated_temperature_unless_told()
     read_row(load_reader(), row, 4, model=model, k=2, temperature=1.0)
     assert seen == [0.4, 0.4, 1.0] and np.array_equal(a.probs, b.probs)
     assert torch.is_tensor(real(torch.zeros(1, 1, 4, 2), n=1, seed=0, temperature=1.0))
+
+
+def test_save_temperatures_keeps_the_mixtures_apart(tmp_path):
+    import shutil
+
+    from core.plates.evaluate import save_temperatures
+    from core.plates.reading import default_path, position_temperature
+
+    src = default_path("plate-reader")
+    for suffix in (".safetensors", ".json"):
+        shutil.copy(src.with_suffix(suffix), tmp_path / f"reader{suffix}")
+    path = tmp_path / "reader.safetensors"
+    row = {"condition": "camera", "px": "2x4", "reader": "bicubic", "temperature": 3.25}
+    chosen = save_temperatures({"n_plates": 3, "table": [row]}, path=path)
+    mixed = save_temperatures({"n_plates": 3, "polarity": "mix", "table": [{**row, "temperature": 1.75}]}, path=path)
+    assert chosen["bicubic"]["2x4"] == mixed["bicubic"]["2x4"] == 3.25 and mixed["bicubic@mix"]["2x4"] == 1.75
+    clf = load_reader(path)
+    assert position_temperature(clf, "bicubic", (2, 4)) == 3.25
+    assert position_temperature(clf, "bicubic", (2, 4), mixture=True) == 1.75
