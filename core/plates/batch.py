@@ -46,7 +46,7 @@ from core.plates.reading import (
     reader_temperature,
     temper,
 )
-from core.plates.strings import mixture_log_prob, mixture_top_strings, top_strings
+from core.plates.strings import mixture_log_prob, mixture_top_strings
 from core.search.plates import MAX_ENTROPY, MIN_TOP
 
 AUTO = "auto"
@@ -94,9 +94,6 @@ class RegistryIndex:
             idx, codes = registry.encoded(classes, n)
             groups[n] = ([registry.keys[int(i)] for i in idx], codes)
         return cls(groups)
-
-    def ranked(self, log_probs: np.ndarray, top: int) -> list[dict[str, Any]]:
-        return self.ranked_mixture([(1.0, log_probs)], top)
 
     def ranked_mixture(self, components: list[tuple[float, np.ndarray]], top: int) -> list[dict[str, Any]]:
         """The ``top`` plates under a mixture of readings ``(weight, log_probs (L, K))``, best first."""
@@ -162,62 +159,52 @@ def read_one(image_path: Path, cells: int, registry: RegistryIndex | None, clf, 
     model = None if name == BICUBIC else get_model(name)
     if model is not None and model.config.domain != "plate-char":
         raise VarSRError(f"model '{name}' is a {model.config.domain} model, not a plate-character model")
+    extra: dict[str, Any] = {}
     if polarity == MIX and len(imgs) == 1:
-        return _mixture_line(image_path, imgs[0], cells, registry, clf, name, model, k, seed, top, search, fuse)
-    reading = _read_image(imgs[0], cells, clf, name, model, k, seed, search, fuse=fuse)
-    frames = None
-    if len(imgs) > 1:
-        from core.video.combine import read_frames
+        shown, mixture, temp, extra = _read_both_ways(imgs[0], cells, clf, name, model, k, seed, search, fuse)
+    else:
+        shown = _read_image(imgs[0], cells, clf, name, model, k, seed, search, fuse=fuse)
+        if len(imgs) > 1:
+            from core.video.combine import read_frames
 
-        reading, frames = read_frames(imgs, [p.name for p in paths],
-                                      lambda im, inv: _read_image(im, cells, clf, name, model, k, seed, search, inv,
-                                                                  fuse),
-                                      reading)
-    method = reading.method
-    temp = position_temperature(clf, method, (w / cells, h))
-    reading.probs = temper(reading.probs, temp)
-    lp = np.log(np.clip(reading.probs, 1e-6, 1))
-    strings = top_strings(lp, reading.classes, max(top, MIN_RESULTS))
-    hits = registry.ranked(lp, max(top, MIN_RESULTS)) if registry is not None else []
-    pos = positions(reading)
-    line = {"image": str(image_path), "cells": cells, "model": name,
-            "reading": method, "k": reading.k, "seed": seed, "size": [w, h], "px_per_char": [round(w / cells, 2), h],
-            "inverted": reading.inverted, "position_temperature": round(temp, 3),
-            "bounds": [round(b, 4) for b in reading.bounds],
+            shown, extra["frames"] = read_frames(
+                imgs, [p.name for p in paths],
+                lambda im, inv: _read_image(im, cells, clf, name, model, k, seed, search, inv, fuse), shown)
+        temp = position_temperature(clf, shown.method, (w / cells, h))
+        shown.probs = temper(shown.probs, temp)
+        mixture = [(1.0, np.log(np.clip(shown.probs, 1e-6, 1)))]
+    n = max(top, MIN_RESULTS)
+    strings = mixture_top_strings(mixture, shown.classes, n)
+    hits = registry.ranked_mixture(mixture, n) if registry is not None else []
+    pos = positions(shown)
+    line = {"image": str(image_path), "cells": cells, "model": name, "reading": shown.method, "k": shown.k,
+            "seed": seed, "size": [w, h], "px_per_char": [round(w / cells, 2), h],
+            "inverted": shown.inverted, "position_temperature": round(temp, 3),
+            "bounds": [round(b, 4) for b in shown.bounds],
             "strings": [s for s, _ in strings], "string_log_probs": [round(v, 4) for _, v in strings],
             "registry": [x["plate"] for x in hits], "registry_log_probs": [x["log_prob"] for x in hits],
             "positions": pos, "unreliable": any(p["unreliable"] for p in pos), "notice": NOTICE}
-    if frames is not None:
-        line["frames"] = frames
+    line.update(extra)
     return line
 
 
-def _mixture_line(image_path: Path, img: Any, cells: int, registry: RegistryIndex | None, clf, name: str,
-                  model: Any, k: int, seed: int, top: int, search: bool, fuse: bool) -> dict[str, Any]:
-    """:func:`read_one`'s line for a row read both ways up and ranked under the weighted mixture."""
+def _read_both_ways(img: Any, cells: int, clf, name: str, model: Any, k: int, seed: int, search: bool, fuse: bool
+                    ) -> tuple[RowReading, list[tuple[float, np.ndarray]], float, dict[str, Any]]:
+    """A row read as it is and inverted: the reading to show (the heavier one's polarity and bounds, the
+    mixture's per-position marginal tempered as fitted for the mixture), the mixture to rank by (the
+    untempered readings, as measured), that temperature, and the line's polarity fields."""
     w, h = img.size
     readings = [_read_image(img, cells, clf, name, model, k, seed, search, invert, fuse) for invert in (False, True)]
     row = stretch(to_grey(np.asarray(img)))
     weights = polarity_weights(polarity_scores(clf, row, equal_bounds(cells), (max(1, round(w / cells)), max(1, h)),
                                                reader_temperature(clf)), cells)
     method = readings[0].method
-    # ranked as measured (untempered readings); the shown marginal tempered as fitted for the mixture
     temp = position_temperature(clf, method, (w / cells, h), mixture=True)
     mixture = [(wt, np.log(np.clip(rd.probs, 1e-6, 1))) for wt, rd in zip(weights, readings, strict=True)]
     main = readings[int(weights[1] > weights[0])]
     marginal = weights[0] * readings[0].probs + weights[1] * readings[1].probs
     shown = RowReading(temper(marginal, temp), main.classes, main.inverted, main.bounds, method, main.k)
-    n = max(top, MIN_RESULTS)
-    strings = mixture_top_strings(mixture, shown.classes, n)
-    hits = registry.ranked_mixture(mixture, n) if registry is not None else []
-    pos = positions(shown)
-    return {"image": str(image_path), "cells": cells, "model": name, "reading": method, "k": main.k, "seed": seed,
-            "size": [w, h], "px_per_char": [round(w / cells, 2), h], "polarity": MIX,
-            "inverted": main.inverted, "polarity_weights": [round(v, 4) for v in weights],
-            "position_temperature": round(temp, 3), "bounds": [round(b, 4) for b in main.bounds],
-            "strings": [s for s, _ in strings], "string_log_probs": [round(v, 4) for _, v in strings],
-            "registry": [x["plate"] for x in hits], "registry_log_probs": [x["log_prob"] for x in hits],
-            "positions": pos, "unreliable": any(p["unreliable"] for p in pos), "notice": NOTICE}
+    return shown, mixture, temp, {"polarity": MIX, "polarity_weights": [round(v, 4) for v in weights]}
 
 
 def read_rows_csv(path: Path) -> list[dict[str, str]]:

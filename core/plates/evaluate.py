@@ -184,10 +184,7 @@ class Registry:
 
     def rank(self, log_probs: np.ndarray, key: str) -> int:
         """1-based rank of ``key`` under ``log_probs (L, K)``; ties with other plates count against it."""
-        ps, codes = self.by_len[len(key)]
-        scores = log_probs[np.arange(len(key))[None, :], codes].sum(1)
-        true = scores[ps.index(key)]
-        return int((scores >= true - 1e-9).sum())
+        return self.rank_mixture([(1.0, log_probs)], key)
 
     def rank_mixture(self, components: Sequence[tuple[float, np.ndarray]], key: str) -> int:
         """Like :meth:`rank` under a mixture: ``P(plate) = sum_c w_c prod_i P_ci(plate_i)`` for
@@ -211,12 +208,7 @@ class Registry:
 
 def string_rank(log_probs: np.ndarray, key: str, top: int = 10) -> int | None:
     """Rank (1-based) of ``key`` among the ``top`` best strings of a product distribution, or None."""
-    from core.plates.strings import top_strings
-
-    for r, (s, _) in enumerate(top_strings(log_probs, CLASSES, top), start=1):
-        if s == key:
-            return r
-    return None
+    return mixture_string_rank([(1.0, log_probs)], key, top)
 
 
 def mixture_string_rank(components: Sequence[tuple[float, np.ndarray]], key: str, top: int = 10) -> int | None:
@@ -326,18 +318,14 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                                           k=k, seed=seed + i, cell=px, invert=inv, bounds=bounds,
                                           temperature=temperature)
                             if not mix:
-                                invert = ways[w] = rd.inverted  # every reader reads the row in the polarity chosen once
+                                ways[w] = rd.inverted  # every reader reads the row in the polarity chosen once
                             read[r].append(rd.probs)
                     comps = [(wt, np.log(np.clip(pr[known], 1e-6, 1))) for wt, pr in zip(weights, read[r], strict=True)]
                     marginal = np.sum([wt * pr[known] for wt, pr in zip(weights, read[r], strict=True)], axis=0)
                     labels = np.array([CLASSES.index(p.text[j]) for j in known])
-                    if mix:
-                        ranks = {"string_rank": mixture_string_rank(comps, p.key),
-                                 "registry_rank": registry.rank_mixture(comps, p.key)}
-                    else:
-                        ranks = {"string_rank": string_rank(comps[0][1], p.key),
-                                 "registry_rank": registry.rank(comps[0][1], p.key)}
-                    recs[r].append({**ranks, "chars_ok": (marginal.argmax(1) == labels).tolist()})
+                    recs[r].append({"string_rank": mixture_string_rank(comps, p.key),
+                                    "registry_rank": registry.rank_mixture(comps, p.key),
+                                    "chars_ok": (marginal.argmax(1) == labels).tolist()})
                     calib.setdefault((r, px, cond), []).append((marginal, labels, i))
             for r in shown:
                 row = {"reader": r, "px": f"{px[0]}x{px[1]}", "condition": cond,

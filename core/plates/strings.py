@@ -38,8 +38,10 @@ def mixture_top_strings(components: Sequence[tuple[float, np.ndarray]], classes:
 
     Exact: a string in the mixture's top ``top`` is in some component's top ``top`` (else ``top``
     strings beat it in every component, hence in the mixture), so each component's top strings are
-    pooled and rescored.
+    pooled and rescored. A single component is its own beam (:func:`top_strings`).
     """
+    if len(components) == 1:
+        return top_strings(components[0][1], classes, top)
     pool = sorted({t for _, lp in components for t, _ in top_strings(lp, classes, top)})
     if not pool:
         return []
