@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         if run.train.lambda_identity > 0:
             from core.search.embedders import DlibFaceEmbedder
 
-            identity = DlibFaceEmbedder().identity_loss_net(run.train.identity_chip)
+            identity = DlibFaceEmbedder().identity_loss_net()  # the trainer picks each step's chip size
         bundle = train(run, out, data, resume=args.resume, max_minutes=args.max_minutes, device=args.device,
                        fit_schedule=args.fit_schedule, init=args.init, identity=identity)
         if os.environ.get("RANK", "0") == "0":
