@@ -141,6 +141,24 @@ def test_classifier_trains_and_round_trips(tmp_path: Path) -> None:
     assert path.stat().st_size < 1_000_000
 
 
+def test_classifier_width_round_trips(tmp_path: Path) -> None:
+    """A wider reader keeps its width through save/load; a sidecar without one loads as the 32 it was."""
+    import json
+
+    m = CharClassifier(ClassifierInfo(classes=[str(i) for i in range(36)], size=(8, 16), width=48))
+    assert m.features[0].out_channels == 48 and m.head[-1].in_features == 96
+    back = load_classifier(save_classifier(m, tmp_path / "wide.safetensors"))
+    assert back.info.width == 48
+    x = torch.rand(4, 1, 16, 8)
+    torch.testing.assert_close(back.probs(x), m.probs(x), atol=2e-2, rtol=0)
+    old = CharClassifier(ClassifierInfo(classes=["a", "b"], size=(8, 16)))
+    path = save_classifier(old, tmp_path / "old.safetensors")
+    meta = json.loads(path.with_suffix(".json").read_text())
+    del meta["width"]
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    assert load_classifier(path).info.width == 32
+
+
 def test_plate_char_classifier_shape() -> None:
     m = CharClassifier(ClassifierInfo(classes=[str(i) for i in range(36)], size=(8, 16)))
     assert m.probs(torch.rand(5, 1, 16, 8)).shape == (5, 36)

@@ -308,6 +308,23 @@ def test_cli_image_with_model_and_bicubic(tmp_path, capsys):
     assert b["input"]["model"] == "bicubic" and b["input"]["k"] == 1
 
 
+def test_cli_image_light_on_dark_reads_the_inverted_cells(tmp_path, capsys):
+    """``--light-on-dark`` inverts each cell before reading, as the app's Light on dark does: a plate
+    saved light on dark reads as the same plate saved dark on light, and the JSON says so."""
+    rng = np.random.default_rng(2)
+    a = (rng.random((16, 40)) * 255).astype(np.uint8)
+    dark_on_light, light_on_dark = tmp_path / "dol.png", tmp_path / "lod.png"
+    Image.fromarray(a, "L").save(dark_on_light)
+    Image.fromarray(255 - a, "L").save(light_on_dark)
+    base = ["plates", "query", "--cells", "5", "--model", "bicubic", "--top", "5"]
+    plain = run_json(capsys, [*base, "--image", str(dark_on_light)])
+    flipped = run_json(capsys, [*base, "--image", str(light_on_dark), "--light-on-dark"])
+    as_is = run_json(capsys, [*base, "--image", str(light_on_dark)])
+    assert flipped["input"]["light_on_dark"] is True and plain["input"]["light_on_dark"] is False
+    assert [s["text"] for s in flipped["strings"]] == [s["text"] for s in plain["strings"]]
+    assert [s["text"] for s in as_is["strings"]] != [s["text"] for s in plain["strings"]]
+
+
 def test_cli_errors_exit_2(tmp_path, cells_dir, capsys):
     bad = write(tmp_path, b"\x00\x01\x02garbage")
     assert main(["plates", "query", str(bad), "--cells-dir", str(cells_dir)]) == 2

@@ -1,7 +1,7 @@
 """``varsr-search plates``: ranked plate strings and registry records as JSON, without the GUI.
 
     varsr-search plates query REGISTRY.csv --cells-dir DIR        # DIR/<position>/*.png candidates
-    varsr-search plates query REGISTRY.csv --image PLATE.png --cells 7 [-k 16 --seed 0]
+    varsr-search plates query REGISTRY.csv --image PLATE.png --cells 7 [-k 16 --seed 0 --light-on-dark]
     varsr-search plates query --image PLATE.png --cells 7 --model bicubic   # no registry: strings only
     varsr-search plates query REGISTRY.csv --case CASE [--all | --set S3] [--record]   # a case's plate rows
     varsr-search plates check REGISTRY.csv                        # is the registry readable?
@@ -98,10 +98,12 @@ def _parse_bounds(text: str | None, n: int) -> list[float]:
 
 
 def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k: int = 16, seed: int = 0,
-                     temperature: float = 1.0, bounds: str | None = None
+                     temperature: float = 1.0, bounds: str | None = None, inverted: bool = False
                      ) -> tuple[list[torch.Tensor], dict[str, Any], dict[str, Any]]:
     """Cut a plate crop into cells and give each its candidates (or its bicubic upscale); also the reading
-    inputs for :func:`core.search.plates.position_probabilities` (the cells' model inputs and method)."""
+    inputs for :func:`core.search.plates.position_probabilities` (the cells' model inputs and method).
+    ``inverted``: the plate has light characters on a dark background; each cell is inverted before
+    the model (the models and the reader see dark on light), as the app's *Light on dark* does."""
     from core.model.bundle import load_model, read_config, resolve
     from core.model.degrade import upsample_bicubic
     from core.plates.reading import model_method
@@ -110,8 +112,12 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
 
     if not 1 <= n_cells <= 32:
         raise VarSRError(f"--cells must be between 1 and 32, not {n_cells}")
+    from PIL import ImageOps
+
     image = load_image(path, "L")
     crops = split_cells(image, _parse_bounds(bounds, n_cells))
+    if inverted:
+        crops = [ImageOps.invert(c) for c in crops]
     bicubic = model_name == BICUBIC
     model = None if bicubic else load_model(model_name)
     cfg = read_config(resolve("plate-char")) if model is None else model.config
@@ -130,7 +136,7 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
     info = {"kind": "image", "path": str(path), "sha256": sha256_file(path), "size": list(image.size),
             "cells": n_cells, "model": cfg.name if model is not None else BICUBIC,
             "weights_sha256": model.weights_sha256 if model is not None else None,
-            "k": len(cells[0]), "seed": seed, "temperature": temperature,
+            "k": len(cells[0]), "seed": seed, "temperature": temperature, "light_on_dark": inverted,
             "notes": merge_cell_notes(notes) if len(crops) > 1 else notes}
     return cells, info, {"lrs": lrs, "method": model_method(model)}
 
@@ -204,7 +210,7 @@ def run_query(args: argparse.Namespace) -> int:
         info = {"kind": "cells-dir", "path": str(args.cells_dir), "cells": len(cells), "k": [len(c) for c in cells]}
     else:
         cells, info, inputs = cells_from_image(args.image, args.cells, args.model, args.samples, args.seed,
-                                       args.temperature, args.bounds)
+                                       args.temperature, args.bounds, args.light_on_dark)
     reading = combined[0] if combined is not None else position_probabilities(clf, cells, **inputs)
     result = search_plate(reading, registry, top=args.top, beam=args.beam, pattern=args.pattern,
                           registry_top=args.registry_top, min_p=args.min_p)
@@ -261,6 +267,9 @@ def add_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="with --case: also record the search (query and hits) in the case and save it")
     q.add_argument("--cells", type=int, help="number of characters in --image")
     q.add_argument("--bounds", help="interior cell boundaries as fractions of the width, e.g. 0.15,0.3,...")
+    q.add_argument("--light-on-dark", action="store_true",
+                   help="--image has light characters on a dark plate (each cell is inverted first); "
+                        "'plates batch' reads a row both ways up when unsure")
     q.add_argument("--model", default="plate-char",
                    help="plate-char (default), plate-char-det, a bundle folder, or 'bicubic'")
     q.add_argument("-k", "--samples", type=int, default=16, help="candidates per cell (4-256, default 16)")

@@ -38,30 +38,33 @@ class ClassifierInfo:
     epochs: int = 0
     seed: int = 0
     data: str = ""
+    width: int = 32  # channels of the first block (the second pair has twice as many)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 class CharClassifier(nn.Module):
-    """conv32-conv32-pool-conv64-conv64-pool-fc64-fc(K); inputs in [0, 1] at ``info.size``."""
+    """convW-convW-pool-conv2W-conv2W-pool-fc2W-fc(K) (W = ``info.width``, 32 unless set); inputs in
+    [0, 1] at ``info.size``."""
 
     def __init__(self, info: ClassifierInfo) -> None:
         super().__init__()
         self.info = info
         w, h = info.size
         c = info.channels
+        cw = info.width
 
         def block(ci: int, co: int) -> list[nn.Module]:
             return [nn.Conv2d(ci, co, 3, padding=1, bias=False), nn.BatchNorm2d(co), nn.ReLU(inplace=True)]
 
         self.features = nn.Sequential(
-            *block(c, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64), *block(64, 64), nn.MaxPool2d(2)
+            *block(c, cw), *block(cw, cw), nn.MaxPool2d(2), *block(cw, 2 * cw), *block(2 * cw, 2 * cw), nn.MaxPool2d(2)
         )
         self.head = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(64 * (h // 4) * (w // 4), 64),
+            nn.Linear(2 * cw * (h // 4) * (w // 4), 2 * cw),
             nn.ReLU(inplace=True),
             nn.Dropout(0.3),
-            nn.Linear(64, len(info.classes)),
+            nn.Linear(2 * cw, len(info.classes)),
         )
 
     @property
@@ -125,8 +128,10 @@ def train_classifier(
     batch: int = 128,
     lr: float = 2e-3,
     log: Any = None,
+    width: int = 32,
 ) -> CharClassifier:
-    """Train on the labelled images of ``train``; report accuracy on ``heldout`` (same classes) if given."""
+    """Train on the labelled images of ``train``; report accuracy on ``heldout`` (same classes) if given.
+    ``width``: the network's first channel count (:class:`CharClassifier`)."""
     keep = train.labels >= 0
     x = train.images[keep].float() / 255.0
     y = train.labels[keep].long()
@@ -144,6 +149,7 @@ def train_classifier(
         epochs=epochs,
         seed=seed,
         data=train.source,
+        width=width,
     )
     model = CharClassifier(info)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
