@@ -36,9 +36,9 @@ def test_training_rows_compatible_with_a_held_out_plate_are_removed():
 
 def test_shipped_reader_reads_held_out_uc3m_plates():
     meta = json.loads(default_path("plate-reader").with_suffix(".json").read_text(encoding="utf-8"))
-    # exact boxes (the issue asks 98 %; the row-cell reader gives up 0.9 points there for +15 on equal cells)
-    assert meta["extra"]["heldout"]["uc3m-val"]["char"] >= 0.97
-    assert meta["extra"]["heldout"]["uc3m-val-equal-cells"]["char"] >= 0.9
+    # exact boxes (the issue asks 98 %) and rows cut into equal cells as the app cuts them
+    assert meta["extra"]["heldout"]["uc3m-val"]["char"] >= 0.98
+    assert meta["extra"]["heldout"]["uc3m-val-equal-cells"]["char"] >= 0.95
     val = load_uc3m(UC3M, "val", limit=120)
     probs, labels, owner, _ = read_chars(load_reader(), val)
     acc = accuracy(probs.argmax(1), labels, owner)
