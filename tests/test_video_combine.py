@@ -111,7 +111,9 @@ def test_batch_reads_a_folder_of_frames(tmp_path) -> None:
     multi = lines[0]
     assert [f["id"] for f in multi["frames"]] == ["f0.png", "f1.png", "f2.png"]
     assert max(f["weight"] for f in multi["frames"]) == 1.0 and all(f["weight"] > 0 for f in multi["frames"])
-    assert all(f["inverted"] is False for f in multi["frames"])
+    # every frame is read in one polarity, the one most frames prefer (at 8x16 px per character the
+    # reader reads this clean row the same either way up, so which one it prefers is not asserted)
+    assert len({f["inverted"] for f in multi["frames"]}) == 1
     assert len(multi["strings"]) >= 10 and multi["registry"][0] == "AB1234"
     # one frame in a folder reads exactly as the image itself
     assert "frames" not in lines[1] and "frames" not in lines[2]
