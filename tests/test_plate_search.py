@@ -323,6 +323,8 @@ def test_cli_image_light_on_dark_reads_the_inverted_cells(tmp_path, capsys):
     assert flipped["input"]["light_on_dark"] is True and plain["input"]["light_on_dark"] is False
     assert [s["text"] for s in flipped["strings"]] == [s["text"] for s in plain["strings"]]
     assert [s["text"] for s in as_is["strings"]] != [s["text"] for s in plain["strings"]]
+    assert main(["plates", "query", "--cells-dir", str(tmp_path), "--light-on-dark"]) == 2
+    assert "--light-on-dark applies to --image" in capsys.readouterr().err
 
 
 def test_cli_errors_exit_2(tmp_path, cells_dir, capsys):

@@ -104,6 +104,8 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
     inputs for :func:`core.search.plates.position_probabilities` (the cells' model inputs and method).
     ``inverted``: the plate has light characters on a dark background; each cell is inverted before
     the model (the models and the reader see dark on light), as the app's *Light on dark* does."""
+    from PIL import ImageOps
+
     from core.model.bundle import load_model, read_config, resolve
     from core.model.degrade import upsample_bicubic
     from core.plates.reading import model_method
@@ -112,8 +114,6 @@ def cells_from_image(path: Path, n_cells: int, model_name: str = "plate-char", k
 
     if not 1 <= n_cells <= 32:
         raise VarSRError(f"--cells must be between 1 and 32, not {n_cells}")
-    from PIL import ImageOps
-
     image = load_image(path, "L")
     crops = split_cells(image, _parse_bounds(bounds, n_cells))
     if inverted:
@@ -188,6 +188,9 @@ def run_query(args: argparse.Namespace) -> int:
         raise VarSRError("give exactly one of --cells-dir DIR, --image PLATE.png or --case CASE")
     if args.image is not None and args.cells is None:
         raise VarSRError("--image needs --cells N (the number of characters)")
+    if args.light_on_dark and args.image is None:
+        raise VarSRError("--light-on-dark applies to --image "
+                         "(a case's rows and a cells folder carry their own polarity)")
     if not 1 <= args.top <= 10000:
         raise VarSRError(f"--top must be between 1 and 10000, not {args.top}")
     registry = load_registry(args.registry, args.column) if args.registry else None
