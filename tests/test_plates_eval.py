@@ -141,6 +141,10 @@ def test_evaluate_with_the_polarity_mixture_reads_light_on_dark_rows():
         assert a["registry_top1"] == b["registry_top1"] == 1.0 and a["chars"] >= b["chars"] >= 14 / 15 - 1e-3
     with pytest.raises(Exception, match="polarity"):
         evaluate(plates, polarity="both", **kw)
+    # a boundary search picks one polarity per row, so such a run is labelled (and saved) as 'choose'
+    said: list[str] = []
+    searched = evaluate(plates[:1], polarity="mix", search_cells=True, **{**kw, "log": said.append})
+    assert searched["polarity"] == "choose" and any("measured as 'choose'" in m for m in said)
 
 
 def test_position_temperature_picks_the_nearest_measured_size_and_keeps_rankings():

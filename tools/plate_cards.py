@@ -24,8 +24,9 @@ MODES = {"choose": "one polarity, the one the reader is surer of",
 
 
 def _reader_name(reader: str, model: str) -> str:
-    return {"varsr": f"{model} (16 candidates)", "det": f"{model}-det", "bicubic": "bicubic",
-            "varsr+bicubic": f"{model} candidates + bicubic (mean; what the app reads)"}.get(reader, reader)
+    names = {"varsr": f"{model} (16 candidates)", "det": f"{model}-det", "bicubic": "bicubic",
+             "varsr+bicubic": f"{model} candidates + bicubic (mean; what the app and the batch read)"}
+    return names.get(reader, reader)
 
 
 def table(results: dict, px: str, model: str) -> list[str]:

@@ -267,9 +267,12 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
     keys = [p.key for p in plates]
     reg_plates = build_registry(sorted(set(keys)), registry_total, seed=seed)
     registry = Registry(reg_plates)
+    mix = polarity == "mix" and not search_cells  # a boundary search picks one polarity per row
+    if polarity == "mix" and search_cells:
+        log("--search-cells reads each row in the polarity its search picked: measured as 'choose'")
     results: dict = {"n_plates": len(plates), "registry_size": registry.size, "k": k, "seed": seed,
                      "temperature": temperature, "search_cells": search_cells, "reader": clf.info.data[:60],
-                     "polarity": polarity,
+                     "polarity": "mix" if mix else "choose",
                      "sources": {s: sum(p.source == s for p in plates) for s in sorted({p.source for p in plates})},
                      "table": []}
     calib: dict[tuple, list] = {}
@@ -296,6 +299,7 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                     lr_t = degrade_condition(hr, (px[1], n * px[0]), "camera", seed + i)
                     lr = (lr_t[0, 0].numpy() * 255).round().astype(np.uint8)
                 known = p.known
+                labels = np.array([CLASSES.index(p.text[j]) for j in known])
                 invert, bounds = None, None
                 if search_cells:
                     from core.plates.cells import search_bounds
@@ -303,7 +307,6 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                     found = search_bounds(clf, lr, n)
                     lr, bounds = found.apply(lr)
                     invert = found.inverted
-                mix = polarity == "mix" and not search_cells
                 ways: list[bool | None] = [False, True] if mix else [invert]
                 weights = (polarity_weights(polarity_scores(clf, stretch(to_grey(lr)), equal_bounds(n), px,
                                                             reader_temperature(clf)), n) if mix else (1.0,))
@@ -322,7 +325,6 @@ def evaluate(plates: Sequence[EvalPlate], sizes: Sequence[tuple[int, int]] = SIZ
                             read[r].append(rd.probs)
                     comps = [(wt, np.log(np.clip(pr[known], 1e-6, 1))) for wt, pr in zip(weights, read[r], strict=True)]
                     marginal = np.sum([wt * pr[known] for wt, pr in zip(weights, read[r], strict=True)], axis=0)
-                    labels = np.array([CLASSES.index(p.text[j]) for j in known])
                     recs[r].append({"string_rank": mixture_string_rank(comps, p.key),
                                     "registry_rank": registry.rank_mixture(comps, p.key),
                                     "chars_ok": (marginal.argmax(1) == labels).tolist()})

@@ -133,8 +133,8 @@ class CellFit:
     @property
     def polarity_unsure(self) -> bool:
         """Below :data:`SURE_POLARITY_PX` px per character the reader's polarity guess is often wrong (on
-        held-out real rows at 2x4 the bicubic reading found the plate in a registry's top 10 for 31.9 %
-        in the guessed polarity, 39.0 % in the true one): the analyst should check it."""
+        708 held-out real rows with labelled polarity it is right for 70.6 % at 2x4, 87.4 % at 4x8):
+        the analyst should check it."""
         return 0 < self.px_per_char < SURE_POLARITY_PX
 
 
