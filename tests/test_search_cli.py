@@ -57,6 +57,35 @@ def test_index_then_query_prints_ranked_records_as_json(indexed: tuple[Path, Pat
     assert json.loads((root / "result.json").read_text())["hits"] == out["hits"]
 
 
+def test_fused_query_uses_the_det_output_and_the_degraded_gallery(indexed: tuple[Path, Path],
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from core.cli.sample import main as sample
+
+    root, index = indexed
+    crop = image(root / "crop.png", 7, (8, 8))
+    cands = root / "sampled"
+    assert sample(["--model", "face-8", "-n", "4", "--out", str(cands), str(crop)]) == 0
+    capsys.readouterr()
+    assert main(["faces", "query", str(index), str(cands), "--mode", "fused", "--condition", "camera",
+                 "--top", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "fused" and len(out["hits"]) == 3 and out["candidates"][-1] == "det.png"
+    assert sorted(h["record_id"] for h in out["hits"]) == ["ann", "ben", "cat"]
+    assert [h["distance"] for h in out["hits"]] == sorted(h["distance"] for h in out["hits"])
+    assert any("sigma 0.6" in n for n in out["notes"])
+    cache = list((index / "degraded").glob("face-8-det-*.npy"))
+    assert len(cache) == 1  # computed once for this model and condition, kept in the index
+    assert main(["faces", "query", str(index), str(cands), "--mode", "fused", "--condition", "camera"]) == 0
+    assert "computed for" not in capsys.readouterr().out  # the second search reuses them
+
+    assert sample(["--model", "face-8", "-n", "2", "--det", "none", "--out", str(root / "no-det"), str(crop)]) == 0
+    capsys.readouterr()
+    assert main(["faces", "query", str(index), str(root / "no-det"), "--mode", "fused"]) == 2
+    assert "needs the -det output" in capsys.readouterr().err
+    assert main(["faces", "query", str(index), str(cands), "--condition", "camera"]) == 2
+    assert "--condition is for --mode fused" in capsys.readouterr().err
+
+
 def test_reindexing_an_unchanged_gallery_embeds_nothing(indexed: tuple[Path, Path],
                                                         capsys: pytest.CaptureFixture[str]) -> None:
     root, index = indexed

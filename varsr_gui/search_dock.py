@@ -39,6 +39,8 @@ NOTICE = ("Gallery hits come from synthetic candidates: investigative leads to c
 ID_ROLE = Qt.ItemDataRole.UserRole
 THUMB = 48
 SOURCES = ("Shortlist", "All face candidates")
+#: record scores offered, the default first (core.search.faces.search_fused; core.search.rank)
+MODES = ("fused", "min", "knn")
 
 
 def face_candidates(session: Session, source: str) -> list[Candidate]:
@@ -98,8 +100,11 @@ class FaceSearchDock(QDockWidget):
         self.source = QComboBox()
         self.source.addItems(SOURCES)
         self.mode = QComboBox()
-        self.mode.addItems(["min", "knn"])
-        self.mode.setToolTip("min: a record is as close as its best-matching candidate; knn: mean of its k "
+        self.mode.addItems(list(MODES))
+        self.mode.setToolTip("fused (default): the -det output and the candidates against the photos, plus the -det "
+                             "output against the photos degraded and restored as this face was (the best measured; "
+                             "one face's candidates; the first search of an index computes them once); "
+                             "min: a record is as close as its best-matching candidate; knn: mean of its k "
                              "nearest candidates")
         self.k = QSpinBox()
         self.k.setRange(1, 64)
@@ -137,9 +142,13 @@ class FaceSearchDock(QDockWidget):
         self.open_button.clicked.connect(self.choose_index)
         self.cancel_button.clicked.connect(self.cancel)
         self.search_button.clicked.connect(self.search)
-        self.mode.currentTextChanged.connect(lambda m: self.k.setEnabled(m == "knn"))
-        self.k.setEnabled(False)
+        self.mode.currentTextChanged.connect(self._on_mode)
+        self._on_mode(self.mode.currentText())
         self.table.itemSelectionChanged.connect(self._on_select)
+
+    def _on_mode(self, mode: str) -> None:
+        self.k.setEnabled(mode == "knn")
+        self.diverse.setEnabled(mode != "fused")  # fused uses every candidate's mean distance
 
     # -- worker plumbing -------------------------------------------------------------------------------
     def _embedder_for(self, name: str = "dlib-face-resnet") -> Any:
@@ -256,16 +265,33 @@ class FaceSearchDock(QDockWidget):
                               for c in cands])
         ids = [c.id for c in cands]
         index, mode, k, top = self.index, self.mode.currentText(), self.k.value(), self.top.value()
-        diverse = self.diverse.value() or None
+        diverse = (self.diverse.value() or None) if mode != "fused" else None
         source = self.source.currentText().lower()
 
         def work(ctx: TaskContext) -> Any:
-            from core.search.faces import embedder_for_index, search_frames
+            from core.search.errors import SearchCancelled, SearchError
+            from core.search.faces import degraded_query, embedder_for_index, search_frames, search_fused
 
             emb = self._embedder
             if emb is None or (emb.name, emb.version) != (index.embedder["name"], index.embedder["version"]):
                 emb = self._embedder = embedder_for_index(index)
-            result = search_frames(index, frames, ids, emb, mode=mode, k=k, top=top, diverse=diverse)
+            result = None
+            if mode == "fused":
+                try:
+                    query = degraded_query(cands, self.session.model)
+                except SearchError as e:  # several faces, or no -det model: the plain search, saying why
+                    fallback = f"not fused ({e}): ranked by min"
+                else:
+                    try:
+                        result = search_fused(index, frames, ids, query, emb, top=top, progress=ctx.progress,
+                                              cancelled=ctx.cancelled)
+                    except SearchCancelled:
+                        return None  # the task reports it as cancelled
+            if result is None:
+                result = search_frames(index, frames, ids, emb, mode="min" if mode == "fused" else mode, k=k,
+                                       top=top, diverse=diverse)
+                if mode == "fused":
+                    result.notes.insert(0, fallback)
             out = result.to_dict()
             out.update(top=top, diverse=diverse, source=source, candidates_offered=ids)
             thumbs = []
@@ -282,17 +308,26 @@ class FaceSearchDock(QDockWidget):
 
         def done(res: Any) -> None:
             self._busy(None)
+            if res is None:
+                self.status.setText("Search cancelled.")
+                return
             out, thumbs = res
             self.show_result(out, thumbs)
             self.hits_found.emit(out)
 
         self._busy(f"Searching with {len(cands) if not diverse else min(diverse, len(cands))} candidates\u2026")
-        self._task = self.runner.submit("Face search", work, done, self._failed)
+        def cancelled() -> None:
+            self._busy(None)
+            self.status.setText("Search cancelled: nothing was written.")
+
+        self._task = self.runner.submit("Face search", work, done, self._failed, self._on_progress, cancelled)
         return self._task
 
     def show_result(self, out: dict[str, Any], thumbs: list[Image.Image | None] | None = None) -> None:
         self.result = out
         hits = out["hits"]
+        self.table.setHorizontalHeaderItem(2, QTableWidgetItem("Fused score" if out.get("mode") == "fused"
+                                                               else "Distance"))
         self.table.setRowCount(len(hits))
         for r, h in enumerate(hits):
             cand = self.session.candidates.get(h["candidate"])

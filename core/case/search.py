@@ -52,6 +52,12 @@ def _relative_or_name(path: Any) -> str | None:
 
 
 # -- records -----------------------------------------------------------------------------------------
+#: What a fused face search's hit "distance" is (core.search.degraded.fused_record_scores).
+FUSED_SCORE = ("fused score: the sum of three record distances (-det output and candidates to the photos, -det "
+               "output to the photos degraded as the probe was), each standardised over the records; lower is "
+               "closer, not a distance")
+
+
 def face_entry(out: dict[str, Any]) -> dict[str, Any]:
     """The case record of a face search from :meth:`core.search.faces.FaceSearchResult.to_dict`.
 
@@ -62,7 +68,8 @@ def face_entry(out: dict[str, Any]) -> dict[str, Any]:
         "database": "face gallery index",
         "index": {"name": file_name(out.get("index")), "manifest_sha256": out.get("index_manifest_sha256")},
         "embedder": {"name": out.get("embedder"), "weights_sha256": out.get("embedder_weights_sha256")},
-        "distance": "Euclidean distance in the embedder's space (lower is closer)",
+        "distance": FUSED_SCORE if out.get("mode") == "fused" else
+        "Euclidean distance in the embedder's space (lower is closer)",
         "mode": out.get("mode"), "k": out.get("k"), "top": out.get("top"), "diverse": out.get("diverse"),
         "source": out.get("source"),
         "candidates": [str(c) for c in out.get("candidates") or []],
@@ -200,6 +207,15 @@ def case_face_candidates(folder: str | Path, selection: str = SHORTLIST) -> tupl
     ``frames`` is ``(N, 3, S, S)`` in [0, 1], resized to the largest side. :class:`core.errors.CaseError`
     for an unreadable case, :class:`SearchError` when it holds no such face candidate.
     """
+    data, faces = _face_candidates(folder, selection)
+    side = max(c.image.shape[-1] for c in faces)
+    frames = torch.stack([c.image.float() if c.image.shape[-1] == side else torch.nn.functional.interpolate(
+        c.image[None].float(), size=(side, side), mode="bilinear", align_corners=False)[0] for c in faces])
+    info = {**_case_info(data, selection), "candidates": [c.id for c in faces]}
+    return [c.id for c in faces], frames.clamp(0, 1), info
+
+
+def _face_candidates(folder: str | Path, selection: str) -> tuple[Any, list[Any]]:
     data = read_case(folder)
     _, chosen = _chosen(data, selection)
     faces = [c for c in chosen if c.recipe.get("domain") == "face" and c.image.dim() == 3
@@ -208,11 +224,13 @@ def case_face_candidates(folder: str | Path, selection: str = SHORTLIST) -> tupl
         what = "shortlisted face candidates (star some in the app, or pass --all)" if selection == SHORTLIST \
             else "face candidates"
         raise SearchError(f"case {data.folder.name} has no {what}")
-    side = max(c.image.shape[-1] for c in faces)
-    frames = torch.stack([c.image.float() if c.image.shape[-1] == side else torch.nn.functional.interpolate(
-        c.image[None].float(), size=(side, side), mode="bilinear", align_corners=False)[0] for c in faces])
-    info = {**_case_info(data, selection), "candidates": [c.id for c in faces]}
-    return [c.id for c in faces], frames.clamp(0, 1), info
+    return data, faces
+
+
+def case_face_candidate_objects(folder: str | Path, selection: str = SHORTLIST) -> list[Any]:
+    """The same candidates as :func:`case_face_candidates`, as workbench candidates (with their model
+    input ``lr``, model and consistency operator: what the fused search's probe is built from)."""
+    return _face_candidates(folder, selection)[1]
 
 
 def _is_plate_row(c: Any) -> bool:

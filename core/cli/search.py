@@ -1,7 +1,7 @@
 """``varsr-search``: search databases with candidates instead of one poor image, without the GUI.
 
     varsr-search faces index GALLERY --out INDEX        # a folder of photos, or a CSV of path,record_id
-    varsr-search faces query INDEX CANDIDATES_DIR [--top 20] [--mode min|knn] [--k 3] [--diverse K]
+    varsr-search faces query INDEX CANDIDATES_DIR [--top 20] [--mode fused|min|knn] [--k 3] [--diverse K]
     varsr-search faces query INDEX --case CASE [--all] [--record]   # the case's shortlist (or all)
     varsr-search plates ...                              # plate registry search (core.cli.search_plates)
 
@@ -15,12 +15,16 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from core.cli.case_args import add_case_args, case_warnings, check_case_args, record_in_case
 from core.cli.common import run_cli
 from core.cli.search_plates import add_cli as add_plates_cli
 
 PROG = "varsr-search"
+
+
+OPERATORS = ("ideal", "blur", "camera")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,8 +55,13 @@ def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
                    help="folder of candidate images (e.g. varsr-sample output); or give --case")
     add_case_args(q, "face candidates")
     q.add_argument("--top", type=int, default=20, help="records to list (default 20)")
-    q.add_argument("--mode", choices=("min", "knn"), default="min",
-                   help="record distance: min over candidates (default) or mean of the k nearest")
+    q.add_argument("--mode", choices=("min", "knn", "fused"), default="min",
+                   help="record distance: min over candidates (default), mean of the k nearest, or fused: the "
+                        "-det output and the candidates against the photos plus the -det output against the photos "
+                        "degraded and restored as the probe was (the best measured at 8 and 16 px; docs/SEARCH.md)")
+    q.add_argument("--condition", choices=OPERATORS, default=None,
+                   help="--mode fused: the condition the face was seen under, whose optics degrade the gallery "
+                        "(default: ideal, the box filter; with --case, what the candidates were scored under)")
     q.add_argument("--k", type=int, default=3, help="candidates averaged in --mode knn (default 3)")
     q.add_argument("--diverse", type=int, help="search with a diverse pick of this many candidates")
     q.add_argument("--weights", type=Path, help="the embedder's weights file, if not the default")
@@ -112,8 +121,13 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         names, frames = read_candidate_folder(args.candidates)
     embedder = embedder_for_index(index, args.weights)
-    result = search_frames(index, frames, names, embedder, mode=args.mode, k=args.k, top=args.top,
-                           diverse=args.diverse)
+    if args.mode == "fused":
+        result = _search_fused(args, index, names, frames, embedder)
+    else:
+        if args.condition is not None:
+            raise VarSRError("--condition is for --mode fused")
+        result = search_frames(index, frames, names, embedder, mode=args.mode, k=args.k, top=args.top,
+                               diverse=args.diverse)
     out = result.to_dict()
     out.update(top=args.top, diverse=args.diverse)
     if args.case is not None:
@@ -130,6 +144,66 @@ def run_query(args: argparse.Namespace) -> int:
         atomic_write(args.out, lambda p: p.write_text(text + "\n", encoding="utf-8"))
     print(text)
     return 0
+
+
+def _search_fused(args: argparse.Namespace, index: Any, names: list[str], frames: Any, embedder: Any) -> Any:
+    """``--mode fused``: the probe from the case's candidates, or the folder's ``det.png`` and its model."""
+    from core.errors import VarSRError
+    from core.search.faces import degraded_query, search_fused
+    from core.workbench.operators import operator
+
+    if args.diverse is not None:
+        raise VarSRError("--diverse is not used by --mode fused (it compares every candidate's mean distance)")
+    if args.case is not None:
+        from core.case.search import ALL, SHORTLIST, case_face_candidate_objects
+
+        query = degraded_query(case_face_candidate_objects(args.case, ALL if args.all else SHORTLIST))
+        if args.condition is not None:
+            query.sigma = operator(args.condition).sigma
+    else:
+        query = _folder_query(args.candidates, names, frames, operator(args.condition).sigma)
+        keep = [i for i, n in enumerate(names) if n != "det.png"]
+        names, frames = [names[i] for i in keep], frames[keep]
+        if not names:
+            raise VarSRError(f"{args.candidates}: no candidates beside det.png")
+    return search_fused(index, frames, names, query, embedder, top=args.top,
+                        progress=_bar("degrading the gallery", args))
+
+
+def _folder_query(folder: Path, names: list[str], frames: Any, sigma: float) -> Any:
+    """The fused probe of a ``varsr-sample`` folder: its ``det.png`` and the det model its manifest names."""
+    import core
+    from core.errors import VarSRError
+    from core.search.faces import DegradedQuery
+
+    try:
+        det_info = json.loads((folder / "manifest.json").read_text(encoding="utf-8")).get("det")
+    except (OSError, ValueError, AttributeError):
+        det_info = None
+    if not isinstance(det_info, dict) or "det.png" not in names or not isinstance(det_info.get("model"), str):
+        raise VarSRError(f"{folder}: --mode fused needs the -det output and its model: a varsr-sample folder with "
+                         "det.png in its manifest (varsr-sample writes it unless --det none)")
+    det = core.load_model(det_info["model"])
+    if det_info.get("weights_sha256") not in (None, det.weights_sha256):
+        raise VarSRError(f"{folder}: det.png was made by other {det_info['model']} weights than the installed "
+                         "ones; sample again with the installed model")
+    return DegradedQuery(frames[names.index("det.png")], det, sigma, "det.png")
+
+
+def _bar(desc: str, args: argparse.Namespace) -> Any:
+    """A tqdm progress callback on stderr, made at its first call."""
+    from tqdm import tqdm
+
+    bars: list[Any] = []
+
+    def progress(i: int, n: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=n, unit="photo", desc=desc, file=sys.stderr))
+        bars[0].update(i - bars[0].n)
+        if i >= n:
+            bars[0].close()
+
+    return progress
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -43,6 +43,7 @@ class Gallery:
     embeddings: np.ndarray  # (P, D)
     photo_record: np.ndarray  # (P,) record index of each photo
     records: list[str]
+    index: Any = None  # the FaceIndex it was read from (for degraded-gallery matching)
 
 
 def split_probes(groups: list[str], ids: list[str]) -> tuple[list[int], list[int]]:
@@ -93,10 +94,24 @@ def true_rank(scores: np.ndarray, true_record: int) -> int:
 
 
 FUSIONS = ("min", "knn", "mean", "rrf", "det+min", "det+rrf")
+#: with a degraded gallery (:mod:`core.search.degraded`): det against it alone, det + it, and the fused
+#: search (det, the candidates and the degraded gallery)
+DEGRADED_METHODS = ("dd", "det+dd", "fused")
 
 
-def method_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, true_record: int) -> dict[str, int]:
-    """The true record's rank for det, one candidate and each fusion of the candidates (one probe)."""
+def _z(d: np.ndarray) -> np.ndarray:
+    sd = float(d.std())
+    return (d - d.mean()) / sd if sd > 0 else np.zeros_like(d)
+
+
+def method_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, true_record: int,
+                 degraded: np.ndarray | None = None) -> dict[str, int]:
+    """The true record's rank for det, one candidate and each fusion of the candidates (one probe).
+
+    ``degraded``: the gallery photos' degraded-and-restored embeddings (``(P, D)``, rows as
+    ``gallery.embeddings``); adds ``dd`` (det against them), ``det+dd`` and ``fused`` (det, the
+    candidates' mean distance and ``dd``, each standardised over the records, summed: what
+    ``varsr-search faces query --mode fused`` ranks by)."""
     d_det = record_distances(e_det[None], gallery)
     d_c = record_distances(e_cands, gallery)
     n = len(e_cands)
@@ -111,6 +126,11 @@ def method_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, true_
         "det+min": true_rank(fuse(both, "min"), true_record),
         "det+rrf": true_rank(fuse(both, "rrf", weights=np.r_[max(1.0, n / 4), np.ones(n)]), true_record),
     }
+    if degraded is not None:
+        d_dd = record_distances(e_det[None], Gallery(degraded, gallery.photo_record, gallery.records))[0]
+        out["dd"] = true_rank(d_dd, true_record)
+        out["det+dd"] = true_rank(_z(d_det[0]) + _z(d_dd), true_record)
+        out["fused"] = true_rank(_z(d_det[0]) + _z(d_c.mean(0)) + _z(d_dd), true_record)
     return out
 
 
@@ -161,7 +181,7 @@ def build_gallery(data_root: Path, ids: list[str], groups: list[str], rows: list
     build_index(csv_path, index_dir, embedder)
     index = load_index(index_dir)
     names, inverse = np.unique(np.asarray(index.record_ids, dtype=str), return_inverse=True)
-    return Gallery(index.embeddings, inverse.astype(np.int64), [str(n) for n in names])
+    return Gallery(index.embeddings, inverse.astype(np.int64), [str(n) for n in names], index)
 
 
 def probe_setup(data_root: Path, cache_dir: Path, limit: int | None = None) -> tuple[Any, list[int], Gallery, Any]:
@@ -229,14 +249,20 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
                     F.interpolate(probe, size=(cfg.lr_size[1], cfg.lr_size[0]), mode="area")
             with torch.inference_mode():
                 e_det = embedder.embed_frames(det.generate(lr, None).float())
+            degraded = None
+            if gallery.index is not None:
+                from core.model.camera import condition
+                from core.search.degraded import degraded_embeddings
+
+                degraded, _ = degraded_embeddings(gallery.index, det, embedder, condition(deg).nominal_sigma)
             ranks: dict[str, list[int]] = {"bicubic": [], "det": [], "one": []}
-            for f in FUSIONS:
+            for f in (*FUSIONS, *(DEGRADED_METHODS if degraded is not None else ())):
                 ranks[f] = []
             for j in range(len(probes)):
                 with torch.inference_mode():
                     cands = model.sample(lr[j], n, seed=seeds[j], temperature=temp).float()
                 e_c = embedder.embed_frames(cands)
-                r = method_ranks(e_det[j], e_c, gallery, truth[j])
+                r = method_ranks(e_det[j], e_c, gallery, truth[j], degraded)
                 for name, v in r.items():
                     ranks[name].append(v)
                 ranks["bicubic"].append(true_rank(record_distances(e_bic[j:j + 1], gallery)[0], truth[j]))
@@ -244,7 +270,8 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
                     print(f"  {label} {deg}: {j + 1}/{len(probes)} probes", flush=True)
             arr = {k: np.asarray(v) for k, v in ranks.items()}
             det_hit = arr["det"] <= 10
-            methods = {k: {**summarise(v), "p_vs_det_top10": mcnemar_p(v <= 10, det_hit)} for k, v in arr.items()}
+            methods = {k: {**summarise(v), "p_vs_det_top10": mcnemar_p(v <= 10, det_hit),
+                           "p_vs_det_top20": mcnemar_p(v <= 20, arr["det"] <= 20)} for k, v in arr.items()}
             blocks.append({"label": label, "varsr": cfg.name, "varsr_path": str(model.bundle_path or varsr_name),
                            "det": det.config.name, "lr_size": list(cfg.lr_size), "degradation": deg,
                            "probe_size": probe_size,
@@ -253,7 +280,8 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
             if progress:
                 m = methods
                 print(f"{label} {deg}: det top-10 {m['det']['top10']:.1f} %, best fusion "
-                      f"{max(m[f]['top10'] for f in FUSIONS):.1f} %, bicubic {m['bicubic']['top10']:.1f} %",
+                      f"{max(m[f]['top10'] for f in FUSIONS):.1f} %, bicubic {m['bicubic']['top10']:.1f} %"
+                      + (f", fused {m['fused']['top10']:.1f} %" if "fused" in m else ""),
                       flush=True)
     return {"probes": len(probes), "gallery_photos": int(len(gallery.embeddings)), "records": len(gallery.records),
             "test_identities": len(set(data.groups)), "n_candidates": n, "seed": seed,
@@ -263,7 +291,8 @@ def evaluate_search(data_root: Path, pairs: list[tuple[str, str, str, float | No
 
 _NAMES = {"bicubic": "bicubic", "det": "det", "one": "1 candidate", "min": "{n}, min", "knn": "{n}, knn k=3",
           "mean": "{n}, mean embedding", "rrf": "{n}, reciprocal-rank fusion", "det+min": "det + {n}, min",
-          "det+rrf": "det + {n}, RRF"}
+          "det+rrf": "det + {n}, RRF", "dd": "det vs degraded gallery",
+          "det+dd": "det + det vs degraded gallery", "fused": "det + {n} + degraded gallery (fused)"}
 
 
 def to_markdown(res: dict[str, Any]) -> str:

@@ -179,11 +179,13 @@ def rank(query: np.ndarray, gallery: np.ndarray, record_ids: list[str] | RecordT
         raise SearchError("the faiss backend needs faiss-cpu (pip install faiss-cpu)")
     shortlist = _faiss_shortlist(query, gallery, table, mode, k, top, faiss_index) if use_faiss else None
     scores, recs = _brute_force(query, gallery, table, mode, k, top, shortlist)
-    return _hits(query, gallery, table, scores, recs)
+    return hits_for(query, gallery, table, scores, recs)
 
 
-def _hits(query: np.ndarray, gallery: np.ndarray, table: RecordTable, scores: np.ndarray,
-          recs: np.ndarray) -> list[Hit]:
+def hits_for(query: np.ndarray, gallery: np.ndarray, table: RecordTable, scores: np.ndarray,
+             recs: np.ndarray) -> list[Hit]:
+    """Hits for records ``recs`` with ``scores`` (in rank order), each naming the query row and the
+    record's photo closest to each other."""
     counts = np.diff(np.r_[table.starts, len(table.order)])
     hits = []
     for n, (s, r) in enumerate(zip(scores, recs, strict=True), start=1):

@@ -56,6 +56,9 @@ def test_dock_indexes_searches_and_shows_hits(qtbot, tmp_path: Path) -> None:
     found: list[dict] = []
     dock.hits_found.connect(found.append)
     dock.top.setValue(2)
+    assert dock.mode.currentText() == "fused" and not dock.diverse.isEnabled()  # the default
+    dock.mode.setCurrentText("min")
+    assert dock.diverse.isEnabled()
     dock.search()
     qtbot.waitUntil(lambda: dock.result is not None and not runner.busy, timeout=WAIT_MS * 4)
     assert dock.table.rowCount() == 2 and found and found[0]["candidates"] == [ids[1], ids[0]]
@@ -70,6 +73,36 @@ def test_dock_indexes_searches_and_shows_hits(qtbot, tmp_path: Path) -> None:
     dock.open_index(tmp_path / "nothing-here")
     qtbot.waitUntil(lambda: not runner.busy, timeout=WAIT_MS)
     assert "not a face index" in dock.status.text()
+    assert runner.shutdown()
+
+
+def test_fused_search_with_one_faces_candidates(qtbot, tmp_path: Path) -> None:
+    runner = TaskRunner()
+    session = Session()  # the installed face-8 and face-8-det
+    dock = FaceSearchDock(runner, session)
+    qtbot.addWidget(dock)
+    torch.manual_seed(1)
+    lr = torch.rand(3, 8, 8)
+    for _ in range(3):
+        session.add_candidate(Candidate(image=torch.rand(3, 64, 64), lr=lr.clone(), z=None,
+                                        recipe={"kind": "sample", "model": "face-8", "domain": "face"}, l1=0.0,
+                                        lr_psnr=40.0))
+    dock.build(_gallery(tmp_path / "gallery"), tmp_path / "index")
+    qtbot.waitUntil(lambda: dock.index is not None and not runner.busy, timeout=WAIT_MS * 4)
+    dock.source.setCurrentText("All face candidates")
+    dock.search()
+    qtbot.waitUntil(lambda: dock.result is not None and not runner.busy, timeout=WAIT_MS * 8)
+    assert dock.result["mode"] == "fused" and dock.table.rowCount() == 3
+    assert any("degraded" in n for n in dock.result["notes"])
+    assert list((tmp_path / "index" / "degraded").glob("face-8-det-*.npy"))
+
+    session.add_candidate(Candidate(image=torch.rand(3, 64, 64), lr=torch.rand(3, 8, 8), z=None,
+                                    recipe={"kind": "sample", "model": "face-8", "domain": "face"}, l1=0.0,
+                                    lr_psnr=40.0))
+    dock.result = None
+    dock.search()  # candidates of two faces: ranked by min, and the status says why
+    qtbot.waitUntil(lambda: dock.result is not None and not runner.busy, timeout=WAIT_MS * 4)
+    assert dock.result["mode"] == "min" and "more than one input" in dock.status.text()
     assert runner.shutdown()
 
 
