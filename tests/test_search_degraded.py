@@ -83,8 +83,8 @@ def test_fused_score_lets_the_degraded_gallery_decide_a_tie() -> None:
 
 
 def test_gallery_frames_follow_the_indexed_eyes(index) -> None:
-    frames = gallery_frames(index, [0, 1], 16)
-    assert frames.shape == (2, 3, 16, 16) and 0 <= float(frames.min()) and float(frames.max()) <= 1
+    frames, missing = gallery_frames(index, [0, 1], 16)
+    assert frames.shape == (2, 3, 16, 16) and missing == [] and 0 <= float(frames.min()) and float(frames.max()) <= 1
     # a red photo stays red in its frame
     assert float(frames[0, 0].mean()) > float(frames[0, 1].mean())
 
@@ -155,3 +155,16 @@ def test_degraded_query_needs_one_face_and_a_det_model(tiny_bundle: Path, tmp_pa
     q = degraded_query([_cand(lr), _cand(lr.clone())], lambda _n: core.load_model(tiny_bundle))
     assert q.det_frame.shape == (3, 64, 64) and q.det_model.config.latent_dim == 0
     assert q.sigma == pytest.approx(0.6)  # the camera operator's optics
+
+
+def test_a_photo_gone_since_indexing_keeps_its_sharp_embedding_and_a_damaged_cache_is_redone(index) -> None:
+    emb, det = FrameEmbedder(), MeanDet()
+    index.photo_path(1).unlink()
+    out, notes = degraded_embeddings(index, det, emb, 0.0)
+    np.testing.assert_array_equal(out[1], index.embeddings[1])
+    assert any("could not be read" in n for n in notes) and any("computed for 2 of 3" in n for n in notes)
+    npy = next((Path(index.folder) / CACHE_DIR).glob("*.npy"))
+    npy.write_bytes(npy.read_bytes()[:-8])  # truncated by a crash
+    again, notes = degraded_embeddings(index, det, emb, 0.0)
+    np.testing.assert_array_equal(again, out)
+    assert any("computed for 2 of 3" in n for n in notes)

@@ -69,9 +69,10 @@ def spec_for(det: Any, sigma: float, index: FaceIndex) -> DegradedSpec:
                         int(cfg.scale), float(sigma), str(index.embedder["name"]), str(index.embedder["version"]))
 
 
-def gallery_frames(index: FaceIndex, rows: list[int], size: int) -> torch.Tensor:
+def gallery_frames(index: FaceIndex, rows: list[int], size: int) -> tuple[torch.Tensor, list[int]]:
     """Gallery photos ``rows`` as ``(N, 3, size, size)`` canonical face frames, aligned by their indexed
-    eyes (a photo without a detected face: the whole image, padded square)."""
+    eyes (a photo without a detected face: the whole image, padded square), and the rows that could not
+    be read any more (moved or deleted since indexing), which get no frame."""
     from PIL import Image
 
     from core.errors import ImageLoadError
@@ -79,20 +80,20 @@ def gallery_frames(index: FaceIndex, rows: list[int], size: int) -> torch.Tensor
     from core.model.faces import align_by_eyes
     from core.search.align import whole_image_as_frame
 
-    out = []
+    out, missing = [], []
     for r in rows:
-        path = index.photo_path(r)
         try:
-            img = load_image(path, "RGB")
-        except ImageLoadError as e:
-            raise SearchError(f"{path}: the indexed photo cannot be read any more ({e}); re-index the gallery") from e
+            img = load_image(index.photo_path(r), "RGB")
+        except ImageLoadError:
+            missing.append(r)
+            continue
         face = index.entries[r].get("face")
         if face:
             frame = align_by_eyes(img, tuple(face["left_eye"]), tuple(face["right_eye"]), size)
         else:
             frame = whole_image_as_frame(img).resize((size, size), Image.Resampling.LANCZOS)
         out.append(pil_to_tensor(frame))
-    return torch.stack(out) if out else torch.zeros(0, 3, size, size)
+    return (torch.stack(out) if out else torch.zeros(0, 3, size, size)), missing
 
 
 def degrade_and_restore(frames: torch.Tensor, det: Any, sigma: float) -> torch.Tensor:
@@ -114,10 +115,13 @@ def _read_cache(index: FaceIndex, spec: DegradedSpec) -> dict[str, np.ndarray]:
     npy, meta = _cache_paths(index, spec)
     try:
         info = json.loads(meta.read_text(encoding="utf-8"))
-        emb = np.load(npy, allow_pickle=False)
+        data = npy.read_bytes()
+        if not isinstance(info, dict) or info.get("npy_sha256") != hashlib.sha256(data).hexdigest():
+            return {}  # written by an interrupted update, or altered: computed again
+        emb = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError):
         return {}
-    shas = info.get("photo_sha256") if isinstance(info, dict) else None
+    shas = info.get("photo_sha256")
     same_spec = info.get("spec") == json.loads(json.dumps(asdict(spec)))  # tuples come back as lists
     if not same_spec or not isinstance(shas, list) or emb.ndim != 2 or len(emb) != len(shas):
         return {}
@@ -130,7 +134,8 @@ def degraded_embeddings(index: FaceIndex, det: Any, embedder: Any, sigma: float 
     """``(P, D)`` embeddings of every gallery photo degraded and restored as a probe of ``det``'s input
     size would be, and notes. Rows of unchanged photos come from the index's cache; the rest are
     computed (``progress(done, todo)``; ``cancelled()`` stops with :class:`SearchCancelled`, writing
-    nothing) and the cache is rewritten (a read-only index is used without one, with a note)."""
+    nothing) and the cache is rewritten (a read-only index is used without one, with a note). A photo
+    that cannot be read any more keeps its sharp embedding, with a note."""
     spec = spec_for(det, sigma, index)
     if (embedder.name, embedder.version) != (spec.embedder, spec.embedder_version):
         raise SearchError(f"{index.folder} was built with {spec.embedder}, not these {embedder.name} weights")
@@ -139,26 +144,35 @@ def degraded_embeddings(index: FaceIndex, det: Any, embedder: Any, sigma: float 
     todo = [r for r, s in enumerate(shas) if s not in known]
     notes: list[str] = []
     fresh: dict[str, np.ndarray] = {}
+    missing: list[int] = []
     for start in range(0, len(todo), BATCH):
         if cancelled is not None and cancelled():
             raise SearchCancelled("degraded-gallery matching cancelled: nothing was written")
         rows = todo[start:start + BATCH]
-        frames = gallery_frames(index, rows, spec.hr_size[0])
-        emb = embedder.embed_frames(degrade_and_restore(frames, det, sigma))
+        frames, gone = gallery_frames(index, rows, spec.hr_size[0])
+        rows = [r for r in rows if r not in gone]
+        missing += gone
+        emb = embedder.embed_frames(degrade_and_restore(frames, det, sigma)) if rows else []
         fresh.update({shas[r]: emb[i] for i, r in enumerate(rows)})
         if progress is not None:
             progress(min(start + BATCH, len(todo)), len(todo))
     table = {**known, **fresh}
     dim = int(index.embeddings.shape[1])
-    out = np.stack([table[s] for s in shas]).astype(np.float32) if shas else np.zeros((0, dim), np.float32)
-    if cache and todo:
+    # a photo that cannot be read any more keeps its sharp embedding (and is retried next time)
+    out = np.stack([table[s] if s in table else index.embeddings[r] for r, s in enumerate(shas)]).astype(
+        np.float32) if shas else np.zeros((0, dim), np.float32)
+    if missing:
+        notes.append(f"{len(missing)} indexed photos could not be read (moved or deleted?): their sharp "
+                     f"embedding stands in, e.g. {index.photo_path(missing[0])}; re-index the gallery")
+    if cache and len(todo) > len(missing):
+        keep = [r for r, s in enumerate(shas) if s in table]
         try:
-            _write_cache(index, spec, out, shas)
+            _write_cache(index, spec, out[keep], [shas[r] for r in keep])
         except OSError as e:
             notes.append(f"the degraded-gallery embeddings could not be cached in the index ({e}); "
                          "they will be computed again next time")
-    if todo:
-        notes.append(f"degraded-gallery embeddings computed for {len(todo)} of {len(shas)} photos "
+    if len(todo) > len(missing):
+        notes.append(f"degraded-gallery embeddings computed for {len(todo) - len(missing)} of {len(shas)} photos "
                      f"({spec.det_name}, optics sigma {spec.sigma:g} LR px)")
     return out, notes
 
@@ -168,9 +182,10 @@ def _write_cache(index: FaceIndex, spec: DegradedSpec, emb: np.ndarray, shas: li
     npy.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     np.save(buf, emb, allow_pickle=False)
-    atomic_write(npy, lambda p: p.write_bytes(buf.getvalue()))
-    atomic_write(meta, lambda p: p.write_text(json.dumps({"spec": asdict(spec), "photo_sha256": shas}),
-                                              encoding="utf-8"))
+    data = buf.getvalue()
+    atomic_write(npy, lambda p: p.write_bytes(data))
+    info = {"spec": asdict(spec), "npy_sha256": hashlib.sha256(data).hexdigest(), "photo_sha256": shas}
+    atomic_write(meta, lambda p: p.write_text(json.dumps(info), encoding="utf-8"))
 
 
 def record_distances(query: np.ndarray, gallery: np.ndarray, table: RecordTable) -> np.ndarray:
