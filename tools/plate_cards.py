@@ -66,11 +66,9 @@ def section(evals: list[dict], px: str, model: str, reader: dict, note: str) -> 
 
 def replace_section(card: str, text: str) -> str:
     """``card`` with its :data:`HEADING` section replaced by ``text`` (appended when there is none)."""
-    start = card.find(HEADING)
-    if start < 0:
-        return card.rstrip() + "\n\n" + text
-    end = card.find("\n## ", start + len(HEADING))
-    return card[:start] + text + ("" if end < 0 else "\n" + card[end + 1:])
+    from core.evaluation.cards import replace_section as replace
+
+    return replace(card, HEADING, text)
 
 
 def main(argv: list[str] | None = None) -> int:
