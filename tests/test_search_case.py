@@ -234,3 +234,26 @@ def test_cli_case_errors_are_one_line(case: K.Case, index_dir: Path, tmp_path: P
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip()
         assert err.startswith("varsr-search: error:") and words in err and "\n" not in err, (argv, err)
+
+
+def test_fused_query_of_a_case_is_recorded_with_what_its_score_is(index_dir: Path, tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from core.case.search import FUSED_SCORE
+
+    session = S.Session()  # the installed face-8 and face-8-det
+    c = K.Case.create(tmp_path / "CASE-F", session, "Examiner F")
+    lr = torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(3))
+    faces = session.add_set("faces", [S.Candidate(image=torch.rand(3, 64, 64), lr=lr.clone(), z=None,
+                                                  recipe=dict(FACE, seed=i, index=0), l1=1.0, lr_psnr=40.0)
+                                      for i in range(3)])
+    session.set_consistency_operator("camera")  # the analyst's condition: the gallery gets its optics
+    for cid in faces.candidate_ids:
+        session.star(cid)
+    c.save()
+    capsys.readouterr()
+    assert main(["faces", "query", str(index_dir), "--case", str(c.folder), "--mode", "fused", "--top", "3",
+                 "--record"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "fused" and len(out["hits"]) == 3 and any("sigma 0.6" in n for n in out["notes"])
+    rec = K.open_case(c.folder).searches[-1]
+    assert rec["query"]["mode"] == "fused" and rec["query"]["distance"] == FUSED_SCORE
