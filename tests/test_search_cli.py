@@ -39,9 +39,10 @@ def test_index_then_query_prints_ranked_records_as_json(indexed: tuple[Path, Pat
         image(cands / f"candidate_{i:03d}.png", 10 + i, (64, 64))
     image(cands / "input_lr.png", 99, (8, 8))  # varsr-sample's LR copy is not a candidate
     capsys.readouterr()
-    assert main(["faces", "query", str(index), str(cands), "--top", "2"]) == 0
+    assert main(["faces", "query", str(index), str(cands), "--top", "2"]) == 0  # auto: no det.png, so min
     out = json.loads(capsys.readouterr().out)
     assert out["embedder"] == "dlib-face-resnet" and out["mode"] == "min" and out["records_searched"] == 3
+    assert "not fused" in out["notes"][0]
     assert out["candidates"] == [f"candidate_{i:03d}.png" for i in range(3)]
     assert "never an identification" in out["notice"]
     assert [h["rank"] for h in out["hits"]] == [1, 2]
@@ -66,8 +67,7 @@ def test_fused_query_uses_the_det_output_and_the_degraded_gallery(indexed: tuple
     cands = root / "sampled"
     assert sample(["--model", "face-8", "-n", "4", "--out", str(cands), str(crop)]) == 0
     capsys.readouterr()
-    assert main(["faces", "query", str(index), str(cands), "--mode", "fused", "--condition", "camera",
-                 "--top", "3"]) == 0
+    assert main(["faces", "query", str(index), str(cands), "--condition", "camera", "--top", "3"]) == 0  # auto
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "fused" and len(out["hits"]) == 3 and out["candidates"][-1] == "det.png"
     assert sorted(h["record_id"] for h in out["hits"]) == ["ann", "ben", "cat"]
@@ -82,7 +82,10 @@ def test_fused_query_uses_the_det_output_and_the_degraded_gallery(indexed: tuple
     capsys.readouterr()
     assert main(["faces", "query", str(index), str(root / "no-det"), "--mode", "fused"]) == 2
     assert "needs the -det output" in capsys.readouterr().err
-    assert main(["faces", "query", str(index), str(cands), "--condition", "camera"]) == 2
+    assert main(["faces", "query", str(index), str(root / "no-det")]) == 0  # auto: min, saying why
+    out = json.loads(capsys.readouterr().out)
+    assert out["mode"] == "min" and "not fused" in out["notes"][0] and "needs the -det output" in out["notes"][0]
+    assert main(["faces", "query", str(index), str(cands), "--mode", "min", "--condition", "camera"]) == 2
     assert "--condition is for --mode fused" in capsys.readouterr().err
 
 

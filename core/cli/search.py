@@ -1,7 +1,7 @@
 """``varsr-search``: search databases with candidates instead of one poor image, without the GUI.
 
     varsr-search faces index GALLERY --out INDEX        # a folder of photos, or a CSV of path,record_id
-    varsr-search faces query INDEX CANDIDATES_DIR [--top 20] [--mode fused|min|knn] [--k 3] [--diverse K]
+    varsr-search faces query INDEX CANDIDATES_DIR [--top 20] [--mode auto|fused|min|knn] [--k 3] [--diverse K]
     varsr-search faces query INDEX --case CASE [--all] [--record]   # the case's shortlist (or all)
     varsr-search plates ...                              # plate registry search (core.cli.search_plates)
 
@@ -24,9 +24,6 @@ from core.cli.search_plates import add_cli as add_plates_cli
 PROG = "varsr-search"
 
 
-OPERATORS = ("ideal", "blur", "camera")
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="{faces,plates}", required=True)
@@ -38,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``faces`` (``index`` and ``query``); each leaf sets ``func(args) -> exit code``."""
     from core.search.embedders import DLIB_NAME, EMBEDDERS
+    from core.workbench.operators import CHOICES
 
     p = subparsers.add_parser("faces", help="face gallery: index photos, rank records against candidates")
     sub = p.add_subparsers(dest="faces_command", metavar="{index,query}", required=True)
@@ -55,11 +53,12 @@ def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
                    help="folder of candidate images (e.g. varsr-sample output); or give --case")
     add_case_args(q, "face candidates")
     q.add_argument("--top", type=int, default=20, help="records to list (default 20)")
-    q.add_argument("--mode", choices=("min", "knn", "fused"), default="min",
-                   help="record distance: min over candidates (default), mean of the k nearest, or fused: the "
-                        "-det output and the candidates against the photos plus the -det output against the photos "
-                        "degraded and restored as the probe was (the best measured at 8 and 16 px; docs/SEARCH.md)")
-    q.add_argument("--condition", choices=OPERATORS, default=None,
+    q.add_argument("--mode", choices=("auto", "fused", "min", "knn"), default="auto",
+                   help="record score: fused, the -det output and the candidates against the photos plus the -det "
+                        "output against the photos degraded and restored as the probe was (the best measured; "
+                        "docs/SEARCH.md); min over candidates; mean of the k nearest; auto (default): fused when "
+                        "the query allows it (one face's candidates with its -det output), else min, saying why")
+    q.add_argument("--condition", choices=CHOICES, default=None,
                    help="--mode fused: the condition the face was seen under, whose optics degrade the gallery "
                         "(default: ideal, the box filter; with --case, what the candidates were scored under)")
     q.add_argument("--k", type=int, default=3, help="candidates averaged in --mode knn (default 3)")
@@ -70,25 +69,38 @@ def add_faces_cli(subparsers: argparse._SubParsersAction) -> argparse.ArgumentPa
     return p
 
 
-def run_index(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
+class _ProgressBar:
+    """A tqdm progress callback ``(done, total)`` on stderr, made at its first call (so an early error
+    prints no empty bar) and closed when done."""
 
+    def __init__(self, desc: str, disable: bool = False) -> None:
+        self.desc, self.disable = desc, disable
+        self.bar: Any = None
+
+    def __call__(self, i: int, n: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=n, unit="photo", desc=self.desc, file=sys.stderr, disable=self.disable)
+        self.bar.update(i - self.bar.n)
+        if i >= n:
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_index(args: argparse.Namespace) -> int:
     from core.search.embedders import load_embedder
     from core.search.gallery import build_index
 
     embedder = load_embedder(args.embedder, args.weights)
-    bars: list[tqdm] = []  # made at the first photo, so an early error prints no empty bar
-
-    def progress(i: int, n: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=n, unit="photo", desc="indexing", file=sys.stderr, disable=args.quiet))
-        bars[0].update(i - bars[0].n)
-
+    progress = _ProgressBar("indexing", args.quiet)
     try:
         report = build_index(args.gallery, args.out, embedder, progress=progress)
     finally:
-        for bar in bars:
-            bar.close()
+        progress.close()
     for note in report.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     for s in report.skipped[:20]:
@@ -121,13 +133,21 @@ def run_query(args: argparse.Namespace) -> int:
     else:
         names, frames = read_candidate_folder(args.candidates)
     embedder = embedder_for_index(index, args.weights)
-    if args.mode == "fused":
-        result = _search_fused(args, index, names, frames, embedder)
-    else:
-        if args.condition is not None:
+    result, why_not = None, ""
+    if args.mode == "fused" or (args.mode == "auto" and args.diverse is None):
+        try:
+            result = _search_fused(args, index, names, frames, embedder)
+        except VarSRError as e:
+            if args.mode == "fused":
+                raise
+            why_not = f"not fused ({e}): ranked by min"
+    if result is None:
+        if args.condition is not None and args.mode != "auto":
             raise VarSRError("--condition is for --mode fused")
-        result = search_frames(index, frames, names, embedder, mode=args.mode, k=args.k, top=args.top,
-                               diverse=args.diverse)
+        result = search_frames(index, frames, names, embedder, mode="min" if args.mode == "auto" else args.mode,
+                               k=args.k, top=args.top, diverse=args.diverse)
+        if why_not:
+            result.notes.insert(0, why_not)
     out = result.to_dict()
     out.update(top=args.top, diverse=args.diverse)
     if args.case is not None:
@@ -167,7 +187,7 @@ def _search_fused(args: argparse.Namespace, index: Any, names: list[str], frames
         if not names:
             raise VarSRError(f"{args.candidates}: no candidates beside det.png")
     return search_fused(index, frames, names, query, embedder, top=args.top,
-                        progress=_bar("degrading the gallery", args))
+                        progress=_ProgressBar("degrading the gallery"))
 
 
 def _folder_query(folder: Path, names: list[str], frames: Any, sigma: float) -> Any:
@@ -190,20 +210,6 @@ def _folder_query(folder: Path, names: list[str], frames: Any, sigma: float) -> 
     return DegradedQuery(frames[names.index("det.png")], det, sigma, "det.png")
 
 
-def _bar(desc: str, args: argparse.Namespace) -> Any:
-    """A tqdm progress callback on stderr, made at its first call."""
-    from tqdm import tqdm
-
-    bars: list[Any] = []
-
-    def progress(i: int, n: int) -> None:
-        if not bars:
-            bars.append(tqdm(total=n, unit="photo", desc=desc, file=sys.stderr))
-        bars[0].update(i - bars[0].n)
-        if i >= n:
-            bars[0].close()
-
-    return progress
 
 
 def main(argv: list[str] | None = None) -> int:
