@@ -255,5 +255,7 @@ def test_fused_query_of_a_case_is_recorded_with_what_its_score_is(index_dir: Pat
                  "--record"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["mode"] == "fused" and len(out["hits"]) == 3 and any("sigma 0.6" in n for n in out["notes"])
-    rec = K.open_case(c.folder).searches[-1]
+    reopened = K.open_case(c.folder)
+    rec = reopened.searches[-1]
     assert rec["query"]["mode"] == "fused" and rec["query"]["distance"] == FUSED_SCORE
+    assert "<th>fused score</th>" in build_report(reopened).html()  # not called a distance

@@ -27,7 +27,7 @@ from core.case.recorder import Case
 from core.case.regenerate import RegenResult, summary
 from core.case.roi import describe_regions, mark_regions, region_inset, regions_of
 from core.case.schema import software
-from core.case.search import SEARCH_NOTICE, hits_of, query_line, short_sha, strings_of, summary_line
+from core.case.search import SEARCH_NOTICE, hits_of, query_line, score_label, short_sha, strings_of, summary_line
 from core.fileio import atomic_write
 from core.images import open_image, tensor_to_pil
 from core.workbench.export import MARK, NOTICE, marked_image
@@ -424,7 +424,7 @@ def _searches(case: Case, P: Callable[[str], None]) -> None:
             P("<p>No record was found.</p>")
             continue
         if rec.get("kind") == "faces":
-            head, rows = ("rank", "record", "distance", "matched candidate", "gallery photo (SHA-256)"), [
+            head, rows = ("rank", "record", score_label(rec), "matched candidate", "gallery photo (SHA-256)"), [
                 (h.get("rank"), h.get("record_id"), h.get("distance"), h.get("candidate"),
                  f"{h.get('photo')} ({short_sha(h.get('photo_sha256'))})"
                  + ("" if h.get("face_found", True) else ", no face found")) for h in hits[:REPORT_HITS]]

@@ -165,10 +165,16 @@ def query_line(rec: dict[str, Any]) -> str:
                if c.get("k") is not None else ""))
 
 
+def score_label(rec: dict[str, Any]) -> str:
+    """What a recorded face search's hit "distance" is: a distance, or a fused search's score."""
+    q = rec.get("query")
+    return "fused score" if isinstance(q, dict) and q.get("mode") == "fused" else "distance"
+
+
 def hit_line(rec: dict[str, Any], h: dict[str, Any]) -> str:
     """One readable line for one hit of a recorded search."""
     if rec.get("kind") == "faces":
-        return (f"{h.get('rank')}. record {h.get('record_id')}: distance {h.get('distance')} via candidate "
+        return (f"{h.get('rank')}. record {h.get('record_id')}: {score_label(rec)} {h.get('distance')} via candidate "
                 f"{h.get('candidate')} (photo {h.get('photo')}" + ("" if h.get("face_found", True) else
                                                                       ", no face found") + ")")
     return (f"{h.get('kind')} {h.get('rank')}. {h.get('record_id')} (line {h.get('line')}): log P {h.get('score')}"
