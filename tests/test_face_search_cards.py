@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.helpers.cards import write_cards
 
 
 def _tool():
@@ -33,10 +34,7 @@ def _run(fused: float) -> dict:
 def test_face_cards_get_one_current_section_and_keep_their_history(tmp_path: Path) -> None:
     tool = _tool()
     models = tmp_path / "models"
-    for name in ("face-8", "face-8-det"):
-        (models / name).mkdir(parents=True)
-        (models / name / "card.md").write_text(f"# Model card: `{name}`\n\n## Held-out figures\nold\n\n"
-                                               "## Known failure modes\n- x\n", encoding="utf-8")
+    write_cards(models, ("face-8", "face-8-det"), "## Held-out figures\nold")
     for fused in (42.1, 44.0):
         f = tmp_path / "run.json"
         f.write_text(json.dumps(_run(fused)), encoding="utf-8")

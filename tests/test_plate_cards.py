@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from tests.conftest import REPO
+from tests.helpers.cards import write_cards
 
 
 def _tool():
@@ -31,10 +32,7 @@ def _eval(polarity: str, top10: float) -> dict:
 def test_cards_get_one_current_section_per_size_and_keep_their_history(tmp_path: Path) -> None:
     tool = _tool()
     models = tmp_path / "models"
-    for name in ("plate-char", "plate-char-det"):
-        (models / name).mkdir(parents=True)
-        (models / name / "card.md").write_text(f"# Model card: `{name}`\n\n## Real whole plates\nold table\n\n"
-                                               "## Known failure modes\n- x\n", encoding="utf-8")
+    write_cards(models, ("plate-char", "plate-char-det"), "## Real whole plates\nold table")
     files = []
     for i, (pol, top) in enumerate((("choose", 0.415), ("mix", 0.468))):
         files.append(tmp_path / f"e{i}.json")

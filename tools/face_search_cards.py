@@ -9,7 +9,6 @@ which a re-run replaces; earlier sections stay as the history they are.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -65,13 +64,10 @@ def section(runs: list[dict], bundle: str, note: str) -> str | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.evaluation.cards import replace_section
+    from core.evaluation.cards import card_tool_parser, replace_section
 
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", nargs="+", type=Path, help="varsr-search-eval --json files")
-    p.add_argument("--note", default="", help="a paragraph to put under the heading")
-    p.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
-    args = p.parse_args(argv)
+    args = card_tool_parser(__doc__, "runs", "varsr-search-eval --json files", ROOT / "resources" / "models"
+                            ).parse_args(argv)
     runs = [json.loads(f.read_text(encoding="utf-8")) for f in args.runs]
     blocks = [b for r in runs for b in r["blocks"]]
     names = {_bundle(b["varsr_path"]) for b in blocks} | {b["det"] for b in blocks}

@@ -11,7 +11,6 @@ history they are.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
@@ -72,12 +71,11 @@ def replace_section(card: str, text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("evals", nargs="+", type=Path, help="core.plates.evaluate --out JSON files")
-    p.add_argument("--note", default="", help="a paragraph to put under the heading")
-    p.add_argument("--models", type=Path, default=ROOT / "resources" / "models")
-    args = p.parse_args(argv)
+    from core.evaluation.cards import card_tool_parser
     from core.nets.classifier import default_path
+
+    args = card_tool_parser(__doc__, "evals", "core.plates.evaluate --out JSON files", ROOT / "resources" / "models"
+                            ).parse_args(argv)
 
     evals = [json.loads(f.read_text(encoding="utf-8")) for f in args.evals]
     meta = json.loads(default_path("plate-reader").with_suffix(".json").read_text(encoding="utf-8"))
