@@ -127,7 +127,7 @@ def test_search_fused_names_the_det_output_and_says_how(index) -> None:
     emb = FrameEmbedder()
     frames = torch.zeros(2, 3, 16, 16)
     frames[:, 1] = 0.8  # green candidates: ben
-    query = DegradedQuery(frames[0].clone(), MeanDet(), 0.0, "det.png")
+    query = DegradedQuery(frames[:1].clone(), MeanDet(), 0.0, "det.png")
     res = search_fused(index, frames, ["c0", "c1"], query, emb, top=2)
     out = res.to_dict()
     assert out["mode"] == "fused" and len(out["hits"]) == 2
@@ -153,7 +153,7 @@ def test_degraded_query_needs_one_face_and_a_det_model(tiny_bundle: Path, tmp_pa
         degraded_query([_cand(lr)], lambda _n: core.load_model(tiny_bundle))
     save_bundle(VarSR(tiny_config("face-8", latent_dim=0)), tiny_bundle.parent / "face-8-det")
     q = degraded_query([_cand(lr), _cand(lr.clone())], lambda _n: core.load_model(tiny_bundle))
-    assert q.det_frame.shape == (3, 64, 64) and q.det_model.config.latent_dim == 0
+    assert q.det_frames.shape == (1, 3, 64, 64) and q.det_model.config.latent_dim == 0
     assert q.sigma == pytest.approx(0.6)  # the camera operator's optics
 
 
@@ -168,3 +168,42 @@ def test_a_photo_gone_since_indexing_keeps_its_sharp_embedding_and_a_damaged_cac
     again, notes = degraded_embeddings(index, det, emb, 0.0)
     np.testing.assert_array_equal(again, out)
     assert any("computed for 2 of 3" in n for n in notes)
+
+
+def test_fused_score_of_several_frames_averages_their_det_distances() -> None:
+    table = RecordTable(["a", "b", "c"])
+    photos = np.array([[0.0, 0], [0.0, 1], [0.0, 5]], np.float32)
+    degraded = photos + 0.5
+    cands = np.array([[0.0, 0.4]], np.float32)
+    dets = np.array([[0.0, 0.2], [0.0, 1.4]], np.float32)
+    two = fused_record_scores(dets, cands, photos, degraded, table)
+
+    def mean_dist(q: np.ndarray, g: np.ndarray) -> np.ndarray:  # one photo per record here
+        return np.linalg.norm(q[:, None] - g[None], axis=-1).mean(0)
+
+    want = sum(standardise(mean_dist(q, g)) for q, g in ((dets, photos), (cands, photos), (dets, degraded)))
+    np.testing.assert_allclose(two, want, rtol=1e-5)
+    # the frames' mean distance, not the distance of their mean embedding
+    assert not np.allclose(two, fused_record_scores(dets.mean(0), cands, photos, degraded, table))
+
+
+def _video(lr: torch.Tensor, clip: str) -> Candidate:
+    return Candidate(image=torch.rand(3, 16, 16), lr=lr, z=None, l1=0.0, lr_psnr=40.0,
+                     recipe={"kind": "video-face", "model": "m", "domain": "face", "clip": {"sha256": clip}})
+
+
+def test_degraded_query_takes_the_frames_of_one_tracked_clip(tiny_bundle: Path) -> None:
+    import core
+    from core.model.bundle import save_bundle
+    from core.model.varsr import VarSR
+    from tests.conftest import tiny_config
+
+    save_bundle(VarSR(tiny_config("face-8", latent_dim=0)), tiny_bundle.parent / "face-8-det")
+    load = lambda _n: core.load_model(tiny_bundle)  # noqa: E731
+    f1, f2 = torch.rand(3, 8, 8), torch.rand(3, 8, 8)
+    q = degraded_query([_video(f1, "clip"), _video(f1.clone(), "clip"), _video(f2, "clip")], load)
+    assert q.det_frames.shape == (2, 3, 64, 64)  # one -det output per frame, not per candidate
+    with pytest.raises(SearchError, match="more than one input"):
+        degraded_query([_video(f1, "clip"), _video(f2, "other clip")], load)
+    with pytest.raises(SearchError, match="more than one input"):
+        degraded_query([_video(f1, "clip"), _cand(f2)], load)

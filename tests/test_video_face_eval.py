@@ -49,6 +49,16 @@ def test_frames_fuse_by_min_and_oracle_frame() -> None:
     assert set(k.split("/")[1] for k in r) == {*(str(f) for f in FRAMES), "best"}
 
 
+def test_fused_frames_add_the_degraded_gallery() -> None:
+    g = gallery()
+    e_det = np.array([[4.0, 0]] * 16, dtype=np.float32)  # det alone: a (4 away) beats b, the truth (6 away)
+    e_c = np.repeat(e_det[:, None], 2, axis=1)
+    degraded = np.array([[0.0, 9], [4.0, 0], [20.0, 9]], dtype=np.float32)  # b, degraded, looks like the probes
+    r = clip_ranks(e_det, e_c, g, truth=1, degraded=degraded)
+    assert r["det/8"] == 2 and r["fused/8"] == 1 and r["fused/best"] == 1
+    assert "fused/1" not in clip_ranks(e_det, e_c, g, truth=1)  # no degraded gallery, no fused rows
+
+
 class FakeModel:
     def generate(self, lr: torch.Tensor, z: object) -> torch.Tensor:
         return lr

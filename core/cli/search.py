@@ -207,7 +207,7 @@ def _folder_query(folder: Path, names: list[str], frames: Any, sigma: float) -> 
     if det_info.get("weights_sha256") not in (None, det.weights_sha256):
         raise VarSRError(f"{folder}: det.png was made by other {det_info['model']} weights than the installed "
                          "ones; sample again with the installed model")
-    return DegradedQuery(frames[names.index("det.png")], det, sigma, "det.png")
+    return DegradedQuery(frames[names.index("det.png")][None], det, sigma, "det.png")
 
 
 

@@ -205,9 +205,13 @@ def fused_record_scores(det: np.ndarray, candidates: np.ndarray, photos: np.ndar
                         table: RecordTable) -> np.ndarray:
     """One score per record (lower is better): the sum of three standardised record distances, the
     ``-det`` embedding ``(D,)`` to the photos ``(P, D)``, the candidates' ``(K, D)`` mean distance to
-    them, and the ``-det`` embedding to the degraded photos ``(P, D)`` (:func:`degraded_embeddings`)."""
+    them, and the ``-det`` embedding to the degraded photos ``(P, D)`` (:func:`degraded_embeddings`).
+
+    Several frames of one face (a tracked clip): ``det`` is ``(F, D)``, one embedding per frame, and
+    both of its distances are the mean over the frames."""
+    det = np.atleast_2d(det)
     if len(photos) != len(degraded) or len(photos) != len(table.row_record):
         raise SearchError(f"{len(degraded)} degraded embeddings for {len(photos)} gallery photos")
-    parts = [record_distances(det[None], photos, table)[0], record_distances(candidates, photos, table).mean(0),
-             record_distances(det[None], degraded, table)[0]]
+    parts = [record_distances(det, photos, table).mean(0), record_distances(candidates, photos, table).mean(0),
+             record_distances(det, degraded, table).mean(0)]
     return np.sum([standardise(p) for p in parts], axis=0)

@@ -99,11 +99,6 @@ FUSIONS = ("min", "knn", "mean", "rrf", "det+min", "det+rrf")
 DEGRADED_METHODS = ("dd", "det+dd", "fused")
 
 
-def _z(d: np.ndarray) -> np.ndarray:
-    sd = float(d.std())
-    return (d - d.mean()) / sd if sd > 0 else np.zeros_like(d)
-
-
 def method_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, true_record: int,
                  degraded: np.ndarray | None = None) -> dict[str, int]:
     """The true record's rank for det, one candidate and each fusion of the candidates (one probe).
@@ -127,6 +122,8 @@ def method_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, true_
         "det+rrf": true_rank(fuse(both, "rrf", weights=np.r_[max(1.0, n / 4), np.ones(n)]), true_record),
     }
     if degraded is not None:
+        from core.search.degraded import standardise as _z
+
         d_dd = record_distances(e_det[None], Gallery(degraded, gallery.photo_record, gallery.records))[0]
         out["dd"] = true_rank(d_dd, true_record)
         out["det+dd"] = true_rank(_z(d_det[0]) + _z(d_dd), true_record)

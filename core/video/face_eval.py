@@ -39,7 +39,7 @@ FRAMES = (1, 2, 4, 8, 16)
 N_FRAMES = max(FRAMES)
 BLURRED = (5,)
 OCCLUDED = (13,)
-METHODS = ("det", "min", "knn", "mean", "det+min")
+METHODS = ("det", "min", "knn", "mean", "det+min", "fused")
 TOPS_SHOWN = (1, 10, 20)
 
 
@@ -71,14 +71,25 @@ def film(hr: torch.Tensor, lr_size: tuple[int, int], seeds: list[int], condition
 
 
 def clip_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, truth: int,
-               frames: tuple[int, ...] = FRAMES) -> dict[str, int]:
+               frames: tuple[int, ...] = FRAMES, degraded: np.ndarray | None = None) -> dict[str, int]:
     """The true record's rank per ``method/N`` (first N frames) and ``method/best`` (oracle frame).
 
-    ``e_det``: ``(F, D)`` one det embedding per frame; ``e_cands``: ``(F, k, D)`` candidates per frame."""
+    ``e_det``: ``(F, D)`` one det embedding per frame; ``e_cands``: ``(F, k, D)`` candidates per frame;
+    ``degraded``: the gallery's degraded-and-restored embeddings (adds ``fused``, the search of
+    :func:`core.search.degraded.fused_record_scores` over the frames' det outputs and candidates)."""
+    from core.search.degraded import standardise
+
     f_all, k = e_cands.shape[:2]
     d_det = record_distances(e_det, gallery)  # (F, R)
     d_c = record_distances(e_cands.reshape(f_all * k, -1), gallery).reshape(f_all, k, -1)
+    d_dd = None if degraded is None else record_distances(
+        e_det, Gallery(degraded, gallery.photo_record, gallery.records))  # (F, R)
     out: dict[str, int] = {}
+
+    def fused(rows: slice | list[int], tag: str) -> None:
+        if d_dd is not None:
+            parts = (d_det[rows].mean(0), d_c[rows].reshape(-1, d_c.shape[-1]).mean(0), d_dd[rows].mean(0))
+            out[f"fused/{tag}"] = true_rank(sum(standardise(p) for p in parts), truth)
 
     def cands(d: np.ndarray, e: np.ndarray, tag: str) -> None:
         out[f"min/{tag}"] = true_rank(fuse(d, "min"), truth)
@@ -90,23 +101,25 @@ def clip_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, truth: 
         out[f"det/{n}"] = true_rank(dd.min(0), truth)
         cands(dc, e_cands[:n].reshape(n * k, -1), str(n))
         out[f"det+min/{n}"] = true_rank(np.minimum(dd.min(0), dc.min(0)), truth)
+        fused(slice(0, n), str(n))
     det_each = [true_rank(d_det[f], truth) for f in range(f_all)]
     best = int(np.argmin(det_each))
     out["det/best"] = det_each[best]
     cands(d_c[best], e_cands[best], "best")
     out["det+min/best"] = true_rank(np.minimum(d_det[best], d_c[best].min(0)), truth)
+    fused([best], "best")
     return out
 
 
 def probe_ranks(model: Any, det: Any, embedder: Any, lr: torch.Tensor, gallery: Gallery, truth: int, k: int,
-                seed: int, temperature: float) -> dict[str, int]:
+                seed: int, temperature: float, degraded: np.ndarray | None = None) -> dict[str, int]:
     """Det and ``k`` candidates for every frame ``(F, C, h, w)`` of one clip, embedded and ranked."""
     with torch.inference_mode():
         sr_det = det.generate(lr, None).float()
         cands = model.sample(lr, k, seed=seed, temperature=temperature).float()  # (F, k, C, H, W)
     e_det = embedder.embed_frames(sr_det)
     e_c = embedder.embed_frames(cands.reshape(-1, *cands.shape[2:])).reshape(len(lr), k, -1)
-    return clip_ranks(e_det, e_c, gallery, truth)
+    return clip_ranks(e_det, e_c, gallery, truth, degraded=degraded)
 
 
 def summary(records: list[dict[str, int]]) -> dict[str, Any]:
@@ -139,12 +152,19 @@ def evaluate(data_root: Path, varsr: str = "face-16", det_name: str = "face-16-d
     cfg = model.config
     temp = float(cfg.sample_temperature)
     lr_size = (cfg.lr_size[1], cfg.lr_size[0])
+    degraded = None
+    if gallery.index is not None:
+        from core.model.camera import condition as get_condition
+        from core.search.degraded import degraded_embeddings
+
+        degraded, _ = degraded_embeddings(gallery.index, det, embedder, get_condition(condition).nominal_sigma)
     records: list[dict[str, int]] = []
     res: dict[str, Any] = {}
     for j, i in enumerate(probes):
         hr = data.float_images(torch.tensor([i]))[0]
         lr = film(hr, lr_size, frame_seeds(seed, j), condition)
-        records.append(probe_ranks(model, det, embedder, lr, gallery, rec_index[data.groups[i]], k, seed + j, temp))
+        records.append(probe_ranks(model, det, embedder, lr, gallery, rec_index[data.groups[i]], k, seed + j, temp,
+                                   degraded))
         res = {"probes": len(records), "probes_planned": len(probes), "gallery_photos": int(len(gallery.embeddings)),
                "records": len(gallery.records), "varsr": cfg.name, "det": det.config.name,
                "lr_size": list(cfg.lr_size), "condition": condition, "k": k, "temperature": temp, "seed": seed,
@@ -161,20 +181,21 @@ def evaluate(data_root: Path, varsr: str = "face-16", det_name: str = "face-16-d
 
 
 _NAMES = {"det": "det", "min": "{k}/frame, min", "knn": "{k}/frame, knn k=3", "mean": "{k}/frame, mean embedding",
-          "det+min": "det + {k}/frame, min"}
+          "det+min": "det + {k}/frame, min", "fused": "fused: det + {k}/frame + degraded gallery"}
 
 
 def markdown(res: dict[str, Any]) -> str:
     """Top-10 per method and frame count, then top-1/10/20 at 1 and 8 frames with ratio and p."""
     s, k = res["summary"], res["k"]
+    methods = [m for m in METHODS if f"{m}/1" in s]
     lines = [f"| searched with | best frame (oracle) | {' | '.join(f'{f} fr.' for f in FRAMES)} |",
              "|---|---|" + "---|" * len(FRAMES)]
-    for m in METHODS:
+    for m in methods:
         row = [f"{s[f'{m}/{t}']['top10']:.1f} ±{s[f'{m}/{t}']['top10_se']:.1f}" for t in ("best", *FRAMES)]
         lines.append(f"| {_NAMES[m].format(k=k)} | " + " | ".join(row) + " |")
     lines += ["", "| searched with | frames | " + " | ".join(f"top-{t}" for t in TOPS_SHOWN)
               + " | top-10, 8 vs 1 frame | p (McNemar) |", "|---|---|" + "---|" * (len(TOPS_SHOWN) + 2)]
-    for m in METHODS:
+    for m in methods:
         for t in ("1", "8"):
             r = s[f"{m}/{t}"]
             cells = " | ".join(f"{r[f'top{x}']:.1f} ±{r[f'top{x}_se']:.1f}" for x in TOPS_SHOWN)
