@@ -90,6 +90,10 @@ def test_fused_search_with_one_faces_candidates(qtbot, tmp_path: Path) -> None:
     dock.build(_gallery(tmp_path / "gallery"), tmp_path / "index")
     qtbot.waitUntil(lambda: dock.index is not None and not runner.busy, timeout=WAIT_MS * 4)
     dock.source.setCurrentText("All face candidates")
+    dock.search().cancel()  # cancelled before the gallery is degraded: nothing is written or shown
+    qtbot.waitUntil(lambda: not runner.busy, timeout=WAIT_MS * 8)
+    assert dock.result is None and "cancelled" in dock.status.text()
+    assert not (tmp_path / "index" / "degraded").exists()
     dock.search()
     qtbot.waitUntil(lambda: dock.result is not None and not runner.busy, timeout=WAIT_MS * 8)
     assert dock.result["mode"] == "fused" and dock.table.rowCount() == 3
