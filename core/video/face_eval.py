@@ -89,7 +89,7 @@ def clip_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, truth: 
     def fused(rows: slice | list[int], tag: str) -> None:
         if d_dd is not None:
             parts = (d_det[rows].mean(0), d_c[rows].reshape(-1, d_c.shape[-1]).mean(0), d_dd[rows].mean(0))
-            out[f"fused/{tag}"] = true_rank(sum(standardise(p) for p in parts), truth)
+            out[f"fused/{tag}"] = true_rank(np.sum([standardise(p) for p in parts], axis=0), truth)
 
     def cands(d: np.ndarray, e: np.ndarray, tag: str) -> None:
         out[f"min/{tag}"] = true_rank(fuse(d, "min"), truth)
