@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,13 +32,11 @@ import torch
 
 from core.fileio import atomic_write
 from core.search.errors import SearchCancelled, SearchError
-from core.search.gallery import FaceIndex
+from core.search.gallery import Cancelled, FaceIndex, Progress
 from core.search.rank import RecordTable, distances
 
 CACHE_DIR = "degraded"
 BATCH = 64
-Progress = Callable[[int, int], None]
-Cancelled = Callable[[], bool]
 
 
 @dataclass(frozen=True)
@@ -212,6 +209,12 @@ def fused_record_scores(det: np.ndarray, candidates: np.ndarray, photos: np.ndar
     det = np.atleast_2d(det)
     if len(photos) != len(degraded) or len(photos) != len(table.row_record):
         raise SearchError(f"{len(degraded)} degraded embeddings for {len(photos)} gallery photos")
-    parts = [record_distances(det, photos, table).mean(0), record_distances(candidates, photos, table).mean(0),
-             record_distances(det, degraded, table).mean(0)]
-    return np.sum([standardise(p) for p in parts], axis=0)
+    return fuse_distances(record_distances(det, photos, table), record_distances(candidates, photos, table),
+                          record_distances(det, degraded, table))
+
+
+def fuse_distances(det: np.ndarray, candidates: np.ndarray, degraded: np.ndarray) -> np.ndarray:
+    """The fused score from record distances ``(F, R)``, ``(K, R)`` and ``(F, R)`` (det outputs to the
+    photos, candidates to the photos, det outputs to the degraded photos): each averaged over its rows,
+    standardised over the records, then summed. The search and the evaluations all score with this."""
+    return np.sum([standardise(d.mean(0)) for d in (det, candidates, degraded)], axis=0)

@@ -138,6 +138,15 @@ def search_embeddings(index: FaceIndex, query: np.ndarray, candidate_ids: list[s
     return FaceSearchResult(hits, list(candidate_ids), used, mode, k, index, notes)
 
 
+def _index_embedder(index: FaceIndex, embedder: ChipEmbedder | None) -> ChipEmbedder:
+    """``embedder`` (default: the index's own), checked to be the one the index was built with."""
+    embedder = embedder if embedder is not None else embedder_for_index(index)
+    if (embedder.name, embedder.version) != (index.embedder["name"], index.embedder["version"]):
+        raise EmbedderError(f"{index.folder} was built with {index.embedder['name']}, not these "
+                            f"{embedder.name} weights")
+    return embedder
+
+
 def search_frames(index: FaceIndex, frames: torch.Tensor, candidate_ids: list[str],
                   embedder: ChipEmbedder | None = None, **kw: Any) -> FaceSearchResult:
     """Embed canonical-frame candidates ``(N, 3, H, W)`` with the index's embedder and rank."""
@@ -145,10 +154,7 @@ def search_frames(index: FaceIndex, frames: torch.Tensor, candidate_ids: list[st
         raise SearchError("no face candidates to search with")
     if frames.shape[1] not in (1, 3):
         raise SearchError("face candidates must be RGB or grey images")
-    embedder = embedder if embedder is not None else embedder_for_index(index)
-    if (embedder.name, embedder.version) != (index.embedder["name"], index.embedder["version"]):
-        raise EmbedderError(f"{index.folder} was built with {index.embedder['name']}, not these "
-                            f"{embedder.name} weights")
+    embedder = _index_embedder(index, embedder)
     return search_embeddings(index, embedder.embed_frames(frames), candidate_ids, **kw)
 
 
@@ -176,10 +182,7 @@ def search_fused(index: FaceIndex, frames: torch.Tensor, candidate_ids: list[str
         raise SearchError("no face candidates to search with")
     if top < 1:
         raise SearchError("top must be at least 1")
-    embedder = embedder if embedder is not None else embedder_for_index(index)
-    if (embedder.name, embedder.version) != (index.embedder["name"], index.embedder["version"]):
-        raise EmbedderError(f"{index.folder} was built with {index.embedder['name']}, not these "
-                            f"{embedder.name} weights")
+    embedder = _index_embedder(index, embedder)
     if len(index.embeddings) == 0:
         return FaceSearchResult([], list(candidate_ids), [], "fused", 0, index)
     degraded, notes = degraded_embeddings(index, query.det_model, embedder, query.sigma, progress=progress,

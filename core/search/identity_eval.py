@@ -122,12 +122,12 @@ def method_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, true_
         "det+rrf": true_rank(fuse(both, "rrf", weights=np.r_[max(1.0, n / 4), np.ones(n)]), true_record),
     }
     if degraded is not None:
-        from core.search.degraded import standardise as _z
+        from core.search.degraded import fuse_distances, standardise
 
-        d_dd = record_distances(e_det[None], Gallery(degraded, gallery.photo_record, gallery.records))[0]
-        out["dd"] = true_rank(d_dd, true_record)
-        out["det+dd"] = true_rank(_z(d_det[0]) + _z(d_dd), true_record)
-        out["fused"] = true_rank(_z(d_det[0]) + _z(d_c.mean(0)) + _z(d_dd), true_record)
+        d_dd = record_distances(e_det[None], Gallery(degraded, gallery.photo_record, gallery.records))
+        out["dd"] = true_rank(d_dd[0], true_record)
+        out["det+dd"] = true_rank(standardise(d_det[0]) + standardise(d_dd[0]), true_record)
+        out["fused"] = true_rank(fuse_distances(d_det, d_c, d_dd), true_record)
     return out
 
 

@@ -77,7 +77,7 @@ def clip_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, truth: 
     ``e_det``: ``(F, D)`` one det embedding per frame; ``e_cands``: ``(F, k, D)`` candidates per frame;
     ``degraded``: the gallery's degraded-and-restored embeddings (adds ``fused``, the search of
     :func:`core.search.degraded.fused_record_scores` over the frames' det outputs and candidates)."""
-    from core.search.degraded import standardise
+    from core.search.degraded import fuse_distances
 
     f_all, k = e_cands.shape[:2]
     d_det = record_distances(e_det, gallery)  # (F, R)
@@ -88,8 +88,8 @@ def clip_ranks(e_det: np.ndarray, e_cands: np.ndarray, gallery: Gallery, truth: 
 
     def fused(rows: slice | list[int], tag: str) -> None:
         if d_dd is not None:
-            parts = (d_det[rows].mean(0), d_c[rows].reshape(-1, d_c.shape[-1]).mean(0), d_dd[rows].mean(0))
-            out[f"fused/{tag}"] = true_rank(np.sum([standardise(p) for p in parts], axis=0), truth)
+            out[f"fused/{tag}"] = true_rank(fuse_distances(d_det[rows], d_c[rows].reshape(-1, d_c.shape[-1]),
+                                                           d_dd[rows]), truth)
 
     def cands(d: np.ndarray, e: np.ndarray, tag: str) -> None:
         out[f"min/{tag}"] = true_rank(fuse(d, "min"), truth)
