@@ -41,10 +41,8 @@ class MeanDet:
         name, domain, latent_dim, scale, hr_size = "fake-det", "face", 0, 4, (16, 16)
 
     weights_sha256 = "abc"
-    calls = 0
 
     def generate(self, lr: torch.Tensor, z: None) -> torch.Tensor:
-        MeanDet.calls += len(lr)
         return torch.nn.functional.interpolate(lr, scale_factor=4, mode="nearest")
 
 
