@@ -63,6 +63,26 @@ def diversity_hinge(generator: nn.Module, lr: torch.Tensor, mu_l: torch.Tensor, 
     return spread + agree
 
 
+def best_of_reconstruction(samples: torch.Tensor, hr: torch.Tensor,
+                           perceptual: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+                           lambda_perceptual: float = 0.0) -> torch.Tensor:
+    """Best-of-K reconstruction (a best-of-many objective, Bhattacharyya et al., 2018): per input, the
+    cost ``L1 + lambda_perceptual * LPIPS`` of the *closest* of its ``K`` prior samples to the HR image;
+    mean over inputs.
+
+    ``samples`` is ``(N, K, C, H, W)`` (K = 1 for a det model: then it is the plain reconstruction
+    loss). Only the best sample is pulled towards the truth, so the other draws stay free to cover
+    other faces the evidence allows: what best-of-10 PSNR / LPIPS measure, trained directly.
+    """
+    n, k = samples.shape[:2]
+    flat = samples.flatten(0, 1)
+    rep = hr.repeat_interleave(k, 0)
+    cost = (flat - rep).abs().flatten(1).mean(1)
+    if perceptual is not None and lambda_perceptual > 0:
+        cost = cost + lambda_perceptual * perceptual(flat, rep).flatten()
+    return cost.view(n, k).min(dim=1).values.mean()
+
+
 def identity_best_of(embed: Callable[[torch.Tensor], torch.Tensor], samples: torch.Tensor,
                      hr: torch.Tensor) -> torch.Tensor:
     """Best-of-K identity term: per input, ``1 - cos`` between the face embedder's descriptor of the

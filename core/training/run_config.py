@@ -49,6 +49,12 @@ class TrainConfig:
     diversity_target: float = 0.03
     diversity_share: float = 0.25
     lambda_perceptual: float = 0.0
+    #: best-of-K reconstruction (:func:`core.training.losses.best_of_reconstruction`) on ``best_of_share``
+    #: of the batch: ``best_of_samples`` prior samples per input, only the closest (L1 + the perceptual
+    #: weight x LPIPS) is pulled to the HR image; a det model gets the same term on its one output
+    lambda_best_of: float = 0.0
+    best_of_share: float = 0.25
+    best_of_samples: int = 4
     #: best-of-K identity term (:func:`core.training.losses.identity_best_of`, the bundled face
     #: embedder's ``1 - cos`` to the HR face) on ``identity_share`` of the batch: ``identity_samples``
     #: prior samples per input (a det model: its one output), chips of ``identity_chip`` px

@@ -193,7 +193,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
     writer = csv.writer(log_file) if log_file else None
     if writer and log_path.stat().st_size == 0:
         writer.writerow(["step", "time_s", "lr", "pixel", "kl", "perceptual", "adv_g", "critic", "sigma_l",
-                         "images_per_s", "mfu", "diversity", "identity"])
+                         "images_per_s", "mfu", "diversity", "identity", "best_of"])
     t0 = time.time()
     t_log, step_log = t0, step
     bar = tqdm(total=tc.steps, initial=step, disable=not main_proc, dynamic_ncols=True, desc=cfg.name)
@@ -241,27 +241,29 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 l_div = losses.diversity_hinge(model.generator, lr_img[:nd], out["mu_l"][:nd], out["logvar_l"][:nd],
                                                tc.diversity_target, cfg.scale)
+        l_best = torch.zeros((), device=dev)
+        if tc.lambda_best_of > 0:
+            # best of K prior samples (reparameterised: the prior may spread where faces differ); a det
+            # model's one output, so its baseline gets the same weight of reconstruction
+            nb = max(1, int(tc.batch_size * tc.best_of_share))
+            samples = (prior_samples(model, lr_img[:nb], out["mu_l"][:nb], out["logvar_l"][:nb],
+                                     tc.best_of_samples, use_bf16) if cfg.latent_dim else sr[:nb, None])
+            l_best = losses.best_of_reconstruction(samples, hr[:nb], perceptual, tc.lambda_perceptual)
         l_id = torch.zeros((), device=dev)
         if tc.lambda_identity > 0 and identity is not None:
             # best of K prior samples (reparameterised, so the prior may spread where faces differ);
             # a det model's one output
             ni = max(1, int(tc.batch_size * tc.identity_share))
-            if cfg.latent_dim:
-                k = max(1, tc.identity_samples)
-                mu, std = out["mu_l"][:ni], torch.exp(0.5 * out["logvar_l"][:ni])
-                z = (mu[:, None] + std[:, None] * torch.randn(ni, k, mu.shape[1], device=dev)).flatten(0, 1)
-                with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
-                    samples = model.generator(lr_img[:ni].repeat_interleave(k, 0), z).float()
-                samples = samples.view(ni, k, *samples.shape[1:])
-            else:
-                samples = sr[:ni, None]
+            samples = (prior_samples(model, lr_img[:ni], out["mu_l"][:ni], out["logvar_l"][:ni],
+                                     tc.identity_samples, use_bf16) if cfg.latent_dim else sr[:ni, None])
             chip = tc.identity_chip
             if tc.identity_chip_jitter > 0:
                 chip = round(chip * rng.uniform(1 - tc.identity_chip_jitter, 1 + tc.identity_chip_jitter))
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 l_id = losses.identity_best_of(partial(identity, chip_size=chip), samples, hr[:ni])
         loss = (tc.lambda_pixel * l_pix + tc.lambda_kl * l_kl + tc.lambda_perceptual * l_perc
-                + tc.lambda_adv * l_adv + tc.lambda_diversity * l_div + tc.lambda_identity * l_id)
+                + tc.lambda_adv * l_adv + tc.lambda_diversity * l_div + tc.lambda_identity * l_id
+                + tc.lambda_best_of * l_best)
         opt_g.zero_grad(set_to_none=True)
         loss.backward()
         opt_g.step()
@@ -286,7 +288,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
             t_log, step_log = now, step
             row = [step, round(elapsed_before + now - t0, 1), lr_now, l_pix.item(), l_kl.item(),
                    l_perc.item(), l_adv.item(), l_critic.item(), sigma, round(ips, 1), round(mfu, 5), l_div.item(),
-                   l_id.item()]
+                   l_id.item(), l_best.item()]
             writer.writerow(row)
             log_file.flush()
             bar.set_postfix(pix=f"{row[3]:.4f}", kl=f"{row[4]:.3f}", adv=f"{row[6]:.3f}", sig=f"{sigma:.2f}",
@@ -312,6 +314,18 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
 
 
 WARMUP_STEPS = 200
+
+
+def prior_samples(model: VarSR, lr: torch.Tensor, mu_l: torch.Tensor, logvar_l: torch.Tensor, k: int,
+                  use_bf16: bool) -> torch.Tensor:
+    """``(N, K, C, H, W)``: K reparameterised draws from p(z | I_L) per input, through the generator
+    (gradients reach the prior's mean and spread as well as G)."""
+    n, k = lr.shape[0], max(1, k)
+    std = torch.exp(0.5 * logvar_l)
+    z = (mu_l[:, None] + std[:, None] * torch.randn(n, k, mu_l.shape[1], device=lr.device)).flatten(0, 1)
+    with torch.autocast(lr.device.type, dtype=torch.bfloat16, enabled=use_bf16):
+        out = model.generator(lr.repeat_interleave(k, 0), z).float()
+    return out.view(n, k, *out.shape[1:])
 
 
 def training_flops_per_image(model: VarSR, cfg) -> float:
