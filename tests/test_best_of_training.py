@@ -51,3 +51,20 @@ def test_trainer_logs_the_best_of_term_and_repeats_from_its_seed(tmp_path: Path,
             logs.append([float(r["best_of"]) for r in csv.DictReader(f)])
     assert len(logs[0]) == 3 and all(v > 0 for v in logs[0])
     assert logs[0] == logs[1]
+
+
+def test_mfu_counts_the_prior_samples_of_the_sampling_terms() -> None:
+    from core.model.varsr import VarSR
+    from core.training.train import extra_generator_passes, training_flops_per_image
+
+    over = [o for o in FACE_TINY if "identity" not in o] + ['data.degradation=""']
+    plain = load_run_config("face-8", over)
+    best = load_run_config("face-8", over + ["train.lambda_best_of=1.0", "train.best_of_share=0.5",
+                                             "train.best_of_samples=4"])
+    assert extra_generator_passes(plain.train, plain.model.latent_dim) == 0.0
+    assert extra_generator_passes(best.train, best.model.latent_dim) == 2.0
+    assert extra_generator_passes(best.train, 0) == 0.0  # a det model reuses its one output
+    model = VarSR(plain.model)
+    base, more = training_flops_per_image(model, plain.model, plain.train), training_flops_per_image(
+        model, best.model, best.train)
+    assert more > base * 1.5  # two more generator passes on a model that is mostly generator

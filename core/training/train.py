@@ -35,7 +35,7 @@ from core.nets import Critic
 from core.perf import tune_cpu
 from core.training import losses
 from core.training.checkpoint import load_checkpoint, save_checkpoint
-from core.training.run_config import DataConfig, RunConfig
+from core.training.run_config import DataConfig, RunConfig, TrainConfig
 
 
 def default_data_root() -> Path:
@@ -152,7 +152,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         from core.model.camera import CameraDegradation, condition
 
         rand_degrade = CameraDegradation(condition(run.data.degradation), (cfg.lr_size[1], cfg.lr_size[0]))
-    flops_per_image = training_flops_per_image(model, cfg)
+    flops_per_image = training_flops_per_image(model, cfg, tc)
     peak_flops = device_peak_flops(dev)
 
     # -- resume ---------------------------------------------------------------------------------
@@ -328,8 +328,25 @@ def prior_samples(model: VarSR, lr: torch.Tensor, mu_l: torch.Tensor, logvar_l: 
     return out.view(n, k, *out.shape[1:])
 
 
-def training_flops_per_image(model: VarSR, cfg) -> float:
-    """Forward + backward FLOPs of one training image (3x the forward's multiply-adds x 2), measured once."""
+def extra_generator_passes(tc: TrainConfig, latent_dim: int) -> float:
+    """Generator passes per training image beyond the model's own: the prior samples of the best-of,
+    identity and diversity terms (a det model reuses its one output for the first two)."""
+    if not latent_dim:
+        return 0.0
+    extra = 0.0
+    if tc.lambda_best_of > 0:
+        extra += tc.best_of_share * max(1, tc.best_of_samples)
+    if tc.lambda_identity > 0:
+        extra += tc.identity_share * max(1, tc.identity_samples)
+    if tc.lambda_diversity > 0:
+        extra += 2 * tc.diversity_share
+    return extra
+
+
+def training_flops_per_image(model: VarSR, cfg, tc: TrainConfig | None = None) -> float:
+    """Forward + backward FLOPs of one training image (3x the forward's multiply-adds x 2), measured once,
+    with the extra generator passes of ``tc``'s sampling terms (:func:`extra_generator_passes`); the
+    frozen LPIPS, critic and face-embedder networks are not counted."""
     from torch.utils.flop_counter import FlopCounterMode
 
     was = model.training
@@ -338,8 +355,14 @@ def training_flops_per_image(model: VarSR, cfg) -> float:
     lr = torch.zeros(1, cfg.channels, *cfg.lr_size, device=dev)
     with torch.no_grad(), FlopCounterMode(display=False) as counter:
         model(lr, hr)
+    total = counter.get_total_flops()
+    extra = extra_generator_passes(tc, cfg.latent_dim) if tc is not None else 0.0
+    if extra:
+        with torch.no_grad(), FlopCounterMode(display=False) as gen:
+            model.generator(lr, torch.zeros(1, cfg.latent_dim, device=dev))
+        total += extra * gen.get_total_flops()
     model.train(was)
-    return 3.0 * counter.get_total_flops()
+    return 3.0 * total
 
 
 def device_peak_flops(dev: torch.device) -> float:
