@@ -115,8 +115,7 @@ def _read_cache(index: FaceIndex, spec: DegradedSpec) -> dict[str, np.ndarray]:
         data = npy.read_bytes()
         if not isinstance(info, dict) or info.get("npy_sha256") != hashlib.sha256(data).hexdigest():
             return {}  # written by an interrupted update, or altered: computed again
-        buf = io.BytesIO(data)
-        emb = np.load(buf, allow_pickle=False)
+        emb = np.load(io.BytesIO(data), allow_pickle=False)
     except (OSError, ValueError):
         return {}
     shas = info.get("photo_sha256")
