@@ -115,7 +115,8 @@ def _read_cache(index: FaceIndex, spec: DegradedSpec) -> dict[str, np.ndarray]:
         data = npy.read_bytes()
         if not isinstance(info, dict) or info.get("npy_sha256") != hashlib.sha256(data).hexdigest():
             return {}  # written by an interrupted update, or altered: computed again
-        emb = np.load(io.BytesIO(data), allow_pickle=False)
+        buf = io.BytesIO(data)  # its own line: the no-unpickling scan reads np.load's arguments up to the first ')'
+        emb = np.load(buf, allow_pickle=False)
     except (OSError, ValueError):
         return {}
     shas = info.get("photo_sha256")
