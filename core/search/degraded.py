@@ -135,8 +135,7 @@ def degraded_embeddings(index: FaceIndex, det: Any, embedder: Any, sigma: float 
     nothing) and the cache is rewritten (a read-only index is used without one, with a note). A photo
     that cannot be read any more keeps its sharp embedding, with a note."""
     spec = spec_for(det, sigma, index)
-    if (embedder.name, embedder.version) != (spec.embedder, spec.embedder_version):
-        raise SearchError(f"{index.folder} was built with {spec.embedder}, not these {embedder.name} weights")
+    index.check_embedder(embedder)
     shas = [str(e["sha256"]) for e in index.entries]
     known = _read_cache(index, spec) if cache else {}
     todo = [r for r, s in enumerate(shas) if s not in known]

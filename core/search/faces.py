@@ -141,9 +141,7 @@ def search_embeddings(index: FaceIndex, query: np.ndarray, candidate_ids: list[s
 def _index_embedder(index: FaceIndex, embedder: ChipEmbedder | None) -> ChipEmbedder:
     """``embedder`` (default: the index's own), checked to be the one the index was built with."""
     embedder = embedder if embedder is not None else embedder_for_index(index)
-    if (embedder.name, embedder.version) != (index.embedder["name"], index.embedder["version"]):
-        raise EmbedderError(f"{index.folder} was built with {index.embedder['name']}, not these "
-                            f"{embedder.name} weights")
+    index.check_embedder(embedder)
     return embedder
 
 

@@ -42,7 +42,7 @@ from core.errors import ImageLoadError
 from core.fileio import atomic_write
 from core.images import load_image, sha256_file
 from core.search.embedders import Embedder, load_embedder
-from core.search.errors import IndexFormatError, SearchCancelled, SearchError
+from core.search.errors import EmbedderError, IndexFormatError, SearchCancelled, SearchError
 from core.search.face_detect import Face
 
 INDEX_FORMAT = "varsr-face-index"
@@ -140,6 +140,13 @@ class FaceIndex:
         """Where entry ``row``'s photo is (relative entries resolve against the gallery folder)."""
         p = Path(self.entries[row]["path"])
         return p if p.is_absolute() else Path(self.manifest["gallery"]["base"]) / p
+
+    def check_embedder(self, embedder: Embedder) -> None:
+        """Raise :class:`EmbedderError` unless ``embedder`` is the one this index was built with (its
+        distances mean nothing against another network's, or other weights')."""
+        if (embedder.name, embedder.version) != (self.embedder["name"], self.embedder["version"]):
+            raise EmbedderError(f"{self.folder} was built with {self.embedder['name']}, not these "
+                                f"{embedder.name} weights")
 
     def __len__(self) -> int:
         return len(self.entries)

@@ -237,7 +237,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         l_adv = losses.generator_adv_loss(critic, sr) if adversarial else torch.zeros((), device=dev)
         l_div = torch.zeros((), device=dev)
         if tc.lambda_diversity > 0 and cfg.latent_dim:
-            nd = max(1, int(tc.batch_size * tc.diversity_share))
+            nd = batch_share(tc.batch_size, tc.diversity_share)
             with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=use_bf16):
                 l_div = losses.diversity_hinge(model.generator, lr_img[:nd], out["mu_l"][:nd], out["logvar_l"][:nd],
                                                tc.diversity_target, cfg.scale)
@@ -245,7 +245,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         if tc.lambda_best_of > 0:
             # best of K prior samples (reparameterised: the prior may spread where faces differ); a det
             # model's one output, so its baseline gets the same weight of reconstruction
-            nb = max(1, int(tc.batch_size * tc.best_of_share))
+            nb = batch_share(tc.batch_size, tc.best_of_share)
             samples = (prior_samples(model, lr_img[:nb], out["mu_l"][:nb], out["logvar_l"][:nb],
                                      tc.best_of_samples, use_bf16) if cfg.latent_dim else sr[:nb, None])
             l_best = losses.best_of_reconstruction(samples, hr[:nb], perceptual, tc.lambda_perceptual)
@@ -253,7 +253,7 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
         if tc.lambda_identity > 0 and identity is not None:
             # best of K prior samples (reparameterised, so the prior may spread where faces differ);
             # a det model's one output
-            ni = max(1, int(tc.batch_size * tc.identity_share))
+            ni = batch_share(tc.batch_size, tc.identity_share)
             samples = (prior_samples(model, lr_img[:ni], out["mu_l"][:ni], out["logvar_l"][:ni],
                                      tc.identity_samples, use_bf16) if cfg.latent_dim else sr[:ni, None])
             chip = tc.identity_chip
@@ -314,6 +314,12 @@ def train(run: RunConfig, out_dir: Path, data: ImageSet, resume: bool = False,
 
 
 WARMUP_STEPS = 200
+
+
+def batch_share(batch_size: int, share: float) -> int:
+    """How many of a batch's inputs an extra term (best-of, identity, diversity) sees: ``share`` of
+    them, at least one."""
+    return max(1, int(batch_size * share))
 
 
 def prior_samples(model: VarSR, lr: torch.Tensor, mu_l: torch.Tensor, logvar_l: torch.Tensor, k: int,
