@@ -102,7 +102,7 @@ def targets(domain: str, ev: dict) -> str:
 def training_inputs(t: dict) -> str:
     """What the LR training inputs were: the camera mixture of core/model/camera.py or the box filter."""
     deg = t.get("degradation") or "box"
-    if deg == "box":
+    if deg in ("box", "ideal"):  # the ideal condition of core/model/camera.py is the box filter itself
         return "box filter only" + (f" (random blur/noise/JPEG p {t['random_degradation']})"
                                     if t.get("random_degradation") else "")
     return (f"`{deg}` (core/model/camera.py): ideal box filter, Gaussian/defocus/motion optics, sensor sampling with "
