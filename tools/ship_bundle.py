@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from core.model.bundle import load_model, models_dir, save_bundle  # noqa: E402
+from core.model.camera import CameraModel, Mixture, condition  # noqa: E402
 
 LICENCES = {
     "face": "CelebA (Liu et al., ICCV 2015) and UTKFace (Zhang et al., CVPR 2017): both for non-commercial "
@@ -100,14 +101,19 @@ def targets(domain: str, ev: dict) -> str:
 
 
 def training_inputs(t: dict) -> str:
-    """What the LR training inputs were: the camera mixture of core/model/camera.py or the box filter."""
+    """What the LR training inputs were: the box filter (also the ``ideal`` condition), or a named condition of
+    core/model/camera.py, a mixture with its components' shares."""
     deg = t.get("degradation") or "box"
-    if deg in ("box", "ideal"):  # the ideal condition of core/model/camera.py is the box filter itself
+    cond = None if deg == "box" else condition(deg)
+    if cond is None or (isinstance(cond, CameraModel) and cond.ideal):
         return "box filter only" + (f" (random blur/noise/JPEG p {t['random_degradation']})"
                                     if t.get("random_degradation") else "")
-    return (f"`{deg}` (core/model/camera.py): ideal box filter, Gaussian/defocus/motion optics, sensor sampling with "
-            "sub-pixel shift and 1-1.25x size jitter, Gaussian + shot noise, JPEG 30-95 in a larger frame, "
-            "second-order re-encoding")
+    if not isinstance(cond, Mixture):
+        return f"`{deg}` (core/model/camera.py)"
+    parts = ", ".join(f"{w:.0%} {m.name}" for w, m in cond.components)
+    return (f"`{deg}` (core/model/camera.py): {parts}; drawn from Gaussian/defocus/motion optics, sensor sampling "
+            "with sub-pixel shift and size jitter, Gaussian + shot noise, JPEG in a larger frame, second-order "
+            "re-encoding")
 
 
 def camera_section(domain: str, path: Path | None) -> str:

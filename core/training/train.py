@@ -339,14 +339,14 @@ def extra_generator_passes(tc: TrainConfig, latent_dim: int) -> float:
     identity and diversity terms (a det model reuses its one output for the first two)."""
     if not latent_dim:
         return 0.0
-    extra = 0.0
+    extra = 0
     if tc.lambda_best_of > 0:
-        extra += tc.best_of_share * max(1, tc.best_of_samples)
+        extra += batch_share(tc.batch_size, tc.best_of_share) * max(1, tc.best_of_samples)
     if tc.lambda_identity > 0:
-        extra += tc.identity_share * max(1, tc.identity_samples)
+        extra += batch_share(tc.batch_size, tc.identity_share) * max(1, tc.identity_samples)
     if tc.lambda_diversity > 0:
-        extra += 2 * tc.diversity_share
-    return extra
+        extra += 2 * batch_share(tc.batch_size, tc.diversity_share)
+    return extra / tc.batch_size
 
 
 def training_flops_per_image(model: VarSR, cfg, tc: TrainConfig | None = None) -> float:
